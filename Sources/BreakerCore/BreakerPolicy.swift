@@ -1,0 +1,162 @@
+/// How a breaker decides: when to trip, how long to stay open, how to probe.
+///
+/// Every value is checked when the policy is made; an impossible one throws `BreakerPolicyError` naming the
+/// field. Defaults follow the seeds' Python library: with only `failureThreshold: k/n` given, the breaker trips
+/// when, of the last `n` calls (window full), at least `k` failed.
+public struct BreakerPolicy: Sendable, Hashable {
+    /// How outcomes are remembered while closed.
+    public enum Window: Sendable, Hashable {
+        /// The last `size` outcomes.
+        case count(size: Int)
+        /// The outcomes of the last `duration`, kept in `buckets` equal buckets (the oldest bucket is dropped
+        /// whole as time moves on).
+        case time(duration: Duration, buckets: Int)
+    }
+
+    /// Largest count window, bucket count and half-open permit count the policy accepts (memory is bounded
+    /// per breaker because the server accepts policies from clients).
+    public static let maximumWindowSize = 100_000
+    /// Largest number of buckets in a time window.
+    public static let maximumBuckets = 1_000
+    /// Largest number of half-open probe permits.
+    public static let maximumHalfOpenPermits = 10_000
+    /// Longest cooldown, permit TTL or time window: 30 days.
+    public static let maximumDuration = Duration.seconds(30 * 24 * 3600)
+    /// Shortest bucket of a time window: 1 ms.
+    public static let minimumBucketDuration = Duration.milliseconds(1)
+
+    /// Trip when failures/calls in the window reach this fraction (`k/n`, not reduced; `n` is the default
+    /// window size).
+    public let failureThreshold: Fraction
+    /// In half-open, close when successes/probes reach this fraction; nil uses the failure threshold instead.
+    public let successThreshold: Fraction?
+    /// How long the breaker stays open before it grants a probe.
+    public let cooldown: Duration
+    /// How outcomes are remembered while closed.
+    public let window: Window
+    /// The fewest outcomes the window must hold before it may trip.
+    public let minimumCalls: Int
+    /// Probe permits granted in total in one half-open period.
+    public let halfOpenPermits: Int
+    /// How long a probe permit stays valid without a report; then its slot may be granted again.
+    public let permitTTL: Duration
+
+    // Precomputed for the hot path.
+    let cooldownNanoseconds: Int64
+    let permitTTLNanoseconds: Int64
+
+    /// Creates a policy, checking every value.
+    ///
+    /// - Parameters:
+    ///   - failureThreshold: `k/n` with `1 ≤ k ≤ n`.
+    ///   - successThreshold: `k/n` with `1 ≤ k ≤ n`, or nil.
+    ///   - cooldown: 0 to 30 days (default 30 s).
+    ///   - window: default `.count(size: failureThreshold.denominator)`.
+    ///   - minimumCalls: default the count window's size, or `failureThreshold.denominator` for a time window.
+    ///     At least 1, and for a count window at most its size.
+    ///   - halfOpenPermits: default `successThreshold.denominator` when set, else `failureThreshold.denominator`.
+    ///   - permitTTL: more than 0, at most 30 days (default 10 s).
+    public init(
+        failureThreshold: Fraction,
+        successThreshold: Fraction? = nil,
+        cooldown: Duration = .seconds(30),
+        window: Window? = nil,
+        minimumCalls: Int? = nil,
+        halfOpenPermits: Int? = nil,
+        permitTTL: Duration = .seconds(10)
+    ) throws(BreakerPolicyError) {
+        try Self.check(failureThreshold, field: "failure_threshold")
+        if let successThreshold { try Self.check(successThreshold, field: "success_threshold") }
+        try Self.check(cooldown, field: "cooldown_ms", allowZero: true)
+        try Self.check(permitTTL, field: "permit_ttl_ms", allowZero: false)
+
+        let window = window ?? .count(size: failureThreshold.denominator)
+        switch window {
+        case .count(let size):
+            guard size >= 1, size <= Self.maximumWindowSize else {
+                throw BreakerPolicyError(
+                    field: "window.size",
+                    message: "the count window must hold 1 to \(Self.maximumWindowSize) calls, got \(size)")
+            }
+        case .time(let duration, let buckets):
+            guard buckets >= 1, buckets <= Self.maximumBuckets else {
+                throw BreakerPolicyError(
+                    field: "window.buckets",
+                    message: "a time window needs 1 to \(Self.maximumBuckets) buckets, got \(buckets)")
+            }
+            try Self.check(duration, field: "window.ms", allowZero: false)
+            guard duration / buckets >= Self.minimumBucketDuration else {
+                throw BreakerPolicyError(
+                    field: "window.ms",
+                    message: "each of the \(buckets) buckets must span at least 1 ms; use a longer window or fewer buckets")
+            }
+        }
+
+        let minimumCalls = minimumCalls ?? window.defaultMinimumCalls(failureThreshold: failureThreshold)
+        guard minimumCalls >= 1 else {
+            throw BreakerPolicyError(field: "minimum_calls", message: "must be at least 1, got \(minimumCalls)")
+        }
+        if case .count(let size) = window, minimumCalls > size {
+            throw BreakerPolicyError(
+                field: "minimum_calls",
+                message: "\(minimumCalls) is more than the count window holds (\(size)), so the breaker could never trip")
+        }
+
+        let halfOpenPermits = halfOpenPermits ?? (successThreshold ?? failureThreshold).denominator
+        guard halfOpenPermits >= 1, halfOpenPermits <= Self.maximumHalfOpenPermits else {
+            throw BreakerPolicyError(
+                field: "half_open_permits",
+                message: "must be 1 to \(Self.maximumHalfOpenPermits), got \(halfOpenPermits)")
+        }
+
+        self.failureThreshold = failureThreshold
+        self.successThreshold = successThreshold
+        self.cooldown = cooldown
+        self.window = window
+        self.minimumCalls = minimumCalls
+        self.halfOpenPermits = halfOpenPermits
+        self.permitTTL = permitTTL
+        self.cooldownNanoseconds = cooldown.nanosecondsClamped
+        self.permitTTLNanoseconds = permitTTL.nanosecondsClamped
+    }
+
+    /// The count window's size, or nil for a time window.
+    public var countWindowSize: Int? {
+        if case .count(let size) = window { return size }
+        return nil
+    }
+
+    private static func check(_ fraction: Fraction, field: String) throws(BreakerPolicyError) {
+        guard fraction.denominator >= 1 else {
+            throw BreakerPolicyError(field: field, message: "the denominator of \(fraction) must be at least 1")
+        }
+        guard fraction.numerator >= 1, fraction.numerator <= fraction.denominator else {
+            throw BreakerPolicyError(
+                field: field,
+                message: "\(fraction) must be k/n with 1 ≤ k ≤ n (for example 2/5: 2 of the last 5 calls)")
+        }
+        guard fraction.denominator <= maximumWindowSize else {
+            throw BreakerPolicyError(
+                field: field, message: "the denominator of \(fraction) must be at most \(maximumWindowSize)")
+        }
+    }
+
+    private static func check(_ duration: Duration, field: String, allowZero: Bool) throws(BreakerPolicyError) {
+        guard duration > .zero || (allowZero && duration == .zero) else {
+            throw BreakerPolicyError(
+                field: field, message: "must be \(allowZero ? "0 or more" : "more than 0"), got \(duration)")
+        }
+        guard duration <= maximumDuration else {
+            throw BreakerPolicyError(field: field, message: "must be at most 30 days, got \(duration)")
+        }
+    }
+}
+
+extension BreakerPolicy.Window {
+    fileprivate func defaultMinimumCalls(failureThreshold: Fraction) -> Int {
+        switch self {
+        case .count(let size): size
+        case .time: failureThreshold.denominator
+        }
+    }
+}

@@ -1,0 +1,293 @@
+/// One circuit breaker's state, as a value with `mutating` operations that take the current instant and return
+/// what happened. It does no I/O and reads no clock: the caller supplies `now` and acts on the result
+/// (replies, notifies watchers, persists transitions).
+///
+/// Rules (protocol v1 exposes exactly these):
+/// - `closed`: acquire always allowed; after a failure, trip when the window holds at least `minimumCalls`
+///   outcomes and failures/calls ≥ `failureThreshold`. Entering `closed` starts an empty window.
+/// - `open`: acquire rejected with the cooldown remaining; outcomes ignored. The first acquire at or after the
+///   cooldown moves to `half_open` and gets the first probe permit.
+/// - `half_open`: at most `halfOpenPermits` permits in total; only outcomes with a permit of this generation
+///   count. When all are in, decide by `successThreshold` (close if reached) or, without one, by
+///   `failureThreshold` (open if reached). A permit not reported within `permitTTL` frees its slot.
+/// - `forced_open` rejects everything; `forced_closed` allows everything, records, never trips. A force may
+///   expire; expiry and release return to `closed` with an empty window. `reset` does so from any state.
+/// - Every transition increments `generation`; a report with a permit of an older generation is fenced.
+public struct BreakerStateMachine: Sendable {
+    
+    struct Probe: Sendable, Hashable {
+        var sequence: UInt64
+        var expires: MonotonicInstant
+    }
+
+    /// The policy in force.
+    public private(set) var policy: BreakerPolicy
+    /// The current state.
+    public private(set) var state: BreakerState
+    /// Incremented by every transition.
+    public private(set) var generation: UInt64
+    /// When the current state began.
+    public private(set) var changedAt: MonotonicInstant
+    /// The outcomes remembered in `closed` and `forced_closed`.
+    public private(set) var window: OutcomeWindow
+    /// When an `open` breaker's cooldown ends.
+    public private(set) var openUntil: MonotonicInstant
+    /// The operator's force, in `forced_open` and `forced_closed`.
+    public private(set) var force: BreakerForce?
+    /// The sequence number the next probe permit gets. Restore code sets it past any permit that may still be
+    /// held by clients, so that old permits never collide with new ones.
+    public var nextPermitSequence: UInt64
+
+    var outstanding: [Probe] = []
+    var probeSuccesses = 0
+    var probeFailures = 0
+
+    /// A new breaker: `closed`, generation 0, empty window.
+    public init(policy: BreakerPolicy, now: MonotonicInstant) {
+        self.policy = policy
+        self.state = .closed
+        self.generation = 0
+        self.changedAt = now
+        self.window = OutcomeWindow(policy.window)
+        self.openUntil = now
+        self.force = nil
+        self.nextPermitSequence = 1
+    }
+
+    /// Restores a breaker as it was persisted. Half-open probes start afresh (outstanding permits are not
+    /// restored); a forced state needs `force`, an open one `openUntil`.
+    public init(
+        restoring state: BreakerState,
+        policy: BreakerPolicy,
+        generation: UInt64,
+        changedAt: MonotonicInstant,
+        openUntil: MonotonicInstant,
+        force: BreakerForce?,
+        window: OutcomeWindow?,
+        nextPermitSequence: UInt64
+    ) {
+        self.policy = policy
+        self.state = state
+        self.generation = generation
+        self.changedAt = changedAt
+        self.window = window ?? OutcomeWindow(policy.window)
+        self.openUntil = openUntil
+        self.force = state.isForced ? force : nil
+        self.nextPermitSequence = nextPermitSequence
+    }
+
+    // MARK: Calls
+
+    /// Asks whether a call may go ahead at `now`.
+    public mutating func acquire(now: MonotonicInstant) -> AcquireDecision {
+        var transitions: [BreakerTransition] = []
+        expireForce(now: now, into: &transitions)
+        switch state {
+        case .closed, .forcedClosed:
+            return AcquireDecision(allowed: true, permit: nil, retryAfter: nil, transitions: transitions)
+        case .forcedOpen:
+            let wait = force?.until.map { $0 - now } ?? policy.cooldown
+            return AcquireDecision(allowed: false, permit: nil, retryAfter: wait, transitions: transitions)
+        case .open:
+            guard now >= openUntil else {
+                return AcquireDecision(allowed: false, permit: nil, retryAfter: openUntil - now, transitions: transitions)
+            }
+            transitions.append(move(to: .halfOpen, cause: .cooldownElapsed, now: now))
+            return grantProbe(now: now, transitions: transitions)
+        case .halfOpen:
+            return grantProbe(now: now, transitions: transitions)
+        }
+    }
+
+    /// Reports the outcome of one call, with the probe permit it was granted, if any.
+    public mutating func report(_ outcome: Outcome, permit: Permit?, now: MonotonicInstant) -> ReportResult {
+        var transitions: [BreakerTransition] = []
+        expireForce(now: now, into: &transitions)
+        if let permit, permit.generation != generation {
+            return ReportResult(counted: false, ignoredBecause: .stalePermit, transitions: transitions)
+        }
+        switch state {
+        case .open:
+            return ReportResult(counted: false, ignoredBecause: .open, transitions: transitions)
+        case .forcedOpen:
+            return ReportResult(counted: false, ignoredBecause: .forcedOpen, transitions: transitions)
+        case .closed, .forcedClosed:
+            if permit != nil {
+                // A permit of this generation cannot have been granted outside half-open.
+                return ReportResult(counted: false, ignoredBecause: .unknownPermit, transitions: transitions)
+            }
+            switch outcome {
+            case .ignored:
+                return ReportResult(counted: false, ignoredBecause: .ignoredOutcome, transitions: transitions)
+            case .success:
+                window.record(successes: 1, failures: 0, now: now)
+            case .failure:
+                window.record(successes: 0, failures: 1, now: now)
+                tripIfThresholdReached(now: now, into: &transitions)
+            }
+            return ReportResult(counted: true, ignoredBecause: nil, transitions: transitions)
+        case .halfOpen:
+            guard let permit else {
+                return ReportResult(counted: false, ignoredBecause: .missingPermit, transitions: transitions)
+            }
+            expireProbes(now: now)
+            guard let index = outstanding.firstIndex(where: { $0.sequence == permit.sequence }) else {
+                return ReportResult(counted: false, ignoredBecause: .unknownPermit, transitions: transitions)
+            }
+            outstanding.remove(at: index)
+            switch outcome {
+            case .ignored:
+                return ReportResult(counted: false, ignoredBecause: .ignoredOutcome, transitions: transitions)
+            case .success: probeSuccesses += 1
+            case .failure: probeFailures += 1
+            }
+            decideIfProbesComplete(now: now, into: &transitions)
+            return ReportResult(counted: true, ignoredBecause: nil, transitions: transitions)
+        }
+    }
+
+    /// Reports many outcomes without permits at once (successes first, then failures). Counted only in
+    /// `closed` and `forced_closed`.
+    public mutating func record(successes: Int, failures: Int, now: MonotonicInstant) -> ReportResult {
+        var transitions: [BreakerTransition] = []
+        expireForce(now: now, into: &transitions)
+        switch state {
+        case .open: return ReportResult(counted: false, ignoredBecause: .open, transitions: transitions)
+        case .forcedOpen: return ReportResult(counted: false, ignoredBecause: .forcedOpen, transitions: transitions)
+        case .halfOpen: return ReportResult(counted: false, ignoredBecause: .missingPermit, transitions: transitions)
+        case .closed, .forcedClosed:
+            window.record(successes: max(0, successes), failures: max(0, failures), now: now)
+            if failures > 0 { tripIfThresholdReached(now: now, into: &transitions) }
+            return ReportResult(counted: true, ignoredBecause: nil, transitions: transitions)
+        }
+    }
+
+    // MARK: Operators
+
+    /// Forces the breaker open or closed, until `ttl` has passed (nil: until released).
+    public mutating func force(
+        _ target: BreakerForce.Target, ttl: Duration?, reason: String?, by: String?, now: MonotonicInstant
+    ) -> BreakerTransition {
+        let transition = move(to: target == .open ? .forcedOpen : .forcedClosed, cause: .forced, now: now)
+        force = BreakerForce(target: target, reason: reason, by: by, until: ttl.map { now + $0 })
+        return transition
+    }
+
+    /// Ends a force: back to `closed` with an empty window. Nil (nothing changes) when not forced.
+    public mutating func release(now: MonotonicInstant) -> BreakerTransition? {
+        guard state.isForced else { return nil }
+        return move(to: .closed, cause: .released, now: now)
+    }
+
+    /// Returns any state to `closed` with an empty window.
+    public mutating func reset(now: MonotonicInstant) -> BreakerTransition {
+        move(to: .closed, cause: .reset, now: now)
+    }
+
+    /// Replaces the policy. A breaker in an automatic state returns to `closed` with an empty window (a
+    /// `configured` transition); a forced one stays forced (its window restarts in the new shape).
+    public mutating func configure(_ newPolicy: BreakerPolicy, now: MonotonicInstant) -> BreakerTransition? {
+        policy = newPolicy
+        window = OutcomeWindow(newPolicy.window)
+        guard !state.isForced else { return nil }
+        return move(to: .closed, cause: .configured, now: now)
+    }
+
+    /// Applies time alone: ends a force whose TTL has passed and frees expired probe permits. A server calls
+    /// this from a timer so that watchers hear of expiries without waiting for traffic.
+    public mutating func expire(now: MonotonicInstant) -> BreakerTransition? {
+        var transitions: [BreakerTransition] = []
+        expireForce(now: now, into: &transitions)
+        if state == .halfOpen { expireProbes(now: now) }
+        return transitions.first
+    }
+
+    // MARK: Reading
+
+    /// How long until an `open` breaker's cooldown ends, or a forced breaker's TTL; nil otherwise. Never negative.
+    public func retryAfter(now: MonotonicInstant) -> Duration? {
+        switch state {
+        case .open: max(openUntil - now, .zero)
+        case .forcedOpen, .forcedClosed: force?.until.map { max($0 - now, .zero) }
+        case .closed, .halfOpen: nil
+        }
+    }
+
+    /// In `half_open`: permits granted and not yet reported, and the probe outcomes so far.
+    public var halfOpenCounts: (permitsOut: Int, successes: Int, failures: Int) {
+        (outstanding.count, probeSuccesses, probeFailures)
+    }
+
+    /// The earliest instant at which `expire(now:)` would change something (a force TTL or a probe permit
+    /// expiry), or nil when nothing is pending.
+    public var nextExpiry: MonotonicInstant? {
+        if let until = force?.until { return until }
+        if state == .halfOpen { return outstanding.map(\.expires).min() }
+        return nil
+    }
+
+    // MARK: Internals
+
+    mutating func move(to newState: BreakerState, cause: TransitionCause, now: MonotonicInstant) -> BreakerTransition {
+        generation &+= 1
+        let transition = BreakerTransition(from: state, to: newState, cause: cause, generation: generation, at: now)
+        state = newState
+        changedAt = now
+        force = nil
+        outstanding.removeAll(keepingCapacity: true)
+        probeSuccesses = 0
+        probeFailures = 0
+        switch newState {
+        case .open: openUntil = now + policy.cooldown
+        case .closed, .forcedOpen, .forcedClosed: window.removeAll()
+        case .halfOpen: break
+        }
+        return transition
+    }
+
+    mutating func expireForce(now: MonotonicInstant, into transitions: inout [BreakerTransition]) {
+        if let until = force?.until, now >= until {
+            transitions.append(move(to: .closed, cause: .forceExpired, now: now))
+        }
+    }
+
+    mutating func expireProbes(now: MonotonicInstant) {
+        outstanding.removeAll { $0.expires <= now }
+    }
+
+    mutating func grantProbe(now: MonotonicInstant, transitions: [BreakerTransition]) -> AcquireDecision {
+        expireProbes(now: now)
+        guard outstanding.count + probeSuccesses + probeFailures < policy.halfOpenPermits else {
+            // Every slot is taken by a permit still out: the earliest one frees up at its expiry at the latest.
+            let wait = outstanding.map(\.expires).min().map { $0 - now } ?? policy.permitTTL
+            return AcquireDecision(allowed: false, permit: nil, retryAfter: wait, transitions: transitions)
+        }
+        let permit = Permit(generation: generation, sequence: nextPermitSequence)
+        nextPermitSequence &+= 1
+        outstanding.append(Probe(sequence: permit.sequence, expires: now + policy.permitTTL))
+        return AcquireDecision(allowed: true, permit: permit, retryAfter: nil, transitions: transitions)
+    }
+
+    mutating func tripIfThresholdReached(now: MonotonicInstant, into transitions: inout [BreakerTransition]) {
+        guard state == .closed else { return }
+        let (calls, failures) = window.totals(now: now)
+        if calls >= policy.minimumCalls, policy.failureThreshold.isReached(by: failures, of: calls) {
+            transitions.append(move(to: .open, cause: .failureThreshold, now: now))
+        }
+    }
+
+    mutating func decideIfProbesComplete(now: MonotonicInstant, into transitions: inout [BreakerTransition]) {
+        let probes = probeSuccesses + probeFailures
+        guard probes >= policy.halfOpenPermits else { return }
+        let close: Bool
+        if let successThreshold = policy.successThreshold {
+            close = successThreshold.isReached(by: probeSuccesses, of: probes)
+        } else {
+            close = !policy.failureThreshold.isReached(by: probeFailures, of: probes)
+        }
+        transitions.append(
+            close
+                ? move(to: .closed, cause: .probesSucceeded, now: now)
+                : move(to: .open, cause: .probesFailed, now: now))
+    }
+}
