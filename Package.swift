@@ -5,14 +5,34 @@ let package = Package(
     name: "HighwayBreaker",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "breakerd", targets: ["breakerd"]),
         .library(name: "HighwayBreaker", targets: ["HighwayBreaker"]),
         .library(name: "BreakerCore", targets: ["BreakerCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // Pure logic: fractions, policies, windows and the state machine. No I/O, no clock reads.
         .target(name: "BreakerCore"),
         // Monotonic clocks: the system one and a manual one for tests. The only place that reads time.
         .target(name: "BreakerClock", dependencies: ["BreakerCore"]),
+        // Wire protocol v1: JSON parsing and writing, requests, replies, events (shared by server and client).
+        .target(name: "BreakerProtocol", dependencies: ["BreakerCore"]),
+        // Linux system headers Swift's Glibc module leaves out (epoll, eventfd).
+        .target(name: "CBreakerSystem"),
+        // The server: epoll event loops, the sharded breaker registry, watchers, auth and limits.
+        .target(
+            name: "BreakerServer",
+            dependencies: [
+                "BreakerCore", "BreakerClock", "BreakerProtocol", "CBreakerSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // The server executable: flags, logging, signals; everything else is in BreakerServer.
+        .executableTarget(
+            name: "breakerd",
+            dependencies: ["BreakerServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // What users import: in-process policies (and, later, the shared breaker client).
         .target(name: "HighwayBreaker", dependencies: ["BreakerCore", "BreakerClock"]),
 

@@ -1,0 +1,162 @@
+/// Appends JSON to a byte buffer without intermediate strings: replies are written straight into a
+/// connection's output buffer.
+public struct JSONWriter {
+    /// The bytes written so far.
+    public var bytes: [UInt8]
+    private var needsComma = false
+
+    /// A writer appending to `bytes`.
+    public init(bytes: [UInt8] = []) {
+        self.bytes = bytes
+    }
+
+    /// Starts an object (`{`).
+    public mutating func beginObject() {
+        separator()
+        bytes.append(UInt8(ascii: "{"))
+        needsComma = false
+    }
+
+    /// Ends an object (`}`).
+    public mutating func endObject() {
+        bytes.append(UInt8(ascii: "}"))
+        needsComma = true
+    }
+
+    /// Starts an array (`[`).
+    public mutating func beginArray() {
+        separator()
+        bytes.append(UInt8(ascii: "["))
+        needsComma = false
+    }
+
+    /// Ends an array (`]`).
+    public mutating func endArray() {
+        bytes.append(UInt8(ascii: "]"))
+        needsComma = true
+    }
+
+    /// Writes a member name; the next value written is its value. `key` must need no escaping.
+    public mutating func key(_ key: StaticString) {
+        separator()
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+        needsComma = false
+    }
+
+    /// Writes a member name from a runtime string (escaped).
+    public mutating func key(_ key: String) {
+        separator()
+        writeEscaped(key)
+        bytes.append(UInt8(ascii: ":"))
+        needsComma = false
+    }
+
+    /// Writes a string value, escaped.
+    public mutating func string(_ value: String) {
+        separator()
+        writeEscaped(value)
+        needsComma = true
+    }
+
+    /// Writes an integer value.
+    public mutating func integer<I: BinaryInteger>(_ value: I) {
+        separator()
+        if value == 0 {
+            bytes.append(UInt8(ascii: "0"))
+        } else {
+            var v = Int64(clamping: value)
+            if v < 0 {
+                bytes.append(UInt8(ascii: "-"))
+                if v == .min {
+                    bytes.append(contentsOf: "9223372036854775808".utf8)
+                    needsComma = true
+                    return
+                }
+                v = -v
+            }
+            var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            var count = 0
+            withUnsafeMutableBytes(of: &digits) { d in
+                while v > 0 {
+                    d[count] = UInt8(ascii: "0") + UInt8(v % 10)
+                    v /= 10
+                    count += 1
+                }
+                for i in stride(from: count - 1, through: 0, by: -1) { bytes.append(d[i]) }
+            }
+        }
+        needsComma = true
+    }
+
+    /// Writes a boolean value.
+    public mutating func bool(_ value: Bool) {
+        separator()
+        bytes.append(contentsOf: value ? [0x74, 0x72, 0x75, 0x65] : [0x66, 0x61, 0x6C, 0x73, 0x65])
+        needsComma = true
+    }
+
+    /// Writes `null`.
+    public mutating func null() {
+        separator()
+        bytes.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
+        needsComma = true
+    }
+
+    /// Writes any parsed JSON value.
+    public mutating func value(_ value: JSONValue) {
+        switch value {
+        case .null: null()
+        case .bool(let b): bool(b)
+        case .integer(let i): integer(i)
+        case .number(let d):
+            separator()
+            bytes.append(contentsOf: "\(d)".utf8)
+            needsComma = true
+        case .string(let s): string(s)
+        case .array(let elements):
+            beginArray()
+            for e in elements { self.value(e) }
+            endArray()
+        case .object(let members):
+            beginObject()
+            for (k, v) in members.sorted(by: { $0.key < $1.key }) {
+                key(k)
+                self.value(v)
+            }
+            endObject()
+        }
+    }
+
+    /// Appends a raw newline (ends a line of the wire protocol) and resets the comma state.
+    public mutating func newline() {
+        bytes.append(0x0A)
+        needsComma = false
+    }
+
+    private mutating func separator() {
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
+    }
+
+    private mutating func writeEscaped(_ s: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): bytes.append(0x5C); bytes.append(0x22)
+            case UInt8(ascii: "\\"): bytes.append(0x5C); bytes.append(0x5C)
+            case 0x0A: bytes.append(0x5C); bytes.append(UInt8(ascii: "n"))
+            case 0x0D: bytes.append(0x5C); bytes.append(UInt8(ascii: "r"))
+            case 0x09: bytes.append(0x5C); bytes.append(UInt8(ascii: "t"))
+            case 0..<0x20:
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]])
+            default: bytes.append(b)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}

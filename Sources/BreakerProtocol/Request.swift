@@ -1,0 +1,87 @@
+public import BreakerCore
+
+/// The operations of protocol v1, by their wire names.
+public enum OperationName: String, Sendable, Hashable, CaseIterable {
+    case ping, hello, acquire, report, status, list, configure, force, release, reset, delete, watch, unwatch,
+        history, stats
+
+    /// True for the operations only the admin role may use.
+    public var requiresAdmin: Bool {
+        switch self {
+        case .configure, .force, .release, .reset, .delete: true
+        default: false
+        }
+    }
+}
+
+/// One decoded request line.
+public struct Request: Sendable, Hashable {
+    /// Echoed in the reply.
+    public var id: RequestID?
+    /// What to do.
+    public var operation: Operation
+
+    /// Creates a request.
+    public init(id: RequestID? = nil, _ operation: Operation) {
+        self.id = id
+        self.operation = operation
+    }
+
+    /// What a `report` carries: one outcome (with its permit), or counts of outcomes without permits.
+    public enum ReportKind: Sendable, Hashable {
+        case outcome(Outcome, permit: Permit?)
+        case batch(successes: Int, failures: Int)
+    }
+
+    /// A request's operation and its fields, already validated.
+    public enum Operation: Sendable, Hashable {
+        case ping
+        case hello(token: String?, client: String?, protocolVersion: Int?)
+        case acquire(resource: String, policy: BreakerPolicy?)
+        case report(resource: String, kind: ReportKind, policy: BreakerPolicy?, durationMs: Int64?, noreply: Bool)
+        case status(resource: String)
+        case list(prefix: String)
+        case configure(resource: String, policy: BreakerPolicy)
+        case force(resource: String, target: BreakerForce.Target, reason: String?, ttl: Duration?)
+        case release(resource: String)
+        case reset(resource: String)
+        case delete(resource: String)
+        case watch(prefix: String)
+        case unwatch
+        case history(resource: String, limit: Int)
+        case stats
+
+        /// The wire name.
+        public var name: OperationName {
+            switch self {
+            case .ping: .ping
+            case .hello: .hello
+            case .acquire: .acquire
+            case .report: .report
+            case .status: .status
+            case .list: .list
+            case .configure: .configure
+            case .force: .force
+            case .release: .release
+            case .reset: .reset
+            case .delete: .delete
+            case .watch: .watch
+            case .unwatch: .unwatch
+            case .history: .history
+            case .stats: .stats
+            }
+        }
+    }
+}
+
+/// A request line that could not be decoded: the error to reply with, and what of the request was readable.
+public struct RequestDecodingError: Error, Sendable, Hashable {
+    /// The request's id, when it could be read (echoed in the error reply).
+    public let id: RequestID?
+    /// The operation, when it could be read (for statistics).
+    public let operation: OperationName?
+    /// True when the request asked for no reply.
+    public let noreply: Bool
+    /// The error to reply with.
+    public let error: ProtocolError
+}

@@ -1,0 +1,139 @@
+public import BreakerCore
+
+/// The policy object of protocol v1: decoding with errors that name the field, and encoding of the full
+/// effective policy.
+///
+/// ```json
+/// {"failure_threshold":"2/5","success_threshold":"3/3","cooldown_ms":30000,
+///  "window":{"type":"count","size":5},"minimum_calls":5,"half_open_permits":3,"permit_ttl_ms":10000}
+/// ```
+/// Every field but `failure_threshold` may be left out and takes BreakerCore's default.
+public enum WirePolicy {
+    /// Decodes a policy object; `field` is the name used in errors (`policy`).
+    public static func decode(_ value: JSONValue, field: String = "policy") throws(ProtocolError) -> BreakerPolicy {
+        guard case .object = value else {
+            throw ProtocolError(.invalidPolicy, "\(field) must be an object, got \(value.typeName)")
+        }
+        func fraction(_ name: String, required: Bool) throws(ProtocolError) -> Fraction? {
+            switch value[name] {
+            case nil, .null?:
+                if required {
+                    throw ProtocolError(.invalidPolicy, "\(field).\(name) is required, as \"k/n\" (for example \"2/5\")")
+                }
+                return nil
+            case .string(let s)?:
+                guard let f = Fraction(parsing: s) else {
+                    throw ProtocolError(.invalidPolicy, "\(field).\(name) must be \"k/n\" (for example \"2/5\"), got \"\(s)\"")
+                }
+                return f
+            case let other?:
+                throw ProtocolError(.invalidPolicy, "\(field).\(name) must be a string \"k/n\", got \(other.typeName)")
+            }
+        }
+        func integer(_ object: JSONValue, _ name: String, path: String) throws(ProtocolError) -> Int64? {
+            switch object[name] {
+            case nil, .null?: return nil
+            case .integer(let i)?: return i
+            case let other?:
+                throw ProtocolError(.invalidPolicy, "\(path).\(name) must be a whole number, got \(other.typeName)")
+            }
+        }
+        func milliseconds(_ name: String) throws(ProtocolError) -> Duration? {
+            try integer(value, name, path: field).map { .milliseconds($0) }
+        }
+        func count(_ name: String) throws(ProtocolError) -> Int? {
+            try integer(value, name, path: field).map { Int(clamping: $0) }
+        }
+
+        let failure = try fraction("failure_threshold", required: true)!
+        let success = try fraction("success_threshold", required: false)
+        let window: BreakerPolicy.Window?
+        switch value["window"] {
+        case nil, .null?: window = nil
+        case .object?:
+            let w = value["window"]!
+            let path = "\(field).window"
+            switch w["type"] {
+            case .string("count")?:
+                guard let size = try integer(w, "size", path: path) else {
+                    throw ProtocolError(.invalidPolicy, "\(path).size is required for a count window")
+                }
+                window = .count(size: Int(clamping: size))
+            case .string("time")?:
+                guard let ms = try integer(w, "ms", path: path) else {
+                    throw ProtocolError(.invalidPolicy, "\(path).ms is required for a time window")
+                }
+                guard let buckets = try integer(w, "buckets", path: path) else {
+                    throw ProtocolError(.invalidPolicy, "\(path).buckets is required for a time window")
+                }
+                window = .time(duration: .milliseconds(ms), buckets: Int(clamping: buckets))
+            default:
+                throw ProtocolError(.invalidPolicy, "\(path).type must be \"count\" or \"time\"")
+            }
+        case let other?:
+            throw ProtocolError(.invalidPolicy, "\(field).window must be an object, got \(other.typeName)")
+        }
+        do {
+            return try BreakerPolicy(
+                failureThreshold: failure,
+                successThreshold: success,
+                cooldown: try milliseconds("cooldown_ms") ?? .seconds(30),
+                window: window,
+                minimumCalls: try count("minimum_calls"),
+                halfOpenPermits: try count("half_open_permits"),
+                permitTTL: try milliseconds("permit_ttl_ms") ?? .seconds(10))
+        } catch let error as BreakerPolicyError {
+            throw ProtocolError(.invalidPolicy, "\(field).\(error.field): \(error.message)")
+        } catch let error as ProtocolError {
+            throw error
+        } catch {
+            throw ProtocolError(.invalidPolicy, "\(field): \(error)")
+        }
+    }
+
+    /// Decodes a policy from JSON text (for `--default-policy`).
+    public static func decode(text: String) throws(ProtocolError) -> BreakerPolicy {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(Array(text.utf8))
+        } catch {
+            throw ProtocolError(.invalidPolicy, "the policy is not JSON: \(error)")
+        }
+        return try decode(value)
+    }
+
+    /// Writes the full effective policy as an object.
+    public static func write(_ policy: BreakerPolicy, to w: inout JSONWriter) {
+        w.beginObject()
+        w.key("failure_threshold")
+        w.string(policy.failureThreshold.description)
+        w.key("success_threshold")
+        if let s = policy.successThreshold { w.string(s.description) } else { w.null() }
+        w.key("cooldown_ms")
+        w.integer(policy.cooldown.millisecondsRoundedUp)
+        w.key("window")
+        w.beginObject()
+        switch policy.window {
+        case .count(let size):
+            w.key("type")
+            w.string("count")
+            w.key("size")
+            w.integer(size)
+        case .time(let duration, let buckets):
+            w.key("type")
+            w.string("time")
+            w.key("ms")
+            w.integer(duration.millisecondsRoundedUp)
+            w.key("buckets")
+            w.integer(buckets)
+        }
+        w.endObject()
+        w.key("minimum_calls")
+        w.integer(policy.minimumCalls)
+        w.key("half_open_permits")
+        w.integer(policy.halfOpenPermits)
+        w.key("permit_ttl_ms")
+        w.integer(policy.permitTTL.millisecondsRoundedUp)
+        w.endObject()
+    }
+}

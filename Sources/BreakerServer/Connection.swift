@@ -1,0 +1,43 @@
+import BreakerCore
+import BreakerProtocol
+
+/// One client connection's buffers and protocol state. Owned by one event loop; never touched by another
+/// thread.
+final class Connection {
+    let fd: Int32
+    var session: Session
+    /// Bytes of a request line that has not ended yet.
+    var partial: [UInt8] = []
+    /// Replies and events not yet sent; `sent` bytes of it already went out.
+    var output: JSONWriter
+    var sent = 0
+    /// EPOLLOUT is registered (the socket's send buffer was full).
+    var wantsWritable = false
+    /// EPOLLIN is registered (off while too much output waits: back-pressure on pipelining clients).
+    var wantsReadable = true
+    /// True until the first line has been seen (for HTTP detection).
+    var isFirstLine = true
+    /// Bytes received while unauthenticated.
+    var unauthenticatedBytes = 0
+    /// When the connection last sent anything.
+    var lastActivity: MonotonicInstant
+    /// Close once the output has been sent.
+    var closeAfterFlush = false
+    /// The write side is shut down after an error; input is read and dropped until the peer closes or
+    /// `lingerUntil` passes.
+    var discardingInput = false
+    var lingerUntil: MonotonicInstant?
+    /// The peer closed its side; close ours once the output has been sent.
+    var peerClosed = false
+
+    init(fd: Int32, key: ConnectionKey, role: Role?, now: MonotonicInstant) {
+        self.fd = fd
+        self.session = Session(role: role, key: key)
+        self.output = JSONWriter(bytes: [])
+        self.output.bytes.reserveCapacity(4_096)
+        self.lastActivity = now
+    }
+
+    /// Output bytes not yet sent.
+    var pendingOutput: Int { output.bytes.count - sent }
+}

@@ -1,0 +1,488 @@
+import BreakerClock
+import BreakerCore
+import BreakerProtocol
+import CBreakerSystem
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One thread running `epoll_wait` over its share of the connections. Each readiness event reads everything
+/// available, answers every complete line, and sends the replies with one write.
+///
+/// Thread safety (`@unchecked Sendable`): every `var` here is read and written only on the loop's own thread.
+/// Other threads use only `post(_:)`, which goes through the `inbox` mutex and the eventfd, and the immutable
+/// descriptors.
+final class EventLoop: @unchecked Sendable {
+    enum Message: Sendable {
+        case adopt(fd: Int32)
+        case event(ConnectionKey, [UInt8])
+        case shutdown
+    }
+
+    let index: Int
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private let inbox = Mutex<[Message]>([])
+    private var listenFD: Int32 = -1
+    private var connections: [Int32: Connection] = [:]
+    private var nextSerial: UInt64 = 1
+    private var nextLoop = 0
+    private var running = true
+    private var shutdownDeadline: MonotonicInstant?
+    private let readBuffer: UnsafeMutableRawBufferPointer
+    private var lastHousekeeping: MonotonicInstant
+    private var lastIdleScan: MonotonicInstant
+    private var thread: pthread_t?
+
+    // Set once by the server before the thread starts.
+    var context: ServerContext!
+
+    static let readChunk = 64 * 1_024
+    /// Output past which the loop stops reading a connection's requests until its replies drain.
+    static let backPressureBytes = 4 * 1_024 * 1_024
+
+    init(index: Int, now: MonotonicInstant) throws(ServerError) {
+        self.index = index
+        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epollFD >= 0 else { throw ServerError.system("epoll_create1", errno: errno) }
+        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        guard wakeFD >= 0 else { throw ServerError.system("eventfd", errno: errno) }
+        readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readChunk, alignment: 16)
+        lastHousekeeping = now
+        lastIdleScan = now
+        var ev = epoll_event()
+        ev.events = EPOLLIN.rawValue
+        ev.data.fd = wakeFD
+        guard epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &ev) == 0 else {
+            throw ServerError.system("epoll_ctl(eventfd)", errno: errno)
+        }
+    }
+
+    deinit {
+        readBuffer.deallocate()
+        close(wakeFD)
+        close(epollFD)
+    }
+
+    // MARK: Other threads
+
+    /// Hands a message to the loop and wakes it.
+    func post(_ message: Message) {
+        let wasEmpty = inbox.withLock { box in
+            let empty = box.isEmpty
+            box.append(message)
+            return empty
+        }
+        if wasEmpty {
+            var one: UInt64 = 1
+            _ = write(wakeFD, &one, 8)
+        }
+    }
+
+    /// Starts the loop's thread.
+    func start() throws(ServerError) {
+        let box = Unmanaged.passRetained(self).toOpaque()
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { arg in
+            let loop = Unmanaged<EventLoop>.fromOpaque(arg!).takeRetainedValue()
+            loop.run()
+            return nil
+        }, box)
+        guard rc == 0 else {
+            Unmanaged<EventLoop>.fromOpaque(box).release()
+            throw ServerError.system("pthread_create", errno: rc)
+        }
+        thread = tid
+    }
+
+    /// Waits for the loop's thread to end.
+    func join() {
+        if let thread { pthread_join(thread, nil) }
+    }
+
+    // MARK: The loop
+
+    /// Makes this loop accept connections on `fd`.
+    func adoptListener(_ fd: Int32) throws(ServerError) {
+        listenFD = fd
+        var ev = epoll_event()
+        ev.events = EPOLLIN.rawValue
+        ev.data.fd = fd
+        guard epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &ev) == 0 else {
+            throw ServerError.system("epoll_ctl(listener)", errno: errno)
+        }
+    }
+
+    private func run() {
+        let capacity = 256
+        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
+        defer { events.deallocate() }
+        let timeoutMs = Int32(max(1, context.configuration.housekeepingInterval.millisecondsRoundedUp))
+        while running {
+            let n = epoll_wait(epollFD, events, Int32(capacity), timeoutMs)
+            if n < 0 && errno != EINTR {
+                context.logger.error("epoll_wait failed: \(String(cString: strerror(errno)))")
+                break
+            }
+            for i in 0..<Int(max(n, 0)) {
+                let fd = events[i].data.fd
+                let flags = events[i].events
+                if fd == wakeFD {
+                    var value: UInt64 = 0
+                    _ = read(wakeFD, &value, 8)
+                    drainInbox()
+                } else if fd == listenFD {
+                    acceptAll()
+                } else if let connection = connections[fd] {
+                    if flags & (EPOLLIN.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue | EPOLLRDHUP.rawValue) != 0 {
+                        readable(connection)
+                    }
+                    if flags & EPOLLOUT.rawValue != 0, connections[fd] === connection {
+                        flush(connection)
+                    }
+                }
+            }
+            housekeeping()
+        }
+        for connection in Array(connections.values) { closeConnection(connection) }
+    }
+
+    private func drainInbox() {
+        let messages = inbox.withLock { box -> [Message] in
+            let taken = box
+            box.removeAll(keepingCapacity: true)
+            return taken
+        }
+        for message in messages {
+            switch message {
+            case .adopt(let fd): adopt(fd)
+            case .event(let key, let line): deliver(line, to: key)
+            case .shutdown: beginShutdown()
+            }
+        }
+    }
+
+    // MARK: Accepting
+
+    private func acceptAll() {
+        while listenFD >= 0 {
+            let fd = cbs_accept_nonblocking(listenFD)
+            if fd < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                if errno == EMFILE || errno == ENFILE {
+                    context.logger.warning("accept: out of file descriptors; raise the limit (LimitNOFILE / ulimit -n)")
+                }
+                return
+            }
+            let stats = context.stats
+            if stats.currentConnections.load(ordering: .relaxed) >= context.configuration.maximumConnections {
+                stats.rejectedConnections.add(1, ordering: .relaxed)
+                var w = JSONWriter()
+                Reply.error(
+                    id: nil,
+                    ProtocolError(
+                        .tooManyConnections,
+                        "the server has its maximum of \(context.configuration.maximumConnections) connections; try again later"),
+                    into: &w)
+                _ = w.bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                shutdown(fd, Int32(SHUT_WR))
+                close(fd)
+                continue
+            }
+            stats.currentConnections.add(1, ordering: .relaxed)
+            stats.totalConnections.add(1, ordering: .relaxed)
+            let loops = context.loops
+            let target = loops[nextLoop % loops.count]
+            nextLoop &+= 1
+            if target === self { adopt(fd) } else { target.post(.adopt(fd: fd)) }
+        }
+    }
+
+    private func adopt(_ fd: Int32) {
+        guard shutdownDeadline == nil else {
+            context.stats.currentConnections.subtract(1, ordering: .relaxed)
+            close(fd)
+            return
+        }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        let key = ConnectionKey(loop: index, fd: fd, serial: nextSerial)
+        nextSerial &+= 1
+        let connection = Connection(
+            fd: fd, key: key, role: context.handler.authenticator.initialRole, now: context.configuration.clock.now)
+        connections[fd] = connection
+        var ev = epoll_event()
+        ev.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
+        ev.data.fd = fd
+        if epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &ev) != 0 {
+            context.logger.warning("epoll_ctl(add) failed: \(String(cString: strerror(errno)))")
+            closeConnection(connection)
+        }
+    }
+
+    // MARK: Reading
+
+    private func readable(_ c: Connection) {
+        while connections[c.fd] === c {
+            let n = read(c.fd, readBuffer.baseAddress, readBuffer.count)
+            if n > 0 {
+                c.lastActivity = context.configuration.clock.now
+                ingest(c, UnsafeRawBufferPointer(rebasing: readBuffer[0..<n]))
+                if n < readBuffer.count || !c.wantsReadable || c.closeAfterFlush { break }
+            } else if n == 0 {
+                c.peerClosed = true
+                if !c.partial.isEmpty && !c.discardingInput {
+                    // A last line without its newline: answer it too, as a line.
+                    let last = c.partial
+                    c.partial.removeAll()
+                    last.withUnsafeBytes { handleLine(c, $0) }
+                }
+                break
+            } else {
+                if errno == EINTR { continue }
+                if errno != EAGAIN && errno != EWOULDBLOCK { c.peerClosed = true; c.output.bytes.removeAll(); c.sent = 0 }
+                break
+            }
+        }
+        guard connections[c.fd] === c else { return }
+        flush(c)
+        if c.peerClosed, connections[c.fd] === c, c.wantsReadable {
+            // Still sending the last replies: stop asking about a closed input, or epoll reports it forever.
+            c.wantsReadable = false
+            updateInterest(c)
+        }
+    }
+
+    /// Splits `bytes` into lines and answers each complete one.
+    private func ingest(_ c: Connection, _ bytes: UnsafeRawBufferPointer) {
+        if c.discardingInput || c.closeAfterFlush { return }
+        let limits = context.configuration
+        if c.session.role == nil {
+            c.unauthenticatedBytes += bytes.count
+            if c.unauthenticatedBytes > limits.unauthenticatedByteLimit {
+                Reply.error(
+                    id: nil,
+                    ProtocolError(
+                        .unauthorized,
+                        "more than \(limits.unauthenticatedByteLimit) bytes before a successful hello; closing"),
+                    into: &c.output)
+                c.closeAfterFlush = true
+                return
+            }
+        }
+        guard let base = bytes.baseAddress else { return }
+        var start = 0
+        while start < bytes.count {
+            guard let found = memchr(base + start, 0x0A, bytes.count - start) else { break }
+            let end = base.distance(to: UnsafeRawPointer(found))
+            if c.partial.isEmpty {
+                handleLine(c, UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+            } else {
+                c.partial.append(contentsOf: bytes[start..<end])
+                let line = c.partial
+                c.partial.removeAll(keepingCapacity: true)
+                line.withUnsafeBytes { handleLine(c, $0) }
+            }
+            start = end + 1
+            if c.discardingInput || c.closeAfterFlush || connections[c.fd] !== c { return }
+        }
+        if start < bytes.count {
+            c.partial.append(contentsOf: bytes[start...])
+            if c.isFirstLine && looksLikeHTTP(c.partial) {
+                abort(c)
+                return
+            }
+            if c.partial.count > limits.maximumLineBytes { lineTooLong(c) }
+        }
+    }
+
+    private func handleLine(_ c: Connection, _ raw: UnsafeRawBufferPointer) {
+        var line = raw
+        if line.last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
+        if c.isFirstLine {
+            if looksLikeHTTP(line) {
+                abort(c)
+                return
+            }
+            if !line.isEmpty { c.isFirstLine = false }
+        }
+        if line.isEmpty { return }
+        if line.count > context.configuration.maximumLineBytes {
+            lineTooLong(c)
+            return
+        }
+        if context.handler.handle(line: line, session: &c.session, out: &c.output) == .closeAfterReply {
+            c.closeAfterFlush = true
+        }
+        if c.pendingOutput > Self.backPressureBytes && c.wantsReadable {
+            c.wantsReadable = false
+            updateInterest(c)
+        }
+    }
+
+    private static let httpPrefixes: [[UInt8]] = [
+        "GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ", "PRI * HTTP",
+        "Host:",
+    ].map { Array($0.utf8) }
+
+    private func looksLikeHTTP<C: Collection<UInt8>>(_ bytes: C) -> Bool {
+        Self.httpPrefixes.contains { prefix in bytes.count >= prefix.count && bytes.starts(with: prefix) }
+    }
+
+    /// Closes at once, without a reply (for HTTP sent to the wrong port).
+    private func abort(_ c: Connection) {
+        context.logger.debug("closing a connection that spoke HTTP")
+        c.output.bytes.removeAll()
+        c.sent = 0
+        closeConnection(c)
+    }
+
+    private func lineTooLong(_ c: Connection) {
+        let limit = context.configuration.maximumLineBytes
+        Reply.error(
+            id: nil,
+            ProtocolError(.lineTooLong, "a request line is longer than \(limit) bytes; the connection will be closed"),
+            into: &c.output)
+        c.partial = []
+        c.discardingInput = true
+        c.lingerUntil = SystemClock.read() + .seconds(2)
+    }
+
+    // MARK: Writing
+
+    private func flush(_ c: Connection) {
+        while c.sent < c.output.bytes.count {
+            let n = c.output.bytes.withUnsafeBytes { buffer in
+                send(c.fd, buffer.baseAddress! + c.sent, buffer.count - c.sent, Int32(MSG_NOSIGNAL))
+            }
+            if n > 0 {
+                c.sent += n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if !c.wantsWritable {
+                    c.wantsWritable = true
+                    updateInterest(c)
+                }
+                return
+            } else {
+                closeConnection(c)
+                return
+            }
+        }
+        // Everything went out.
+        if c.output.bytes.capacity > 1_048_576 {
+            c.output.bytes = []
+            c.output.bytes.reserveCapacity(4_096)
+        } else {
+            c.output.bytes.removeAll(keepingCapacity: true)
+        }
+        c.sent = 0
+        var changed = false
+        if c.wantsWritable {
+            c.wantsWritable = false
+            changed = true
+        }
+        if !c.wantsReadable && shutdownDeadline == nil {
+            c.wantsReadable = true
+            changed = true
+        }
+        if c.discardingInput && c.lingerUntil != nil && !c.peerClosed {
+            shutdown(c.fd, Int32(SHUT_WR))
+        }
+        if c.closeAfterFlush || c.peerClosed || (shutdownDeadline != nil) {
+            closeConnection(c)
+            return
+        }
+        if changed { updateInterest(c) }
+    }
+
+    private func updateInterest(_ c: Connection) {
+        var ev = epoll_event()
+        ev.events = EPOLLRDHUP.rawValue
+        if c.wantsReadable { ev.events |= EPOLLIN.rawValue }
+        if c.wantsWritable { ev.events |= EPOLLOUT.rawValue }
+        ev.data.fd = c.fd
+        epoll_ctl(epollFD, EPOLL_CTL_MOD, c.fd, &ev)
+    }
+
+    private func deliver(_ line: [UInt8], to key: ConnectionKey) {
+        guard let c = connections[key.fd], c.session.key == key, c.session.watching else { return }
+        if c.pendingOutput + line.count > context.configuration.slowConsumerLimit {
+            context.stats.slowConsumerDisconnects.add(1, ordering: .relaxed)
+            context.logger.warning(
+                "disconnecting a watcher that does not read",
+                metadata: ["client": "\(c.session.clientName ?? "-")", "pending_bytes": "\(c.pendingOutput)"])
+            closeConnection(c)
+            return
+        }
+        c.output.bytes.append(contentsOf: line)
+        flush(c)
+    }
+
+    private func closeConnection(_ c: Connection) {
+        guard connections[c.fd] === c else { return }
+        connections.removeValue(forKey: c.fd)
+        epoll_ctl(epollFD, EPOLL_CTL_DEL, c.fd, nil)
+        close(c.fd)
+        if c.session.watching { context.hub.unwatch(c.session.key) }
+        context.stats.currentConnections.subtract(1, ordering: .relaxed)
+    }
+
+    // MARK: Time
+
+    private func housekeeping() {
+        let config = context.configuration
+        let now = config.clock.now
+        guard now - lastHousekeeping >= config.housekeepingInterval || shutdownDeadline != nil
+            || now < lastHousekeeping
+        else { return }
+        lastHousekeeping = now
+        if index == 0 {
+            for resource in context.expiries.due(now: now) { context.registry.expire(resource) }
+        }
+        if let deadline = shutdownDeadline {
+            if connections.isEmpty || SystemClock.read() >= deadline { running = false }
+            return
+        }
+        guard now - lastIdleScan >= .milliseconds(500) || now < lastIdleScan else { return }
+        lastIdleScan = now
+        let realNow = SystemClock.read()
+        for c in Array(connections.values) {
+            if let until = c.lingerUntil, realNow >= until {
+                closeConnection(c)
+            } else if c.session.role == nil, now - c.lastActivity >= config.unauthenticatedIdleTimeout {
+                Reply.error(
+                    id: nil, ProtocolError(.unauthorized, "no successful hello within the idle limit; closing"),
+                    into: &c.output)
+                c.closeAfterFlush = true
+                flush(c)
+            }
+        }
+    }
+
+    private func beginShutdown() {
+        if listenFD >= 0 {
+            epoll_ctl(epollFD, EPOLL_CTL_DEL, listenFD, nil)
+            close(listenFD)
+            listenFD = -1
+        }
+        shutdownDeadline = SystemClock.read() + context.configuration.shutdownGrace
+        // Answer what is in flight: requests already in the socket buffers, then stop reading.
+        for c in Array(connections.values) {
+            if connections[c.fd] === c && !c.discardingInput { readable(c) }
+            guard connections[c.fd] === c else { continue }
+            c.wantsReadable = false
+            if c.pendingOutput == 0 {
+                closeConnection(c)
+            } else {
+                c.closeAfterFlush = true
+                updateInterest(c)
+            }
+        }
+        if connections.isEmpty { running = false }
+    }
+}

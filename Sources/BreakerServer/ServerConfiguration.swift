@@ -1,0 +1,70 @@
+public import BreakerClock
+public import BreakerCore
+
+/// Everything `breakerd` can be told. Defaults are the flags' defaults.
+public struct ServerConfiguration: Sendable {
+    /// Where to listen (`--listen`, default 127.0.0.1:7433; port 0 picks a free port).
+    public var listen = ListenAddress(host: "127.0.0.1", port: 7433)
+    /// Tokens that give the client role (`--client-token-file`, one per line).
+    public var clientTokens: [String] = []
+    /// Tokens that give the admin role (`--admin-token-file`, one per line).
+    public var adminTokens: [String] = []
+    /// True when token files were given: connections must `hello` with a token first.
+    public var requiresAuthentication = false
+    /// Allow a non-loopback address without token files (`--insecure`).
+    public var insecure = false
+    /// The most connections at once (`--max-connections`).
+    public var maximumConnections = 10_000
+    /// The longest request line, in bytes (`--max-line-bytes`).
+    public var maximumLineBytes = 65_536
+    /// The most breakers (`--max-breakers`).
+    public var maximumBreakers = 100_000
+    /// The policy of breakers created by requests without one (`--default-policy`).
+    public var defaultPolicy: BreakerPolicy = ServerConfiguration.builtInDefaultPolicy
+    /// Event-loop threads (default: the number of cores, at most 4).
+    public var eventLoopCount = ServerConfiguration.defaultEventLoopCount
+    /// What an unauthenticated connection may send before it is closed, in bytes.
+    public var unauthenticatedByteLimit = 16 * 1_024
+    /// How long an unauthenticated connection may stay idle.
+    public var unauthenticatedIdleTimeout = Duration.seconds(10)
+    /// Pending output (events and replies not yet read by the peer) past which a watcher is disconnected, in bytes.
+    public var slowConsumerLimit = 8 * 1_024 * 1_024
+    /// How long shutdown waits for replies to drain before closing connections.
+    public var shutdownGrace = Duration.milliseconds(1_500)
+    /// The monotonic clock every expiry runs on (tests pass a `ManualClock`).
+    public var clock: any MonotonicClock = SystemClock()
+    /// The wall clock for display stamps.
+    public var wallClock: WallClock = systemWallClock
+    /// How often the server checks force TTLs and idle unauthenticated connections.
+    public var housekeepingInterval = Duration.milliseconds(50)
+
+    /// `{"failure_threshold":"10/20","success_threshold":"3/3","cooldown_ms":30000}`.
+    public static let builtInDefaultPolicy = try! BreakerPolicy(
+        failureThreshold: Fraction(10, 20), successThreshold: Fraction(3, 3), cooldown: .seconds(30))
+
+    /// The number of cores, at most 4.
+    public static var defaultEventLoopCount: Int {
+        max(1, min(4, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+    }
+
+    /// The configuration of the flags' defaults.
+    public init() {}
+
+    /// Refuses a configuration that would expose an unauthenticated server beyond this machine.
+    public func validate() throws(ServerError) {
+        if !listen.isLoopback && !requiresAuthentication && !insecure {
+            throw ServerError.insecureListen(listen)
+        }
+        if requiresAuthentication && clientTokens.isEmpty && adminTokens.isEmpty {
+            throw ServerError.configuration("the token files hold no tokens; put one token per line")
+        }
+        guard maximumConnections >= 1 else { throw ServerError.configuration("--max-connections must be at least 1") }
+        guard maximumLineBytes >= 256 else { throw ServerError.configuration("--max-line-bytes must be at least 256") }
+        guard maximumBreakers >= 1 else { throw ServerError.configuration("--max-breakers must be at least 1") }
+        guard eventLoopCount >= 1 else { throw ServerError.configuration("the event-loop count must be at least 1") }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,43 @@
+import BreakerProtocol
+
+/// `breakerd`'s flags as given on the command line, before they are checked and read.
+public struct ServerOptions: Sendable {
+    public var listen = "127.0.0.1:7433"
+    public var clientTokenFile: String?
+    public var adminTokenFile: String?
+    public var insecure = false
+    public var maxConnections = 10_000
+    public var maxLineBytes = 65_536
+    public var maxBreakers = 100_000
+    public var defaultPolicy: String?
+    public var eventLoops: Int?
+
+    public init() {}
+
+    /// Checks the flags, reads the token files and parses the default policy.
+    public func configuration() throws(ServerError) -> ServerConfiguration {
+        var config = ServerConfiguration()
+        guard let address = ListenAddress(parsing: listen) else {
+            throw ServerError.configuration(
+                "--listen \(listen): expected HOST:PORT, for example 127.0.0.1:7433, 0.0.0.0:7433 or [::1]:7433")
+        }
+        config.listen = address
+        if let path = clientTokenFile { config.clientTokens = try TokenFile.load(path) }
+        if let path = adminTokenFile { config.adminTokens = try TokenFile.load(path) }
+        config.requiresAuthentication = clientTokenFile != nil || adminTokenFile != nil
+        config.insecure = insecure
+        config.maximumConnections = maxConnections
+        config.maximumLineBytes = maxLineBytes
+        config.maximumBreakers = maxBreakers
+        if let eventLoops { config.eventLoopCount = eventLoops }
+        if let text = defaultPolicy {
+            do {
+                config.defaultPolicy = try WirePolicy.decode(text: text)
+            } catch {
+                throw ServerError.configuration("--default-policy: \(error.message)")
+            }
+        }
+        try config.validate()
+        return config
+    }
+}

@@ -1,0 +1,14 @@
+/// The protocol state of one connection.
+struct Session {
+    /// Nil until a `hello` with a valid token, when token files are configured.
+    var role: Role?
+    /// The name from `hello`, for logs and the audit log.
+    var clientName: String?
+    /// Names this connection to the watcher hub.
+    let key: ConnectionKey
+    /// True while the connection watches a prefix.
+    var watching = false
+
+    /// Who an operator action is attributed to: the client name, else the role.
+    var actor: String { clientName ?? role?.rawValue ?? "anonymous" }
+}

@@ -1,0 +1,110 @@
+import ArgumentParser
+import BreakerServer
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `breakerd`: the shared circuit-breaker server. All behaviour lives in BreakerServer; this is flags,
+/// logging and signals.
+@main
+struct Breakerd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "breakerd",
+        abstract: "The shared circuit-breaker server (line-delimited JSON over TCP, protocol v1).",
+        discussion: """
+            Every process that asks about a resource shares one circuit for it. Try it:
+              breakerd --listen 127.0.0.1:7433
+              printf '{"op":"acquire","resource":"db"}\\n' | nc -q1 127.0.0.1 7433
+            On start it prints 'breakerd listening on HOST:PORT'. SIGTERM or SIGINT stop it gracefully.
+            """)
+
+    @Option(help: "HOST:PORT to listen on; port 0 picks a free port. Non-loopback needs token files or --insecure.")
+    var listen = "127.0.0.1:7433"
+
+    @Option(help: "File with client tokens, one per line (may acquire, report, status, list, watch, history, stats).")
+    var clientTokenFile: String?
+
+    @Option(help: "File with admin tokens, one per line (may also configure, force, release, reset, delete).")
+    var adminTokenFile: String?
+
+    @Flag(help: "Allow a non-loopback --listen address without token files (only on a trusted network).")
+    var insecure = false
+
+    @Option(help: "Most connections at once.")
+    var maxConnections = 10_000
+
+    @Option(help: "Longest request line in bytes.")
+    var maxLineBytes = 65_536
+
+    @Option(help: "Most breakers held.")
+    var maxBreakers = 100_000
+
+    @Option(help: ArgumentHelp(
+        "Policy JSON for breakers created without one.",
+        discussion: #"Default: {"failure_threshold":"10/20","success_threshold":"3/3","cooldown_ms":30000}"#))
+    var defaultPolicy: String?
+
+    @Option(help: "Event-loop threads (default: cores, at most 4).")
+    var eventLoops: Int?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func run() throws {
+        var options = ServerOptions()
+        options.listen = listen
+        options.clientTokenFile = clientTokenFile
+        options.adminTokenFile = adminTokenFile
+        options.insecure = insecure
+        options.maxConnections = maxConnections
+        options.maxLineBytes = maxLineBytes
+        options.maxBreakers = maxBreakers
+        options.defaultPolicy = defaultPolicy
+        options.eventLoops = eventLoops
+
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "breakerd")
+
+        // Block SIGTERM and SIGINT before any thread starts (threads inherit the mask); the main thread
+        // takes them with sigwait below, so a signal that comes early is never lost or fatal.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGTERM)
+        sigaddset(&stopSignals, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+
+        let server: BreakerServer
+        let bound: ListenAddress
+        do {
+            server = try BreakerServer(configuration: try options.configuration(), logger: logger)
+            bound = try server.start()
+        } catch {
+            throw StartupFailure(message: error.message)
+        }
+        // One line, flushed at once: scripts and tests wait for it to learn the port.
+        let line = Array("breakerd listening on \(bound)\n".utf8)
+        _ = line.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+
+        var received: Int32 = 0
+        sigwait(&stopSignals, &received)
+        logger.info("received signal \(received)")
+        server.shutdown()
+        server.waitUntilStopped()
+        logger.info("stopped")
+    }
+}
+
+/// A startup error printed as `breakerd: <message>` with exit code 1.
+struct StartupFailure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
