@@ -36,7 +36,17 @@ let package = Package(
         // What users import: in-process policies (and, later, the shared breaker client).
         .target(name: "HighwayBreaker", dependencies: ["BreakerCore", "BreakerClock"]),
 
+        // Helpers for live tests: socket clients, breakerd processes, in-process servers on a manual clock.
+        .target(
+            name: "BreakerTestSupport",
+            dependencies: ["BreakerProtocol", "BreakerServer", "BreakerClock", .product(name: "Logging", package: "swift-log")]),
+
         .testTarget(name: "BreakerCoreTests", dependencies: ["BreakerCore"]),
+        .testTarget(name: "BreakerProtocolTests", dependencies: ["BreakerProtocol"]),
+        .testTarget(
+            name: "BreakerServerTests",
+            dependencies: ["BreakerServer", "BreakerProtocol", "BreakerTestSupport", "breakerd"],
+            resources: []),
         .testTarget(name: "HighwayBreakerTests", dependencies: ["HighwayBreaker", "BreakerClock"]),
     ],
     swiftLanguageModes: [.v6]
