@@ -79,7 +79,9 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     /// Opens a client connection to the server.
-    public func connect() throws -> LineClient { try LineClient(port: port) }
+    public func connect(receiveBuffer: Int? = nil) throws -> LineClient {
+        try LineClient(port: port, receiveBuffer: receiveBuffer)
+    }
 
     deinit {
         if process.isRunning {

@@ -2,10 +2,11 @@ import BreakerProtocol
 import BreakerTestSupport
 import Testing
 
-/// Every row of the bad-input table: a precise error, and the server keeps serving everyone else.
+/// Every row of the bad-input table against the real `breakerd` binary (limits set with its flags): a precise
+/// error, and the server keeps serving everyone else. The slow-watcher row runs in-process with a small limit.
 @Suite struct BadInputTests {
     @Test func errorsLeaveTheConnectionOpen() throws {
-        let s = try TestServer()
+        let s = try ServerProcess(arguments: [])
         let c = try s.connect()
         let cases: [(String, String, String)] = [
             ("this is not json", "bad_json", "not JSON"),
@@ -31,14 +32,14 @@ import Testing
     }
 
     @Test func errorRepliesEchoTheID() throws {
-        let s = try TestServer()
+        let s = try ServerProcess(arguments: [])
         let c = try s.connect()
         let r = try c.request(#"{"id":42,"op":"report","resource":"x","outcome":"maybe"}"#)
         #expect(r["id"] == .integer(42) && r.errorCode == "bad_request")
     }
 
     @Test func unknownResourcesAreNotFound() throws {
-        let s = try TestServer()
+        let s = try ServerProcess(arguments: [])
         let c = try s.connect()
         for op in [
             #"{"op":"status","resource":"ghost"}"#, #"{"op":"history","resource":"ghost"}"#,
@@ -52,7 +53,7 @@ import Testing
     }
 
     @Test func validationComesBeforeTheLookup() throws {
-        let s = try TestServer()
+        let s = try ServerProcess(arguments: [])
         let c = try s.connect()
         // A bad field on an unknown resource is a bad_request, not not_found.
         #expect(try c.request(#"{"op":"force","resource":"ghost","state":"sideways"}"#).errorCode == "bad_request")
@@ -60,7 +61,7 @@ import Testing
     }
 
     @Test func tooLongLineGetsAnErrorThenTheConnectionCloses() throws {
-        let s = try TestServer { $0.maximumLineBytes = 1_024 }
+        let s = try ServerProcess(arguments: ["--max-line-bytes", "1024"])
         let c = try s.connect()
         let bystander = try s.connect()
         let long = #"{"op":"acquire","resource":"x","pad":""# + String(repeating: "a", count: 2_000) + #""}"#
@@ -77,7 +78,7 @@ import Testing
     }
 
     @Test func tooLongPartialLineIsCaughtBeforeItEnds() throws {
-        let s = try TestServer { $0.maximumLineBytes = 1_024 }
+        let s = try ServerProcess(arguments: ["--max-line-bytes", "1024"])
         let c = try s.connect()
         try c.send(raw: String(repeating: "x", count: 5_000))  // no newline ever
         #expect(try c.readJSON().errorCode == "line_too_long")
@@ -85,7 +86,7 @@ import Testing
     }
 
     @Test func overTheConnectionLimitIsRefused() throws {
-        let s = try TestServer { $0.maximumConnections = 3 }
+        let s = try ServerProcess(arguments: ["--max-connections", "3"])
         let held = try (0..<3).map { _ in try s.connect() }
         for c in held { #expect(try c.request(#"{"op":"ping"}"#).isOK) }
         let extra = try s.connect()
@@ -98,7 +99,7 @@ import Testing
     }
 
     @Test func overTheBreakerLimitIsRefused() throws {
-        let s = try TestServer { $0.maximumBreakers = 5 }
+        let s = try ServerProcess(arguments: ["--max-breakers", "5"])
         let c = try s.connect()
         for i in 0..<5 { #expect(try c.request(#"{"op":"acquire","resource":"b\#(i)"}"#).isOK) }
         let r = try c.request(#"{"op":"acquire","resource":"b5"}"#)
@@ -111,7 +112,7 @@ import Testing
 
     @Test(arguments: ["GET / HTTP/1.1\r\nHost: x\r\n\r\n", "POST /acquire HTTP/1.1\r\n", "Host: example\r\n"])
     func httpIsClosedAtOnceWithoutAReply(request: String) throws {
-        let s = try TestServer()
+        let s = try ServerProcess(arguments: [])
         let c = try s.connect()
         try c.send(raw: request)
         #expect(try c.readLine() == nil, "closed without a reply")
@@ -119,7 +120,7 @@ import Testing
     }
 
     @Test func emptyLinesAndCRLFAreAccepted() throws {
-        let s = try TestServer()
+        let s = try ServerProcess(arguments: [])
         let c = try s.connect()
         try c.send(raw: "\n\r\n{\"op\":\"ping\",\"id\":1}\r\n\n")
         #expect(try c.readJSON()["id"] == .integer(1))

@@ -4,10 +4,11 @@ import Foundation
 import Synchronization
 import Testing
 
-/// Pipelining and many connections sharing one resource.
+/// Pipelining and many connections sharing one resource, against the real `breakerd` binary (and, for the
+/// test that moves time, an in-process server on a manual clock).
 @Suite struct ConcurrencyTests {
     @Test func thousandPipelinedRequestsComeBackInOrder() throws {
-        let s = try TestServer()
+        let s = try ServerProcess(arguments: [])
         let c = try s.connect()
         var burst = ""
         for i in 0..<1_000 {
@@ -57,8 +58,29 @@ import Testing
         }
     }
 
+    @Test func twoHundredConnectionsAgainstTheBinary() throws {
+        let s = try ServerProcess(arguments: [])
+        let admin = try s.connect()
+        // Cooldown 0: the first acquire after the trip moves to half-open, with no clock to advance.
+        try admin.request(
+            #"{"op":"configure","resource":"shared","policy":{"failure_threshold":"1/1","success_threshold":"3/3","cooldown_ms":0,"permit_ttl_ms":60000}}"#)
+        try admin.request(#"{"op":"report","resource":"shared","outcome":"failure"}"#)
+        let clients = try (0..<200).map { _ in try s.connect() }
+        for round in 0..<5 {
+            for c in clients { try c.send(#"{"op":"acquire","resource":"shared"}"#) }
+            var permits: [String] = []
+            for c in clients {
+                let r = try c.readJSON()
+                if let p = r["permit"]?.stringValue { permits.append(p) } else { #expect(r["allowed"] == .bool(false)) }
+            }
+            #expect(permits.count == 3, "round \(round)")
+            #expect(Set(permits).count == 3)
+            for p in permits { try admin.request(#"{"op":"report","resource":"shared","outcome":"failure","permit":"\#(p)"}"#) }
+        }
+    }
+
     @Test func twoHundredThreadsHammeringOneResource() throws {
-        let s = try TestServer()
+        let s = try ServerProcess(arguments: [])
         let admin = try s.connect()
         try admin.request(
             #"{"op":"configure","resource":"hot","policy":{"failure_threshold":"5/10","success_threshold":"2/2","cooldown_ms":0,"permit_ttl_ms":60000}}"#)
@@ -100,7 +122,7 @@ import Testing
     }
 
     @Test func aSlowPipelinerGetsBackPressureNotUnboundedMemory() throws {
-        let s = try TestServer()
+        let s = try ServerProcess(arguments: [])
         let c = try s.connect(receiveBuffer: 4_096)
         // 40,000 status replies (~300 bytes each, ~12 MB) written without reading: the server stops reading
         // this connection while its output is backed up, then catches up as the client reads.
