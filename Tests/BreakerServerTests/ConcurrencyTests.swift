@@ -27,17 +27,18 @@ import Testing
         }
     }
 
-    @Test func twoHundredConnectionsNeverExceedTheHalfOpenPermits() throws {
-        let s = try TestServer()
-        let admin = try s.connect()
+    /// Trips "shared" (3 probe permits), then for 5 rounds: `beforeProbing()`, 200 connections ask at once
+    /// (every request sent before any reply is read), exactly 3 get distinct permits, and the probes fail.
+    func halfOpenRounds(
+        admin: LineClient, connect: () throws -> LineClient, cooldownMs: Int, beforeProbing: () -> Void
+    ) throws {
         try admin.request(
-            #"{"op":"configure","resource":"shared","policy":{"failure_threshold":"1/1","success_threshold":"3/3","cooldown_ms":1000,"permit_ttl_ms":60000}}"#)
-        let clients = try (0..<200).map { _ in try s.connect() }
+            #"{"op":"configure","resource":"shared","policy":{"failure_threshold":"1/1","success_threshold":"3/3","cooldown_ms":\#(cooldownMs),"permit_ttl_ms":60000}}"#)
+        let clients = try (0..<200).map { _ in try connect() }
         try admin.request(#"{"op":"report","resource":"shared","outcome":"failure"}"#)
         for round in 0..<5 {
             #expect(try admin.request(#"{"op":"status","resource":"shared"}"#)["breaker"]?["state"] == .string("open"))
-            s.clock.advance(by: .seconds(1))
-            // Every connection asks at once; replies are read only after all were sent.
+            beforeProbing()
             for c in clients { try c.send(#"{"op":"acquire","resource":"shared"}"#) }
             var permits: [String] = []
             for c in clients {
@@ -58,25 +59,17 @@ import Testing
         }
     }
 
-    @Test func twoHundredConnectionsAgainstTheBinary() throws {
-        let s = try ServerProcess(arguments: [])
-        let admin = try s.connect()
-        // Cooldown 0: the first acquire after the trip moves to half-open, with no clock to advance.
-        try admin.request(
-            #"{"op":"configure","resource":"shared","policy":{"failure_threshold":"1/1","success_threshold":"3/3","cooldown_ms":0,"permit_ttl_ms":60000}}"#)
-        try admin.request(#"{"op":"report","resource":"shared","outcome":"failure"}"#)
-        let clients = try (0..<200).map { _ in try s.connect() }
-        for round in 0..<5 {
-            for c in clients { try c.send(#"{"op":"acquire","resource":"shared"}"#) }
-            var permits: [String] = []
-            for c in clients {
-                let r = try c.readJSON()
-                if let p = r["permit"]?.stringValue { permits.append(p) } else { #expect(r["allowed"] == .bool(false)) }
-            }
-            #expect(permits.count == 3, "round \(round)")
-            #expect(Set(permits).count == 3)
-            for p in permits { try admin.request(#"{"op":"report","resource":"shared","outcome":"failure","permit":"\#(p)"}"#) }
+    @Test func twoHundredConnectionsNeverExceedTheHalfOpenPermits() throws {
+        let s = try TestServer()
+        try halfOpenRounds(admin: try s.connect(), connect: { try s.connect() }, cooldownMs: 1_000) {
+            s.clock.advance(by: .seconds(1))
         }
+    }
+
+    @Test func twoHundredConnectionsAgainstTheBinary() throws {
+        // Cooldown 0: the first acquire after the trip moves to half-open, with no clock to advance.
+        let s = try ServerProcess(arguments: [])
+        try halfOpenRounds(admin: try s.connect(), connect: { try s.connect() }, cooldownMs: 0) {}
     }
 
     @Test func twoHundredThreadsHammeringOneResource() throws {
