@@ -20,13 +20,17 @@ let package = Package(
         .target(name: "BreakerClock", dependencies: ["BreakerCore"]),
         // Wire protocol v1: JSON parsing and writing, requests, replies, events (shared by server and client).
         .target(name: "BreakerProtocol", dependencies: ["BreakerCore"]),
+        // The system SQLite (Debian libsqlite3-dev), as the design card asks: no GRDB, no sqlite-nio.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // The SQLite snapshot store: schema, migrations, one-writer lock, durable changes, snapshots.
+        .target(name: "BreakerStore", dependencies: ["BreakerCore", "BreakerProtocol", "CSQLite", "CBreakerSystem"]),
         // Linux system headers Swift's Glibc module leaves out (epoll, eventfd).
         .target(name: "CBreakerSystem"),
         // The server: epoll event loops, the sharded breaker registry, watchers, auth and limits.
         .target(
             name: "BreakerServer",
             dependencies: [
-                "BreakerCore", "BreakerClock", "BreakerProtocol", "CBreakerSystem",
+                "BreakerCore", "BreakerClock", "BreakerProtocol", "BreakerStore", "CBreakerSystem",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // The server executable: flags, logging, signals; everything else is in BreakerServer.

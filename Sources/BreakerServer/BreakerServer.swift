@@ -2,6 +2,7 @@ public import Logging
 import BreakerClock
 import BreakerCore
 import BreakerProtocol
+import BreakerStore
 import Synchronization
 
 #if canImport(Glibc)
@@ -22,32 +23,73 @@ public final class BreakerServer: Sendable {
     public static let version = "0.1.0"
 
     private let context: ServerContext
+    private let writer: DurableWriter
     private let state = Mutex<(started: Bool, stopped: Bool, bound: ListenAddress?)>((false, false, nil))
 
     /// The breakers (for tests, persistence and embedding).
     public var registry: BreakerRegistry { context.registry }
 
-    /// Sets the server up; nothing listens until `start()`.
+    /// Opens the database, restores every breaker from it, and sets the server up; nothing listens until
+    /// `start()`.
     public init(configuration: ServerConfiguration, logger: Logger) throws(ServerError) {
         try configuration.validate()
+        let store: BreakerStore
+        do {
+            store = try BreakerStore(path: configuration.databasePath)
+        } catch {
+            throw ServerError.database(error.message)
+        }
         let now = configuration.clock.now
         let loops = try (0..<configuration.eventLoopCount).map { (i) throws(ServerError) in try EventLoop(index: i, now: now) }
         let stats = ServerStats(loops: loops.count, startedAtMs: configuration.wallClock())
         let hub = WatcherHub { key, line in loops[key.loop].post(.event(key, line)) }
+        // The registry hands durable changes to the writer, which needs the registry for snapshots.
+        let writerSlot = WriterSlot()
         let registry = BreakerRegistry(
             maximumBreakers: configuration.maximumBreakers, defaultPolicy: configuration.defaultPolicy,
-            clock: configuration.clock, wallClock: configuration.wallClock
-        ) { resource, record in
-            hub.broadcast(resource: resource, line: Event.transition(resource: resource, record))
-        }
+            clock: configuration.clock, wallClock: configuration.wallClock,
+            onTransition: { resource, record in
+                hub.broadcast(resource: resource, line: Event.transition(resource: resource, record))
+            },
+            onDurableChange: { change, waiter in writerSlot.writer?.enqueue(change, waiter: waiter) })
+        let writer = DurableWriter(
+            store: store, snapshotInterval: configuration.snapshotInterval, wallClock: configuration.wallClock,
+            logger: logger, rows: { registry.persistedRows(all: $0) },
+            release: { key, failure in loops[key.loop].post(.committed(key, failure: failure)) })
+        writerSlot.set(writer)
         let expiries = ExpiryQueue()
+
+        // Restore before anything listens.
+        let started = SystemClockReader.now()
+        do {
+            let (rows, skipped) = try store.loadBreakers()
+            let history = try store.loadTransitions()
+            for (resource, until) in registry.restore(rows, history: history) { expiries.schedule(resource, at: until) }
+            for resource in skipped {
+                logger.warning("a stored breaker could not be read and was left in the database", metadata: ["resource": "\(resource)"])
+            }
+            if rows.count > configuration.maximumBreakers {
+                logger.warning(
+                    "the database holds more breakers than --max-breakers; all were restored, none can be added",
+                    metadata: ["stored": "\(rows.count)", "max": "\(configuration.maximumBreakers)"])
+            }
+            logger.info(
+                "restored", metadata: [
+                    "database": "\(configuration.databasePath)", "breakers": "\(rows.count)",
+                    "ms": "\((SystemClockReader.now() - started).millisecondsRoundedUp)",
+                ])
+        } catch {
+            throw ServerError.database(error.message)
+        }
+
         let handler = RequestHandler(
             registry: registry, hub: hub, stats: stats, authenticator: Authenticator(configuration: configuration),
             expiries: expiries, clock: configuration.clock, wallClock: configuration.wallClock,
-            serverVersion: Self.version, logger: logger)
+            serverVersion: Self.version, logger: logger, persistenceStats: { writer.stats })
         context = ServerContext(
             configuration: configuration, stats: stats, hub: hub, registry: registry, handler: handler,
             expiries: expiries, logger: logger, loops: loops)
+        self.writer = writer
         for loop in loops { loop.context = context }
     }
 
@@ -57,6 +99,7 @@ public final class BreakerServer: Sendable {
         signal(SIGPIPE, SIG_IGN)
         let (fd, bound) = try Listener.open(context.configuration.listen)
         try context.loops[0].adoptListener(fd)
+        writer.start()
         for loop in context.loops { try loop.start() }
         state.withLock {
             $0.started = true
@@ -85,8 +128,30 @@ public final class BreakerServer: Sendable {
         for loop in context.loops { loop.post(.shutdown) }
     }
 
-    /// Blocks until every event loop has ended (after `shutdown()`).
+    /// Blocks until every event loop has ended (after `shutdown()`), then writes what is queued and a last
+    /// snapshot, and closes the database.
     public func waitUntilStopped() {
         for loop in context.loops { loop.join() }
+        let wasStarted = state.withLock { s -> Bool in
+            defer { s.started = false }
+            return s.started
+        }
+        if wasStarted { writer.stop() }
     }
+
+    /// Asks for a snapshot of every breaker now (breakerd does this on SIGUSR1).
+    public func requestSnapshot() { writer.requestFullSnapshot() }
+
+    /// The figures of the durable writer (snapshots and commits).
+    public var persistenceSummary: (lastSnapshotMs: Int64, rows: Int, snapshots: Int) {
+        let s = writer.stats
+        return (s.durationMs, s.rows, s.count)
+    }
+}
+
+/// Holds the durable writer for the registry's hook, which is made before the writer (set once, then read).
+final class WriterSlot: Sendable {
+    private let slot = Mutex<DurableWriter?>(nil)
+    func set(_ writer: DurableWriter) { slot.withLock { $0 = writer } }
+    var writer: DurableWriter? { slot.withLock { $0 } }
 }

@@ -29,6 +29,12 @@ final class Connection {
     var lingerUntil: MonotonicInstant?
     /// The peer closed its side; close ours once the output has been sent.
     var peerClosed = false
+    /// The bytes of a reply held until the durable writer commits (nothing from there on is sent), and the
+    /// request's id (for an error reply if the commit fails).
+    var heldRange: Range<Int>?
+    var heldID: RequestID?
+    /// Input received while held, answered after the commit.
+    var backlog: [UInt8] = []
 
     init(fd: Int32, key: ConnectionKey, role: Role?, now: MonotonicInstant) {
         self.fd = fd
@@ -40,4 +46,7 @@ final class Connection {
 
     /// Output bytes not yet sent.
     var pendingOutput: Int { output.bytes.count - sent }
+
+    /// Output that may be sent now: everything before a held reply.
+    var sendableEnd: Int { heldRange?.lowerBound ?? output.bytes.count }
 }

@@ -19,6 +19,8 @@ final class EventLoop: @unchecked Sendable {
     enum Message: Sendable {
         case adopt(fd: Int32)
         case event(ConnectionKey, [UInt8])
+        /// The durable writer committed (failure nil) or failed the change a held reply waits for.
+        case committed(ConnectionKey, failure: String?)
         case shutdown
     }
 
@@ -160,6 +162,7 @@ final class EventLoop: @unchecked Sendable {
             switch message {
             case .adopt(let fd): adopt(fd)
             case .event(let key, let line): deliver(line, to: key)
+            case .committed(let key, let failure): committed(key, failure: failure)
             case .shutdown: beginShutdown()
             }
         }
@@ -256,11 +259,16 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// Splits `bytes` into lines and answers each complete one.
-    private func ingest(_ c: Connection, _ bytes: UnsafeRawBufferPointer) {
+    /// Splits `bytes` into lines and answers each complete one. `fresh` is false for a backlog being answered
+    /// after a commit (its bytes were counted when they arrived).
+    private func ingest(_ c: Connection, _ bytes: UnsafeRawBufferPointer, fresh: Bool = true) {
         if c.discardingInput || c.closeAfterFlush { return }
+        if c.heldRange != nil {
+            c.backlog.append(contentsOf: bytes)
+            return
+        }
         let limits = context.configuration
-        if c.session.role == nil {
+        if fresh && c.session.role == nil {
             c.unauthenticatedBytes += bytes.count
             if c.unauthenticatedBytes > limits.unauthenticatedByteLimit {
                 Reply.error(
@@ -288,6 +296,11 @@ final class EventLoop: @unchecked Sendable {
             }
             start = end + 1
             if c.discardingInput || c.closeAfterFlush || connections[c.fd] !== c { return }
+            if c.heldRange != nil {
+                // The rest waits for the commit, in order.
+                c.backlog.append(contentsOf: bytes[start...])
+                return
+            }
         }
         if start < bytes.count {
             c.partial.append(contentsOf: bytes[start...])
@@ -314,8 +327,18 @@ final class EventLoop: @unchecked Sendable {
             lineTooLong(c)
             return
         }
-        if context.handler.handle(line: line, session: &c.session, out: &c.output) == .closeAfterReply {
-            c.closeAfterFlush = true
+        let replyStart = c.output.bytes.count
+        switch context.handler.handle(line: line, session: &c.session, out: &c.output) {
+        case .keepOpen: break
+        case .closeAfterReply: c.closeAfterFlush = true
+        case .holdUntilCommit(let id):
+            c.heldRange = replyStart..<c.output.bytes.count
+            c.heldID = id
+            if c.wantsReadable {
+                c.wantsReadable = false
+                updateInterest(c)
+            }
+            return
         }
         if c.pendingOutput > Self.backPressureBytes && c.wantsReadable {
             c.wantsReadable = false
@@ -354,9 +377,10 @@ final class EventLoop: @unchecked Sendable {
     // MARK: Writing
 
     private func flush(_ c: Connection) {
-        while c.sent < c.output.bytes.count {
+        while c.sent < c.sendableEnd {
+            let end = c.sendableEnd
             let n = c.output.bytes.withUnsafeBytes { buffer in
-                send(c.fd, buffer.baseAddress! + c.sent, buffer.count - c.sent, Int32(MSG_NOSIGNAL))
+                send(c.fd, buffer.baseAddress! + c.sent, end - c.sent, Int32(MSG_NOSIGNAL))
             }
             if n > 0 {
                 c.sent += n
@@ -372,6 +396,14 @@ final class EventLoop: @unchecked Sendable {
                 closeConnection(c)
                 return
             }
+        }
+        if c.heldRange != nil {
+            // Everything before the held reply went out; the rest waits for the commit.
+            if c.wantsWritable {
+                c.wantsWritable = false
+                updateInterest(c)
+            }
+            return
         }
         // Everything went out.
         if c.output.bytes.capacity > 1_048_576 {
@@ -420,6 +452,31 @@ final class EventLoop: @unchecked Sendable {
             return
         }
         c.output.bytes.append(contentsOf: line)
+        flush(c)
+    }
+
+    /// A held reply's change was committed (or failed): send it, then answer what arrived meanwhile.
+    private func committed(_ key: ConnectionKey, failure: String?) {
+        guard let c = connections[key.fd], c.session.key == key, let range = c.heldRange else { return }
+        if let failure {
+            var error = JSONWriter()
+            Reply.error(id: c.heldID, ProtocolError(.internalError, failure), into: &error)
+            c.output.bytes.replaceSubrange(range, with: error.bytes)
+        }
+        c.heldRange = nil
+        c.heldID = nil
+        if !c.backlog.isEmpty {
+            let backlog = c.backlog
+            c.backlog = []
+            backlog.withUnsafeBytes { ingest(c, $0, fresh: false) }
+        }
+        guard connections[c.fd] === c else { return }
+        if c.heldRange == nil && !c.wantsReadable && shutdownDeadline == nil && !c.peerClosed
+            && c.pendingOutput <= Self.backPressureBytes
+        {
+            c.wantsReadable = true
+            updateInterest(c)
+        }
         flush(c)
     }
 

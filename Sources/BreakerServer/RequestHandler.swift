@@ -11,6 +11,9 @@ final class RequestHandler: Sendable {
         case keepOpen
         /// Close once the reply has been sent.
         case closeAfterReply
+        /// The reply (and everything after it on this connection) waits until the durable writer commits the
+        /// change the request made.
+        case holdUntilCommit(id: RequestID?)
     }
 
     let registry: BreakerRegistry
@@ -22,12 +25,15 @@ final class RequestHandler: Sendable {
     let wallClock: WallClock
     let serverVersion: String
     let logger: Logger
+    /// The durable writer's figures, for `stats` (nil without a database).
+    let persistenceStats: @Sendable () -> DurableWriter.SnapshotStats?
 
     init(
         registry: BreakerRegistry, hub: WatcherHub, stats: ServerStats, authenticator: Authenticator,
         expiries: ExpiryQueue, clock: any MonotonicClock, wallClock: @escaping WallClock,
-        serverVersion: String, logger: Logger
+        serverVersion: String, logger: Logger, persistenceStats: @escaping @Sendable () -> DurableWriter.SnapshotStats?
     ) {
+        self.persistenceStats = persistenceStats
         self.registry = registry
         self.hub = hub
         self.stats = stats
@@ -50,16 +56,17 @@ final class RequestHandler: Sendable {
             return .keepOpen
         }
         let op = request.operation.name
+        var effects = BreakerRegistry.Effects()
         do {
             try authorize(op, session: session)
-            let succeeded = try perform(request, session: &session, out: &out)
-            stats.count(op, error: !succeeded, loop: session.key.loop)
+            try perform(request, session: &session, effects: &effects, out: &out)
+            stats.count(op, error: false, loop: session.key.loop)
         } catch {
             stats.count(op, error: true, loop: session.key.loop)
             if case .report(_, _, _, _, noreply: true) = request.operation { return .keepOpen }
             Reply.error(id: request.id, error, into: &out)
         }
-        return .keepOpen
+        return effects.awaitsCommit ? .holdUntilCommit(id: request.id) : .keepOpen
     }
 
     private func authorize(_ op: OperationName, session: Session) throws(ProtocolError) {
@@ -72,10 +79,12 @@ final class RequestHandler: Sendable {
         }
     }
 
-    /// Performs the operation and writes its success reply. Returns false for a request that did not succeed
-    /// but still got a reply of its own (none today).
-    private func perform(_ request: Request, session: inout Session, out: inout JSONWriter) throws(ProtocolError) -> Bool {
+    /// Performs the operation and writes its success reply.
+    private func perform(
+        _ request: Request, session: inout Session, effects: inout BreakerRegistry.Effects, out: inout JSONWriter
+    ) throws(ProtocolError) {
         let id = request.id
+        let waiter = session.key
         switch request.operation {
         case .ping:
             Reply.success(id: id, into: &out)
@@ -103,7 +112,7 @@ final class RequestHandler: Sendable {
             Reply.end(&out)
 
         case .acquire(let resource, let policy):
-            let r = try registry.acquire(resource, policy: policy)
+            let r = try registry.acquire(resource, policy: policy, waiter: waiter, effects: &effects)
             Reply.beginSuccess(id: id, into: &out)
             out.key("allowed")
             out.bool(r.decision.allowed)
@@ -122,8 +131,8 @@ final class RequestHandler: Sendable {
             Reply.end(&out)
 
         case .report(let resource, let kind, let policy, _, let noreply):
-            let r = try registry.report(resource, kind: kind, policy: policy)
-            if noreply { return true }
+            let r = try registry.report(resource, kind: kind, policy: policy, waiter: waiter, effects: &effects)
+            if noreply { return }
             Reply.beginSuccess(id: id, into: &out)
             out.key("state")
             out.string(r.state.rawValue)
@@ -151,12 +160,13 @@ final class RequestHandler: Sendable {
             Reply.end(&out)
 
         case .configure(let resource, let policy):
-            let info = try registry.configure(resource, policy: policy, by: session.actor)
+            let info = try registry.configure(resource, policy: policy, by: session.actor, waiter: waiter, effects: &effects)
             logger.info("configure", metadata: ["resource": "\(resource)", "by": "\(session.actor)"])
             writeBreaker(info, id: id, into: &out)
 
         case .force(let resource, let target, let reason, let ttl):
-            let info = try registry.force(resource, target: target, reason: reason, ttl: ttl, by: session.actor)
+            let info = try registry.force(
+                resource, target: target, reason: reason, ttl: ttl, by: session.actor, waiter: waiter, effects: &effects)
             if let ttl { expiries.schedule(resource, at: clock.now + ttl) }
             logger.info(
                 "force", metadata: ["resource": "\(resource)", "state": "\(target)", "by": "\(session.actor)",
@@ -164,13 +174,13 @@ final class RequestHandler: Sendable {
             writeBreaker(info, id: id, into: &out)
 
         case .release(let resource):
-            writeBreaker(try registry.release(resource, by: session.actor), id: id, into: &out)
+            writeBreaker(try registry.release(resource, by: session.actor, waiter: waiter, effects: &effects), id: id, into: &out)
 
         case .reset(let resource):
-            writeBreaker(try registry.reset(resource, by: session.actor), id: id, into: &out)
+            writeBreaker(try registry.reset(resource, by: session.actor, waiter: waiter, effects: &effects), id: id, into: &out)
 
         case .delete(let resource):
-            guard registry.delete(resource) else { throw notFound(resource) }
+            guard registry.delete(resource, waiter: waiter, effects: &effects) else { throw notFound(resource) }
             hub.broadcast(resource: resource, line: Event.deleted(resource: resource))
             logger.info("delete", metadata: ["resource": "\(resource)", "by": "\(session.actor)"])
             Reply.success(id: id, into: &out)
@@ -201,7 +211,6 @@ final class RequestHandler: Sendable {
         case .stats:
             writeStats(id: id, into: &out)
         }
-        return true
     }
 
     private func notFound(_ resource: String) -> ProtocolError {
@@ -253,6 +262,25 @@ final class RequestHandler: Sendable {
         out.integer(stats.rejectedConnections.load(ordering: .relaxed))
         out.key("slow_consumer_disconnects")
         out.integer(stats.slowConsumerDisconnects.load(ordering: .relaxed))
+        if let p = persistenceStats() {
+            out.key("snapshot")
+            out.beginObject()
+            out.key("at_ms")
+            if let at = p.atMs { out.integer(at) } else { out.null() }
+            out.key("duration_ms")
+            out.integer(p.durationMs)
+            out.key("rows")
+            out.integer(p.rows)
+            out.key("count")
+            out.integer(p.count)
+            out.key("failures")
+            out.integer(p.failures)
+            out.endObject()
+            out.key("commits")
+            out.integer(p.commits)
+            out.key("commit_failures")
+            out.integer(p.commitFailures)
+        }
         out.endObject()
         Reply.end(&out)
     }

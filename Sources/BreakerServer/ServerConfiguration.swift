@@ -35,6 +35,10 @@ public struct ServerConfiguration: Sendable {
     public var clock: any MonotonicClock = SystemClock()
     /// The wall clock for display stamps.
     public var wallClock: WallClock = systemWallClock
+    /// The SQLite file (`--db`, default `breakerd.sqlite` in the working directory); `:memory:` keeps nothing.
+    public var databasePath = "breakerd.sqlite"
+    /// How often every breaker's window is written to the database (`--snapshot-interval`, default 5 s).
+    public var snapshotInterval = Duration.seconds(5)
     /// How often the server checks force TTLs and idle unauthenticated connections.
     public var housekeepingInterval = Duration.milliseconds(50)
 
@@ -61,6 +65,9 @@ public struct ServerConfiguration: Sendable {
         guard maximumConnections >= 1 else { throw ServerError.configuration("--max-connections must be at least 1") }
         guard maximumLineBytes >= 256 else { throw ServerError.configuration("--max-line-bytes must be at least 256") }
         guard maximumBreakers >= 1 else { throw ServerError.configuration("--max-breakers must be at least 1") }
+        guard snapshotInterval >= .milliseconds(10) else {
+            throw ServerError.configuration("--snapshot-interval must be at least 10ms")
+        }
         guard eventLoopCount >= 1 else { throw ServerError.configuration("the event-loop count must be at least 1") }
     }
 }

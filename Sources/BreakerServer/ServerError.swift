@@ -1,7 +1,7 @@
 /// Why the server could not start or go on. The message says what to do.
 public struct ServerError: Error, Sendable, CustomStringConvertible {
     private enum Code: Sendable {
-        case insecureListen, configuration, system, tokenFile
+        case insecureListen, configuration, system, tokenFile, database
     }
 
     private let code: Code
@@ -34,6 +34,9 @@ public struct ServerError: Error, Sendable, CustomStringConvertible {
     public static func tokenFile(_ path: String, _ problem: String) -> ServerError {
         ServerError(.tokenFile, "token file \(path): \(problem)")
     }
+
+    /// The database cannot be used (the message names the file and the problem).
+    public static func database(_ message: String) -> ServerError { ServerError(.database, message) }
 
     /// True when listening was refused for lack of authentication.
     public var isInsecureListen: Bool { code == .insecureListen }

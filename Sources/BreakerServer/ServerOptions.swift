@@ -11,6 +11,8 @@ public struct ServerOptions: Sendable {
     public var maxBreakers = 100_000
     public var defaultPolicy: String?
     public var eventLoops: Int?
+    public var db = "breakerd.sqlite"
+    public var snapshotInterval = "5s"
 
     public init() {}
 
@@ -30,6 +32,12 @@ public struct ServerOptions: Sendable {
         config.maximumLineBytes = maxLineBytes
         config.maximumBreakers = maxBreakers
         if let eventLoops { config.eventLoopCount = eventLoops }
+        config.databasePath = db
+        guard let interval = DurationText.parse(snapshotInterval) else {
+            throw ServerError.configuration(
+                "--snapshot-interval \(snapshotInterval): expected a duration such as 5s, 500ms, 2m or 1h")
+        }
+        config.snapshotInterval = interval
         if let text = defaultPolicy {
             do {
                 config.defaultPolicy = try WirePolicy.decode(text: text)

@@ -27,11 +27,13 @@ public final class ServerProcess: @unchecked Sendable {
         return exe.deletingLastPathComponent().appendingPathComponent(name).path
     }
 
-    /// Starts `breakerd` with `arguments` (add `--listen 127.0.0.1:0` yourself or rely on the default here).
+    /// Starts `breakerd` with `arguments`, listening on `listen` (a free loopback port by default) and, unless
+    /// `arguments` name a `--db`, keeping nothing (`--db :memory:`).
     public init(arguments: [String], listen: String = "127.0.0.1:0", startTimeout: TimeInterval = 30) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binaryPath)
-        process.arguments = ["--listen", listen] + arguments
+        let db = arguments.contains("--db") ? [] : ["--db", ":memory:"]
+        process.arguments = ["--listen", listen] + db + arguments
         stdoutPipe = Pipe()
         process.standardOutput = stdoutPipe
         stderrPath = NSTemporaryDirectory() + "breakerd-\(UUID().uuidString).log"

@@ -17,7 +17,8 @@ struct Breakerd: ParsableCommand {
             Every process that asks about a resource shares one circuit for it. Try it:
               breakerd --listen 127.0.0.1:7433
               printf '{"op":"acquire","resource":"db"}\\n' | nc -q1 127.0.0.1 7433
-            On start it prints 'breakerd listening on HOST:PORT'. SIGTERM or SIGINT stop it gracefully.
+            On start it prints 'breakerd listening on HOST:PORT'. SIGTERM or SIGINT stop it gracefully;
+            SIGUSR1 writes a snapshot of every breaker now.
             """)
 
     @Option(help: "HOST:PORT to listen on; port 0 picks a free port. Non-loopback needs token files or --insecure.")
@@ -49,6 +50,12 @@ struct Breakerd: ParsableCommand {
     @Option(help: "Event-loop threads (default: cores, at most 4).")
     var eventLoops: Int?
 
+    @Option(help: "SQLite file for breakers and their audit log; ':memory:' keeps nothing.")
+    var db = "breakerd.sqlite"
+
+    @Option(help: "How often every breaker's window is written to the database (e.g. 5s, 500ms).")
+    var snapshotInterval = "5s"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -63,6 +70,8 @@ struct Breakerd: ParsableCommand {
         options.maxBreakers = maxBreakers
         options.defaultPolicy = defaultPolicy
         options.eventLoops = eventLoops
+        options.db = db
+        options.snapshotInterval = snapshotInterval
 
         let level = logLevel
         LoggingSystem.bootstrap { label in
@@ -78,6 +87,7 @@ struct Breakerd: ParsableCommand {
         sigemptyset(&stopSignals)
         sigaddset(&stopSignals, SIGTERM)
         sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGUSR1)
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
         let server: BreakerServer
@@ -93,7 +103,12 @@ struct Breakerd: ParsableCommand {
         _ = line.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
 
         var received: Int32 = 0
-        sigwait(&stopSignals, &received)
+        while true {
+            sigwait(&stopSignals, &received)
+            guard received == SIGUSR1 else { break }
+            logger.info("SIGUSR1: snapshot of every breaker requested")
+            server.requestSnapshot()
+        }
         logger.info("received signal \(received)")
         server.shutdown()
         server.waitUntilStopped()

@@ -70,7 +70,7 @@ def match(expected, actual, path, problems):
 
 
 def start(binary):
-    proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--db", ":memory:"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
     if not line.startswith("breakerd listening on "):
         proc.kill()

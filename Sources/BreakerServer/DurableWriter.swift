@@ -1,0 +1,186 @@
+import BreakerClock
+import BreakerCore
+import BreakerStore
+import Dispatch
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The one thread that writes the database. Durable changes queue here; each pass writes everything queued
+/// in one transaction (group commit) and then releases the replies that waited for it. Snapshots run on this
+/// thread too, every `snapshotInterval`: one transaction with every breaker changed since the last snapshot
+/// (all of them after a failed one), so no event loop ever waits for one (only replies held for a commit may
+/// wait while a snapshot transaction is open).
+final class DurableWriter: Sendable {
+    /// What the last snapshot did, for `stats`.
+    struct SnapshotStats: Sendable {
+        var atMs: Int64?
+        var durationMs: Int64 = 0
+        var rows = 0
+        var count = 0
+        var failures = 0
+        var commits = 0
+        var commitFailures = 0
+    }
+
+    private struct Queue: Sendable {
+        var changes: [StoreChange] = []
+        var waiters: [ConnectionKey] = []
+        var stopping = false
+        var snapshotRequested = false
+    }
+
+    private let store: BreakerStore
+    private let queue = Mutex(Queue())
+    private let wake = DispatchSemaphore(value: 0)
+    private let stopped = DispatchSemaphore(value: 0)
+    private let snapshotInterval: Duration
+    private let rows: @Sendable (_ all: Bool) -> [PersistedBreaker]
+    /// Set after a failed snapshot: the next one writes every breaker.
+    private let nextSnapshotIsFull = Atomic<Bool>(false)
+    private let release: @Sendable (ConnectionKey, _ failure: String?) -> Void
+    private let wallClock: WallClock
+    private let logger: Logger
+    private let snapshotStats = Mutex(SnapshotStats())
+
+    /// - Parameters:
+    ///   - rows: the breakers changed since the last call, or all of them, as rows (for snapshots).
+    ///   - release: hands a commit's outcome to the waiting connection's event loop.
+    init(
+        store: BreakerStore, snapshotInterval: Duration, wallClock: @escaping WallClock, logger: Logger,
+        rows: @escaping @Sendable (_ all: Bool) -> [PersistedBreaker],
+        release: @escaping @Sendable (ConnectionKey, String?) -> Void
+    ) {
+        self.store = store
+        self.snapshotInterval = snapshotInterval
+        self.wallClock = wallClock
+        self.logger = logger
+        self.rows = rows
+        self.release = release
+    }
+
+    /// Queues a change; `waiter` is released after the transaction holding it commits.
+    func enqueue(_ change: StoreChange, waiter: ConnectionKey?) {
+        let first = queue.withLock { q -> Bool in
+            q.changes.append(change)
+            if let waiter { q.waiters.append(waiter) }
+            return q.changes.count == 1
+        }
+        if first { wake.signal() }
+    }
+
+    var stats: SnapshotStats { snapshotStats.withLock { $0 } }
+
+    func start() {
+        let thread = Thread { self.run() }
+        thread.start()
+    }
+
+    /// Writes what is queued, takes a last snapshot, and stops. Blocks until done.
+    func stop() {
+        queue.withLock { $0.stopping = true }
+        wake.signal()
+        stopped.wait()
+    }
+
+    /// Asks for a snapshot of every breaker as soon as the writer is free (operators: SIGUSR1).
+    func requestFullSnapshot() {
+        nextSnapshotIsFull.store(true, ordering: .relaxed)
+        queue.withLock { $0.snapshotRequested = true }
+        wake.signal()
+    }
+
+    private func run() {
+        var nextSnapshot = SystemClockReader.now() + snapshotInterval
+        while true {
+            let wait = nextSnapshot - SystemClockReader.now()
+            if wait > .zero {
+                _ = wake.wait(timeout: .now() + .nanoseconds(Int(clamping: wait.nanosecondsClamped)))
+            }
+            let (changes, waiters, stopping, requested) = queue.withLock {
+                q -> ([StoreChange], [ConnectionKey], Bool, Bool) in
+                defer {
+                    q.changes.removeAll(keepingCapacity: true)
+                    q.waiters.removeAll(keepingCapacity: true)
+                    q.snapshotRequested = false
+                }
+                return (q.changes, q.waiters, q.stopping, q.snapshotRequested)
+            }
+            if !changes.isEmpty { commit(changes, waiters) }
+            if stopping {
+                snapshot()
+                do {
+                    try store.checkpoint()
+                } catch {
+                    logger.warning("checkpoint at shutdown failed; the WAL file holds the rest", metadata: ["error": "\(error)"])
+                }
+                stopped.signal()
+                return
+            }
+            if requested || SystemClockReader.now() >= nextSnapshot {
+                snapshot()
+                nextSnapshot = SystemClockReader.now() + snapshotInterval
+            }
+        }
+    }
+
+    private func commit(_ changes: [StoreChange], _ waiters: [ConnectionKey]) {
+        var failure: String?
+        do {
+            try store.apply(changes)
+            snapshotStats.withLock { $0.commits += 1 }
+        } catch {
+            failure = "the change could not be saved to the database: \(error)"
+            logger.error("database write failed; \(changes.count) change(s) not saved", metadata: ["error": "\(error)"])
+            snapshotStats.withLock { $0.commitFailures += 1 }
+        }
+        for key in waiters { release(key, failure) }
+    }
+
+    private func snapshot() {
+        let start = SystemClockReader.now()
+        let all = rows(nextSnapshotIsFull.exchange(false, ordering: .relaxed))
+        do {
+            try store.snapshot(all)
+            let ms = (SystemClockReader.now() - start).millisecondsRoundedUp
+            snapshotStats.withLock {
+                $0.atMs = wallClock()
+                $0.durationMs = ms
+                $0.rows = all.count
+                $0.count += 1
+            }
+            logger.debug("snapshot", metadata: ["rows": "\(all.count)", "ms": "\(ms)"])
+        } catch {
+            nextSnapshotIsFull.store(true, ordering: .relaxed)
+            snapshotStats.withLock { $0.failures += 1 }
+            logger.error("snapshot failed", metadata: ["error": "\(error)", "rows": "\(all.count)"])
+        }
+    }
+}
+
+/// The real monotonic clock, for the writer's own timing (snapshots run on real time even when the breakers'
+/// clock is a test's manual one).
+enum SystemClockReader {
+    static func now() -> MonotonicInstant { SystemClock.read() }
+}
+
+/// A minimal thread (Foundation's `Thread` is not used in the server).
+final class Thread: Sendable {
+    private let body: @Sendable () -> Void
+
+    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+
+    func start() {
+        let box = Unmanaged.passRetained(self).toOpaque()
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { arg in
+            let t = Unmanaged<Thread>.fromOpaque(arg!).takeRetainedValue()
+            t.body()
+            return nil
+        }, box)
+        if rc == 0 { pthread_detach(tid) } else { Unmanaged<Thread>.fromOpaque(box).release() }
+    }
+}
