@@ -47,6 +47,7 @@ let package = Package(
 
         .testTarget(name: "BreakerCoreTests", dependencies: ["BreakerCore"]),
         .testTarget(name: "BreakerProtocolTests", dependencies: ["BreakerProtocol"]),
+        .testTarget(name: "BreakerStoreTests", dependencies: ["BreakerStore", "BreakerProtocol", "BreakerCore"]),
         .testTarget(
             name: "BreakerServerTests",
             dependencies: ["BreakerServer", "BreakerProtocol", "BreakerTestSupport", "breakerd"],
