@@ -42,11 +42,14 @@ import Testing
             try c.request(#"{"op":"configure","resource":"tripped","policy":{"failure_threshold":"1/1","cooldown_ms":600000}}"#)
             let trip = try c.request(#"{"op":"report","resource":"tripped","outcome":"failure"}"#)
             #expect(trip["state"] == .string("open"))
-            if round > 1 { try c.request(#"{"op":"reset","resource":"reset-me"}"#) } else {
-                try c.request(#"{"op":"configure","resource":"reset-me","policy":{"failure_threshold":"1/1"}}"#)
+            if round == 1 {
+                try c.request(#"{"op":"configure","resource":"reset-me","policy":{"failure_threshold":"1/1","cooldown_ms":600000}}"#)
             }
-            let lastReply = try c.request(#"{"op":"force","resource":"reset-me","state":"closed","reason":"last \#(round)"}"#)
-            #expect(lastReply.isOK)
+            // Trip it (a transition), then reset it: the reset is the last reply before SIGKILL.
+            try c.request(#"{"op":"report","resource":"reset-me","outcome":"failure"}"#)
+            let lastReply = try c.request(#"{"op":"reset","resource":"reset-me"}"#)
+            #expect(lastReply["breaker"]?["state"] == .string("closed"))
+            let resetGeneration = lastReply["breaker"]?["generation"]
             kill9(server)
 
             let again = try start(db)
@@ -63,7 +66,8 @@ import Testing
             let cooldownLeft = t?["retry_after_ms"]?.intValue ?? 0
             #expect(cooldownLeft > 540_000 && cooldownLeft <= 600_000, "round \(round): cooldown left \(cooldownLeft)")
             let last = try r.request(#"{"op":"status","resource":"reset-me"}"#)["breaker"]
-            #expect(last?["state"] == .string("forced_closed") && last?["forced"]?["reason"] == .string("last \(round)"))
+            #expect(last?["state"] == .string("closed") && last?["generation"] == resetGeneration, "round \(round)")
+            #expect(resetGeneration == .integer(Int64(2 * round)), "two transitions a round: trip and reset")
             kill9(again)
         }
     }
