@@ -60,7 +60,7 @@ public final class BreakerServer: Sendable {
         let expiries = ExpiryQueue()
 
         // Restore before anything listens.
-        let started = SystemClockReader.now()
+        let started = SystemClock.read()
         do {
             let (rows, skipped) = try store.loadBreakers()
             let history = try store.loadTransitions()
@@ -76,7 +76,7 @@ public final class BreakerServer: Sendable {
             logger.info(
                 "restored", metadata: [
                     "database": "\(configuration.databasePath)", "breakers": "\(rows.count)",
-                    "ms": "\((SystemClockReader.now() - started).millisecondsRoundedUp)",
+                    "ms": "\((SystemClock.read() - started).millisecondsRoundedUp)",
                 ])
         } catch {
             throw ServerError.database(error.message)
@@ -99,7 +99,7 @@ public final class BreakerServer: Sendable {
         signal(SIGPIPE, SIG_IGN)
         let (fd, bound) = try Listener.open(context.configuration.listen)
         try context.loops[0].adoptListener(fd)
-        writer.start()
+        try writer.start()
         for loop in context.loops { try loop.start() }
         state.withLock {
             $0.started = true
@@ -141,12 +141,6 @@ public final class BreakerServer: Sendable {
 
     /// Asks for a snapshot of every breaker now (breakerd does this on SIGUSR1).
     public func requestSnapshot() { writer.requestFullSnapshot() }
-
-    /// The figures of the durable writer (snapshots and commits).
-    public var persistenceSummary: (lastSnapshotMs: Int64, rows: Int, snapshots: Int) {
-        let s = writer.stats
-        return (s.durationMs, s.rows, s.count)
-    }
 }
 
 /// Holds the durable writer for the registry's hook, which is made before the writer (set once, then read).

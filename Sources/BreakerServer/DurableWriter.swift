@@ -74,9 +74,10 @@ final class DurableWriter: Sendable {
 
     var stats: SnapshotStats { snapshotStats.withLock { $0 } }
 
-    func start() {
-        let thread = Thread { self.run() }
-        thread.start()
+    /// Starts the writer's thread. Snapshots and commits run on real time even when the breakers' clock is a
+    /// test's manual one.
+    func start() throws(ServerError) {
+        try ServerThread.start(joinable: false) { self.run() }
     }
 
     /// Writes what is queued, takes a last snapshot, and stops. Blocks until done.
@@ -94,9 +95,9 @@ final class DurableWriter: Sendable {
     }
 
     private func run() {
-        var nextSnapshot = SystemClockReader.now() + snapshotInterval
+        var nextSnapshot = SystemClock.read() + snapshotInterval
         while true {
-            let wait = nextSnapshot - SystemClockReader.now()
+            let wait = nextSnapshot - SystemClock.read()
             if wait > .zero {
                 _ = wake.wait(timeout: .now() + .nanoseconds(Int(clamping: wait.nanosecondsClamped)))
             }
@@ -120,9 +121,9 @@ final class DurableWriter: Sendable {
                 stopped.signal()
                 return
             }
-            if requested || SystemClockReader.now() >= nextSnapshot {
+            if requested || SystemClock.read() >= nextSnapshot {
                 snapshot()
-                nextSnapshot = SystemClockReader.now() + snapshotInterval
+                nextSnapshot = SystemClock.read() + snapshotInterval
             }
         }
     }
@@ -141,11 +142,11 @@ final class DurableWriter: Sendable {
     }
 
     private func snapshot() {
-        let start = SystemClockReader.now()
+        let start = SystemClock.read()
         let all = rows(nextSnapshotIsFull.exchange(false, ordering: .relaxed))
         do {
             try store.snapshot(all)
-            let ms = (SystemClockReader.now() - start).millisecondsRoundedUp
+            let ms = (SystemClock.read() - start).millisecondsRoundedUp
             snapshotStats.withLock {
                 $0.atMs = wallClock()
                 $0.durationMs = ms
@@ -158,29 +159,5 @@ final class DurableWriter: Sendable {
             snapshotStats.withLock { $0.failures += 1 }
             logger.error("snapshot failed", metadata: ["error": "\(error)", "rows": "\(all.count)"])
         }
-    }
-}
-
-/// The real monotonic clock, for the writer's own timing (snapshots run on real time even when the breakers'
-/// clock is a test's manual one).
-enum SystemClockReader {
-    static func now() -> MonotonicInstant { SystemClock.read() }
-}
-
-/// A minimal thread (Foundation's `Thread` is not used in the server).
-final class Thread: Sendable {
-    private let body: @Sendable () -> Void
-
-    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-
-    func start() {
-        let box = Unmanaged.passRetained(self).toOpaque()
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { arg in
-            let t = Unmanaged<Thread>.fromOpaque(arg!).takeRetainedValue()
-            t.body()
-            return nil
-        }, box)
-        if rc == 0 { pthread_detach(tid) } else { Unmanaged<Thread>.fromOpaque(box).release() }
     }
 }

@@ -86,18 +86,7 @@ final class EventLoop: @unchecked Sendable {
 
     /// Starts the loop's thread.
     func start() throws(ServerError) {
-        let box = Unmanaged.passRetained(self).toOpaque()
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { arg in
-            let loop = Unmanaged<EventLoop>.fromOpaque(arg!).takeRetainedValue()
-            loop.run()
-            return nil
-        }, box)
-        guard rc == 0 else {
-            Unmanaged<EventLoop>.fromOpaque(box).release()
-            throw ServerError.system("pthread_create", errno: rc)
-        }
-        thread = tid
+        thread = try ServerThread.start(joinable: true) { self.run() }
     }
 
     /// Waits for the loop's thread to end.

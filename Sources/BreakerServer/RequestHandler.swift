@@ -25,13 +25,13 @@ final class RequestHandler: Sendable {
     let wallClock: WallClock
     let serverVersion: String
     let logger: Logger
-    /// The durable writer's figures, for `stats` (nil without a database).
-    let persistenceStats: @Sendable () -> DurableWriter.SnapshotStats?
+    /// The durable writer's figures, for `stats`.
+    let persistenceStats: @Sendable () -> DurableWriter.SnapshotStats
 
     init(
         registry: BreakerRegistry, hub: WatcherHub, stats: ServerStats, authenticator: Authenticator,
         expiries: ExpiryQueue, clock: any MonotonicClock, wallClock: @escaping WallClock,
-        serverVersion: String, logger: Logger, persistenceStats: @escaping @Sendable () -> DurableWriter.SnapshotStats?
+        serverVersion: String, logger: Logger, persistenceStats: @escaping @Sendable () -> DurableWriter.SnapshotStats
     ) {
         self.persistenceStats = persistenceStats
         self.registry = registry
@@ -262,7 +262,8 @@ final class RequestHandler: Sendable {
         out.integer(stats.rejectedConnections.load(ordering: .relaxed))
         out.key("slow_consumer_disconnects")
         out.integer(stats.slowConsumerDisconnects.load(ordering: .relaxed))
-        if let p = persistenceStats() {
+        do {
+            let p = persistenceStats()
             out.key("snapshot")
             out.beginObject()
             out.key("at_ms")

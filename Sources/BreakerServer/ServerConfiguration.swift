@@ -1,6 +1,10 @@
 public import BreakerClock
 public import BreakerCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Everything `breakerd` can be told. Defaults are the flags' defaults.
 public struct ServerConfiguration: Sendable {
     /// Where to listen (`--listen`, default 127.0.0.1:7433; port 0 picks a free port).
@@ -71,7 +75,3 @@ public struct ServerConfiguration: Sendable {
         guard eventLoopCount >= 1 else { throw ServerError.configuration("the event-loop count must be at least 1") }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

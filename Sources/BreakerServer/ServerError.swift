@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Why the server could not start or go on. The message says what to do.
 public struct ServerError: Error, Sendable, CustomStringConvertible {
     private enum Code: Sendable {
@@ -43,7 +47,3 @@ public struct ServerError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { message }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif
