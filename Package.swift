@@ -37,8 +37,17 @@ let package = Package(
         .executableTarget(
             name: "breakerd",
             dependencies: ["BreakerServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // A separate process that uses SharedCircuitBreaker, for tests that need real processes.
+        .executableTarget(
+            name: "breaker-driver",
+            dependencies: ["HighwayBreaker", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // What users import: in-process policies (and, later, the shared breaker client).
-        .target(name: "HighwayBreaker", dependencies: ["BreakerCore", "BreakerClock"]),
+        .target(
+            name: "HighwayBreaker",
+            dependencies: [
+                "BreakerCore", "BreakerClock", "BreakerProtocol", "CBreakerSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
 
         // Helpers for live tests: socket clients, breakerd processes, in-process servers on a manual clock.
         .target(
@@ -53,6 +62,9 @@ let package = Package(
             dependencies: ["BreakerServer", "BreakerProtocol", "BreakerTestSupport", "breakerd"],
             resources: []),
         .testTarget(name: "HighwayBreakerTests", dependencies: ["HighwayBreaker", "BreakerClock"]),
+        .testTarget(
+            name: "SharedBreakerTests",
+            dependencies: ["HighwayBreaker", "BreakerTestSupport", "BreakerProtocol", "breakerd", "breaker-driver"]),
     ],
     swiftLanguageModes: [.v6]
 )

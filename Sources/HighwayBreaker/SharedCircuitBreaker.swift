@@ -1,0 +1,244 @@
+public import BreakerCore
+import BreakerProtocol
+public import Logging
+import Synchronization
+
+/// A circuit breaker whose state lives in `breakerd`, shared by every process that names the same resource.
+/// It is a `ResiliencePolicy` like `CircuitBreakerPolicy`, so it composes in `Failsafe`.
+///
+/// ```swift
+/// let client = BreakerClient(host: "breakerd.internal", port: 7433, token: token, clientName: "checkout")
+/// let payments = try SharedCircuitBreaker(
+///     resource: "payments-db", policy: BreakerPolicy(failureThreshold: Fraction(5, 20)), client: client)
+/// let row = try await payments.run { try await db.query(…) }
+/// ```
+/// `run` asks the server (one round trip), runs the call, and reports its outcome with the probe permit and
+/// duration without waiting for an answer (`noreply`). A rejected call throws `CircuitOpenError`.
+///
+/// When the server is unreachable or does not answer within the client's timeout, `fallback` decides:
+/// `.local` (default) lets an in-process breaker with the same policy decide until the server is back,
+/// `.allow` lets every call through, `.reject` rejects every call. A resource last seen forced open stays
+/// rejected whatever the fallback. Each outage is logged once (not per call) and counted.
+public final class SharedCircuitBreaker: ResiliencePolicy {
+    /// What to do while the server cannot be asked.
+    public enum Fallback: String, Sendable, Hashable {
+        /// An in-process breaker with the same policy decides (it has seen this process's recent outcomes).
+        case local
+        /// Every call goes ahead.
+        case allow
+        /// Every call is rejected.
+        case reject
+    }
+
+    /// Called for each transition of the resource that the server pushes (caused by any process), on the
+    /// client's I/O thread: keep it short.
+    public typealias StateChangeHandler = @Sendable (SharedCircuitBreaker, BreakerState, BreakerState) -> Void
+
+    private struct State: Sendable {
+        var lastState: BreakerState?
+        var inOutage = false
+        /// The client connection on which the policy was last sent (the server needs it only to create).
+        var policySentOnConnection = -1
+    }
+
+    /// The resource's name on the server.
+    public let resource: String
+    /// The policy the breaker is created with if it does not exist yet (nil: the server's default).
+    public let policy: BreakerPolicy?
+    /// The connection to the server.
+    public let client: BreakerClient
+    /// What to do while the server cannot be asked.
+    public let fallback: Fallback
+    private let handle: @Sendable (any Error) -> Bool
+    private let onStateChange: StateChangeHandler?
+    private let local: CircuitBreakerPolicy
+    private let state = Mutex(State())
+    private let outages = Atomic<Int>(0)
+    private let fallbackCalls = Atomic<Int>(0)
+    private let subscription = Mutex<UInt64?>(nil)
+    private let logger: Logger
+
+    /// The local fallback's policy when `policy` is nil: the server's built-in default.
+    public static let serverDefaultPolicy = try! BreakerPolicy(
+        failureThreshold: Fraction(10, 20), successThreshold: Fraction(3, 3), cooldown: .seconds(30))
+
+    /// Creates a shared breaker for `resource`.
+    ///
+    /// - Parameters:
+    ///   - resource: 1–200 bytes of `A–Z a–z 0–9 . _ : / @ -`.
+    ///   - policy: used if this creates the breaker on the server, and by the local fallback.
+    ///   - client: the connection to share (one per process is enough).
+    ///   - handle: which errors count as failures (default: all); others count as successes.
+    ///   - fallback: what to do while the server cannot be asked (default `.local`).
+    ///   - onStateChange: called for each transition the server pushes for this resource.
+    /// - Throws: `ConfigurationError` for an invalid resource name.
+    public init(
+        resource: String,
+        policy: BreakerPolicy? = nil,
+        client: BreakerClient,
+        handle: @escaping @Sendable (any Error) -> Bool = { _ in true },
+        fallback: Fallback = .local,
+        onStateChange: StateChangeHandler? = nil,
+        logger: Logger = Logger(label: "highway-breaker.shared")
+    ) throws {
+        if let problem = ResourceName.problem(with: resource) { throw ConfigurationError.invalidValue("resource", problem) }
+        self.resource = resource
+        self.policy = policy
+        self.client = client
+        self.handle = handle
+        self.fallback = fallback
+        self.onStateChange = onStateChange
+        self.logger = logger
+        self.local = CircuitBreakerPolicy(policy: policy ?? Self.serverDefaultPolicy, handle: handle, name: resource)
+        let id = client.subscribe(prefix: resource) { [weak self] event in self?.receive(event) }
+        subscription.withLock { $0 = id }
+    }
+
+    deinit {
+        if let id = subscription.withLock({ $0 }) { client.unsubscribe(id) }
+    }
+
+    /// The state the server last reported (nil before the first answer).
+    public var lastKnownState: BreakerState? { state.withLock { $0.lastState } }
+
+    /// True while calls are decided by the fallback because the server cannot be asked.
+    public var isInFallback: Bool { state.withLock { $0.inOutage } }
+
+    /// How many outages (periods without the server) this breaker went through.
+    public var outageCount: Int { outages.load(ordering: .relaxed) }
+
+    /// How many calls the fallback decided.
+    public var fallbackCallCount: Int { fallbackCalls.load(ordering: .relaxed) }
+
+    public func execute<T>(isolation: isolated (any Actor)?, _ body: () async throws -> T) async throws -> T {
+        guard let decision = try await ask() else {
+            switch fallback {
+            case .local: return try await local.execute(isolation: isolation, body)
+            case .allow: return try await body()
+            case .reject: throw rejection(state: lastKnownState ?? .open)
+            }
+        }
+        let permit = try admit(decision)
+        let start = SystemClock.read()
+        let value: T
+        do {
+            value = try await body()
+        } catch {
+            complete(outcome(of: error), permit: permit, since: start)
+            throw error
+        }
+        complete(.success, permit: permit, since: start)
+        return value
+    }
+
+    public func executeBlocking<T>(_ body: () throws -> T) throws -> T {
+        let asked: Result<AcquireReply, BreakerClientError> = Result { () throws(BreakerClientError) in
+            try client.acquireBlocking(resource, policy: policyToSend())
+        }
+        guard let decision = try answer(asked) else {
+            switch fallback {
+            case .local: return try local.executeBlocking(body)
+            case .allow: return try body()
+            case .reject: throw rejection(state: lastKnownState ?? .open)
+            }
+        }
+        let permit = try admit(decision)
+        let start = SystemClock.read()
+        let value: T
+        do {
+            value = try body()
+        } catch {
+            complete(outcome(of: error), permit: permit, since: start)
+            throw error
+        }
+        complete(.success, permit: permit, since: start)
+        return value
+    }
+
+    // MARK: Internals
+
+    /// Asks the server. Nil when it cannot be asked (the fallback decides; the outage is noted); rethrows errors
+    /// the server replied with.
+    private func ask() async throws -> AcquireReply? {
+        let asked: Result<AcquireReply, BreakerClientError>
+        do throws(BreakerClientError) {
+            asked = .success(try await client.acquire(resource, policy: policyToSend()))
+        } catch {
+            asked = .failure(error)
+        }
+        return try answer(asked)
+    }
+
+    private func answer(_ asked: Result<AcquireReply, BreakerClientError>) throws -> AcquireReply? {
+        switch asked {
+        case .success(let decision): return decision
+        case .failure(let error) where error.serverUnreachable:
+            try noteFallback(error)
+            return nil
+        case .failure(let error): throw error
+        }
+    }
+
+    /// Sends the policy once per connection (the server uses it only when it creates the breaker).
+    private func policyToSend() -> BreakerPolicy? {
+        guard let policy else { return nil }
+        let connection = client.connectionCount
+        return state.withLock { s in
+            guard s.policySentOnConnection != connection else { return nil }
+            s.policySentOnConnection = connection
+            return policy
+        }
+    }
+
+    /// Records the server's answer; returns the permit, or throws the rejection.
+    private func admit(_ decision: AcquireReply) throws -> Permit? {
+        let backFromOutage = state.withLock { s -> Bool in
+            s.lastState = decision.state
+            defer { s.inOutage = false }
+            return s.inOutage
+        }
+        if backFromOutage { logger.notice("breakerd answers again; the shared circuit decides", metadata: ["resource": "\(resource)"]) }
+        guard decision.allowed else {
+            throw CircuitOpenError(resource: resource, state: decision.state, retryAfter: decision.retryAfter ?? .zero)
+        }
+        return decision.permit
+    }
+
+    /// Counts the fallback call, logs the first of an outage, and rejects when the resource was last seen forced
+    /// open.
+    private func noteFallback(_ error: BreakerClientError) throws {
+        fallbackCalls.add(1, ordering: .relaxed)
+        let (first, last) = state.withLock { s -> (Bool, BreakerState?) in
+            defer { s.inOutage = true }
+            return (!s.inOutage, s.lastState)
+        }
+        if first {
+            outages.add(1, ordering: .relaxed)
+            logger.warning(
+                "breakerd cannot be asked; falling back",
+                metadata: ["resource": "\(resource)", "fallback": "\(fallback.rawValue)", "error": "\(error)"])
+        }
+        if last == .forcedOpen { throw rejection(state: .forcedOpen) }
+    }
+
+    private func rejection(state: BreakerState) -> CircuitOpenError {
+        CircuitOpenError(resource: resource, state: state, retryAfter: client.configuration.reconnectBackoff.maxDelay)
+    }
+
+    private func outcome(of error: any Error) -> Outcome {
+        if error is CancellationError { return .ignored }
+        return handle(error) ? .failure : .success
+    }
+
+    /// Reports without waiting; the local breaker sees the outcome too, so it is warm if the server goes away.
+    private func complete(_ outcome: Outcome, permit: Permit?, since start: MonotonicInstant) {
+        try? client.reportWithoutReply(resource, outcome: outcome, permit: permit, duration: SystemClock.read() - start)
+        local.complete(outcome, permit: nil)
+    }
+
+    private func receive(_ event: BreakerEvent) {
+        guard case .transition(let name, let record) = event, name == resource else { return }
+        state.withLock { $0.lastState = record.to }
+        onStateChange?(self, record.from, record.to)
+    }
+}

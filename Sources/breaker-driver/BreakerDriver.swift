@@ -1,0 +1,136 @@
+import ArgumentParser
+import HighwayBreaker
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A test driver: a separate process that uses `SharedCircuitBreaker` the way a service would, printing one
+/// JSON line per event so tests can follow it. Not for production use.
+@main
+struct BreakerDriver: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "breaker-driver",
+        abstract: "Drives a shared circuit from a separate process (for tests).",
+        subcommands: [Fail.self, HoldPermit.self, Calls.self])
+
+    struct Connection: ParsableArguments {
+        @Option(help: "breakerd's HOST:PORT.") var server = "127.0.0.1:7433"
+        @Option(help: "The resource.") var resource = "demo"
+        @Option(help: "Token file, when the server needs one.") var tokenFile: String?
+        @Option(help: "Client name.") var name = "breaker-driver"
+
+        func client() async throws -> BreakerClient {
+            guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]) else {
+                throw ValidationError("--server must be HOST:PORT")
+            }
+            var token: String?
+            if let tokenFile {
+                token = try String(decoding: readFile(tokenFile), as: UTF8.self)
+                    .split(whereSeparator: \.isNewline).first.map(String.init)
+            }
+            let client = BreakerClient(host: String(server[..<colon]), port: port, token: token, clientName: name)
+            guard await client.waitUntilConnected(timeout: .seconds(10)) else { throw ValidationError("cannot connect to \(server)") }
+            return client
+        }
+    }
+
+    /// Makes `count` calls that fail through the shared breaker; prints what happened to each.
+    struct Fail: AsyncParsableCommand {
+        @OptionGroup var connection: Connection
+        @Option var count = 5
+        @Option(help: "Policy failure threshold k/n, used if this creates the breaker.") var failureThreshold = "5/5"
+
+        func run() async throws {
+            let client = try await connection.client()
+            let policy = try BreakerPolicy(failureThreshold: Fraction(parsing: failureThreshold)!, cooldown: .seconds(60))
+            let breaker = try SharedCircuitBreaker(resource: connection.resource, policy: policy, client: client)
+            for i in 0..<count {
+                do {
+                    try await breaker.run { throw DriverFailure() }
+                } catch is DriverFailure {
+                    emit(#"{"call":\#(i),"result":"failed"}"#)
+                } catch let open as CircuitOpenError {
+                    emit(#"{"call":\#(i),"result":"rejected","state":"\#(open.state)"}"#)
+                }
+            }
+            try await Task.sleep(for: .milliseconds(100))  // let the noreply reports leave
+        }
+    }
+
+    /// Acquires until it holds a probe permit, prints it, then waits to be killed.
+    struct HoldPermit: AsyncParsableCommand {
+        @OptionGroup var connection: Connection
+
+        func run() async throws {
+            let client = try await connection.client()
+            while true {
+                let reply = try await client.acquire(connection.resource)
+                if let permit = reply.permit {
+                    emit(#"{"permit":"\#(permit)"}"#)
+                    while true { try await Task.sleep(for: .seconds(3_600)) }
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+    }
+
+    /// Makes calls through the shared breaker every `interval-ms` until killed (or `count` calls), failing while
+    /// the file `--fail-while` exists; prints each result with its latency.
+    struct Calls: AsyncParsableCommand {
+        @OptionGroup var connection: Connection
+        @Option var count = Int.max
+        @Option var intervalMs = 20
+        @Option var failWhile: String?
+        @Option var fallback = "local"
+
+        func run() async throws {
+            let client = try await connection.client()
+            let breaker = try SharedCircuitBreaker(
+                resource: connection.resource, client: client,
+                fallback: SharedCircuitBreaker.Fallback(rawValue: fallback) ?? .local,
+                onStateChange: { _, from, to in emit(#"{"event":"\#(from)->\#(to)"}"#) })
+            var i = 0
+            while i < count {
+                let start = ContinuousClock.now
+                var result = "ok"
+                do {
+                    try await breaker.run {
+                        if let failWhile, access(failWhile, F_OK) == 0 { throw DriverFailure() }
+                    }
+                } catch is DriverFailure {
+                    result = "failed"
+                } catch let open as CircuitOpenError {
+                    result = "rejected:\(open.state)"
+                }
+                let ms = (ContinuousClock.now - start).components
+                let latency = Double(ms.seconds) * 1_000 + Double(ms.attoseconds) / 1e15
+                emit(#"{"call":\#(i),"result":"\#(result)","ms":\#(latency),"fallback":\#(breaker.isInFallback)}"#)
+                i += 1
+                try await Task.sleep(for: .milliseconds(intervalMs))
+            }
+        }
+    }
+}
+
+struct DriverFailure: Error {}
+
+/// One line on stdout, flushed at once.
+func emit(_ line: String) {
+    let bytes = Array((line + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+}
+
+func readFile(_ path: String) throws -> [UInt8] {
+    guard let f = fopen(path, "r") else { throw ValidationError("cannot read \(path)") }
+    defer { fclose(f) }
+    var out: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4_096)
+    while true {
+        let n = fread(&chunk, 1, chunk.count, f)
+        if n <= 0 { break }
+        out += chunk[0..<n]
+    }
+    return out
+}

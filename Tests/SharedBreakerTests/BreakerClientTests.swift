@@ -1,0 +1,156 @@
+import BreakerProtocol
+import BreakerTestSupport
+import HighwayBreaker
+import Testing
+
+/// BreakerClient against the real `breakerd`: every operation, typed replies and errors, pipelining.
+@Suite struct BreakerClientTests {
+    @Test func everyOperationWithTypedReplies() async throws {
+        let server = try ServerProcess(arguments: [])
+        let client = try await connectedClient(port: server.port, name: "ops")
+        try await client.ping()
+        let hello = try await client.hello()
+        #expect(hello.server == "breakerd" && hello.protocolVersion == 1 && hello.role == "admin")
+
+        let policy = try BreakerPolicy(failureThreshold: Fraction(1, 2), successThreshold: Fraction(1, 1), cooldown: .zero)
+        let created = try await client.configure("db", policy: policy)
+        #expect(created.state == .closed && created.policy == policy)
+        let a = try await client.acquire("db")
+        #expect(a.allowed && a.state == .closed && a.permit == nil)
+        _ = try await client.report("db", outcome: .success)
+        let tripped = try await client.report("db", outcome: .failure, duration: .milliseconds(12))
+        #expect(tripped.state == .open && tripped.counted && tripped.generation == 1)
+        let probe = try await client.acquire("db")
+        #expect(probe.state == .halfOpen && probe.permit != nil)
+        let stale = try await client.report("db", outcome: .success, permit: Permit(generation: 0, sequence: 1))
+        #expect(!stale.counted && stale.reason == .stalePermit)
+        _ = try await client.report("db", outcome: .success, permit: probe.permit)
+        #expect(try await client.status("db").state == .closed)
+        _ = try await client.report("db", successes: 3, failures: 0)
+
+        let forced = try await client.force("db", .open, reason: "maint", ttl: .seconds(60))
+        #expect(forced.state == .forcedOpen && forced.forced?.reason == "maint" && forced.forced?.by == "ops")
+        #expect(try await client.release("db").state == .closed)
+        #expect(try await client.reset("db").generation == 6)
+        #expect(try await client.list(prefix: "d").map(\.resource) == ["db"])
+        let history = try await client.history("db", limit: 3)
+        #expect(history.map(\.cause) == [.reset, .released, .forced])
+        let stats = try await client.stats()
+        #expect(stats["breakers"]?["total"] == .integer(1))
+        try await client.delete("db")
+        await #expect(throws: BreakerClientError(code: .notFound, message: #"no breaker named "db""#)) {
+            try await client.status("db")
+        }
+    }
+
+    @Test func serverErrorsAreTyped() async throws {
+        let server = try ServerProcess(arguments: [])
+        let client = try await connectedClient(port: server.port)
+        do {
+            _ = try await client.acquire("bad name")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.code == .invalidResource && !error.serverUnreachable)
+        }
+        do {
+            _ = try await client.force("ghost", .open)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.code == .notFound)
+        }
+    }
+
+    @Test func thousandsOfConcurrentTasksShareOneConnection() async throws {
+        let server = try ServerProcess(arguments: [])
+        let client = try await connectedClient(port: server.port, timeout: .seconds(10))
+        let failures = Counter()
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<2_000 {
+                group.addTask {
+                    do {
+                        let r = try await client.acquire("r\(i % 50)")
+                        if !r.allowed { failures.bump() }
+                    } catch {
+                        failures.bump()
+                    }
+                }
+            }
+        }
+        #expect(failures.count == 0)
+        let stats = try await client.stats()
+        #expect(stats["connections"] == .integer(1), "one connection for every task")
+        #expect(stats["ops"]?["acquire"] == .integer(2_000))
+    }
+
+    @Test func watchStreamsEventsFromOtherClients() async throws {
+        let server = try ServerProcess(arguments: [])
+        let watcher = try await connectedClient(port: server.port)
+        let other = try await connectedClient(port: server.port, timeout: .seconds(5))
+        let stream = watcher.watch(prefix: "pay")
+        try await Task.sleep(for: .milliseconds(50))  // let the watch request reach the server
+        _ = try await other.configure("pay", policy: try BreakerPolicy(failureThreshold: Fraction(1, 1)))
+        _ = try await other.report("pay", outcome: .failure)
+        _ = try await other.configure("search", policy: try BreakerPolicy(failureThreshold: Fraction(1, 1)))
+        _ = try await other.report("search", outcome: .failure)
+        try await other.delete("pay")
+        var seen: [BreakerEvent] = []
+        for await event in stream {
+            seen.append(event)
+            if seen.count == 2 { break }
+        }
+        guard seen.count == 2, case .transition(let r, let t) = seen[0] else {
+            Issue.record("events: \(seen)")
+            return
+        }
+        #expect(r == "pay" && t.to == .open && t.cause == .failureThreshold)
+        #expect(seen[1] == .deleted(resource: "pay"))
+    }
+
+    @Test func requestsFailFastWhenThereIsNoServer() async throws {
+        let client = BreakerClient(host: "127.0.0.1", port: 1)  // nothing listens on port 1
+        let start = ContinuousClock.now
+        do {
+            _ = try await client.acquire("x")
+            Issue.record("expected unavailable")
+        } catch {
+            #expect(error.code == .unavailable && error.serverUnreachable)
+        }
+        #expect(ContinuousClock.now - start < .seconds(1))
+        client.shutdown()
+    }
+
+    @Test func aRefusedHelloSurfacesAsUnauthorized() async throws {
+        let dir = NSTemporaryDirectoryPath()
+        let file = dir + "/tokens"
+        try "admin-token-aaaaaaaaaaaaaaaaaaaa\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let server = try ServerProcess(arguments: ["--admin-token-file", file])
+        var config = BreakerClient.Configuration(host: "127.0.0.1", port: server.port, token: "wrong-token-bbbbbbbbbbbbbbbb")
+        config.requestTimeout = .seconds(2)
+        let client = BreakerClient(configuration: config)
+        #expect(await client.waitUntilConnected())
+        let refused = await eventually {
+            do {
+                _ = try await client.acquire("x")
+                return false
+            } catch let error as BreakerClientError {
+                return error.code == .unauthorized
+            } catch {
+                return false
+            }
+        }
+        #expect(refused)
+        var good = config
+        good.token = "admin-token-aaaaaaaaaaaaaaaaaaaa"
+        let ok = BreakerClient(configuration: good)
+        #expect(await ok.waitUntilConnected())
+        #expect(await eventually { (try? await ok.acquire("x"))?.allowed == true })
+    }
+}
+
+import Foundation
+
+func NSTemporaryDirectoryPath() -> String {
+    let path = NSTemporaryDirectory() + "client-\(UUID().uuidString)"
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}

@@ -1,0 +1,145 @@
+import BreakerProtocol
+import BreakerTestSupport
+import Foundation
+import HighwayBreaker
+import Testing
+
+/// SharedCircuitBreaker against the real server: one circuit for every client and process.
+@Suite struct SharedCircuitBreakerTests {
+    static let tripAtFive = try! BreakerPolicy(failureThreshold: Fraction(5, 5), successThreshold: Fraction(3, 3), cooldown: .seconds(60))
+
+    @Test func failuresOfClientAOpenTheCircuitForClientB() async throws {
+        let server = try ServerProcess(arguments: [])
+        let a = try SharedCircuitBreaker(resource: "db", policy: Self.tripAtFive, client: try await connectedClient(port: server.port, name: "a"))
+        let b = try SharedCircuitBreaker(resource: "db", policy: Self.tripAtFive, client: try await connectedClient(port: server.port, name: "b"))
+        #expect(try await b.run { 1 } == 1)
+        for _ in 0..<5 { _ = try? await a.run { throw ServiceDown() } }
+        let calls = Counter()
+        let rejected = await eventually {
+            do {
+                try await b.run { calls.bump() }
+                return false
+            } catch let e as CircuitOpenError {
+                return e.resource == "db" && e.state == .open && e.retryAfter > .seconds(50)
+            } catch {
+                return false
+            }
+        }
+        #expect(rejected, "B is rejected without ever failing itself")
+        #expect(b.lastKnownState == .open)
+    }
+
+    @Test func failuresInAnotherProcessOpenTheCircuit() async throws {
+        let server = try ServerProcess(arguments: [])
+        let driver = try DriverProcess(["fail", "--server", "127.0.0.1:\(server.port)", "--resource", "db", "--count", "7"])
+        let lines = try driver.readAll()
+        #expect(lines.map { $0["result"]?.stringValue } == ["failed", "failed", "failed", "failed", "failed", "rejected", "rejected"])
+        let here = try SharedCircuitBreaker(resource: "db", client: try await connectedClient(port: server.port))
+        await #expect(throws: CircuitOpenError.self) { try await here.run {} }
+    }
+
+    @Test func fiftyTasksInHalfOpenRunExactlyThePermits() async throws {
+        let server = try TestServer()
+        let client = try await connectedClient(port: server.port, timeout: .seconds(5))
+        let shared = try SharedCircuitBreaker(resource: "api", policy: Self.tripAtFive, client: client)
+        for _ in 0..<5 { _ = try? await shared.run { throw ServiceDown() } }
+        #expect(await eventually { (try? await client.status("api"))?.state == .open })
+        server.clock.advance(by: .seconds(60))
+
+        let ran = Counter()
+        let rejected = Counter()
+        let gate = Gate()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<50 {
+                group.addTask {
+                    do {
+                        try await shared.run {
+                            ran.bump()
+                            await gate.wait()
+                        }
+                    } catch {
+                        rejected.bump()
+                    }
+                }
+            }
+            while ran.count + rejected.count < 50 { await Task.yield() }
+            await gate.open()
+        }
+        #expect(ran.count == 3, "halfOpenPermits = the success threshold's denominator")
+        #expect(rejected.count == 47)
+        #expect(await eventually { (try? await client.status("api"))?.state == .closed }, "3 probes succeeded")
+    }
+
+    @Test func aProberKilledWhileHoldingThePermitDoesNotWedgeTheCircuit() async throws {
+        let server = try TestServer()
+        let client = try await connectedClient(port: server.port, timeout: .seconds(5))
+        let policy = try BreakerPolicy(failureThreshold: Fraction(1, 1), successThreshold: Fraction(1, 1), cooldown: .seconds(1), permitTTL: .seconds(10))
+        _ = try await client.configure("q", policy: policy)
+        _ = try await client.report("q", outcome: .failure)
+        server.clock.advance(by: .seconds(1))
+        let prober = try DriverProcess(["hold-permit", "--server", "127.0.0.1:\(server.port)", "--resource", "q"])
+        let held = try #require(try prober.readJSON()?["permit"]?.stringValue)
+        prober.kill(SIGKILL)
+
+        let blocked = try await client.acquire("q")
+        #expect(!blocked.allowed && blocked.state == .halfOpen, "the dead prober's permit is still out")
+        server.clock.advance(by: .seconds(10))  // permitTTL
+        let fresh = try await client.acquire("q")
+        #expect(fresh.allowed && fresh.permit != nil && fresh.permit?.description != held, "the circuit moved on")
+        _ = try await client.report("q", outcome: .success, permit: fresh.permit)
+        #expect(try await client.status("q").state == .closed)
+    }
+
+    @Test func onStateChangeHearsTransitionsMadeByOtherClients() async throws {
+        let server = try ServerProcess(arguments: [])
+        let log = Log()
+        let watcherClient = try await connectedClient(port: server.port)
+        let watched = try SharedCircuitBreaker(
+            resource: "pay", client: watcherClient, onStateChange: { breaker, from, to in log.append("\(breaker.resource):\(from)->\(to)") })
+        _ = watched
+        try await Task.sleep(for: .milliseconds(50))  // let the watch reach the server
+        let admin = try await connectedClient(port: server.port, timeout: .seconds(5))
+        _ = try await admin.configure("pay", policy: try BreakerPolicy(failureThreshold: Fraction(1, 1)))
+        _ = try await admin.report("pay", outcome: .failure)
+        _ = try await admin.force("pay", .closed, reason: "test")
+        _ = try await admin.configure("payroll", policy: try BreakerPolicy(failureThreshold: Fraction(1, 1)))
+        _ = try await admin.report("payroll", outcome: .failure)
+        #expect(await eventually { log.all.count >= 2 })
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(log.all == ["pay:closed->open", "pay:open->forced_closed"], "only this resource, not payroll")
+        #expect(watched.lastKnownState == .forcedClosed)
+    }
+
+    @Test func forcedOpenRejectsAndTheRejectionCarriesRetryAfter() async throws {
+        let server = try ServerProcess(arguments: [])
+        let client = try await connectedClient(port: server.port, timeout: .seconds(5))
+        _ = try await client.configure("f", policy: try BreakerPolicy(failureThreshold: Fraction(1, 2)))
+        _ = try await client.force("f", .open, reason: "migration", ttl: .seconds(90))
+        let shared = try SharedCircuitBreaker(resource: "f", client: client)
+        await #expect {
+            try await shared.run {}
+        } throws: { error in
+            guard let e = error as? CircuitOpenError else { return false }
+            return e.state == .forcedOpen && e.retryAfter > .seconds(80) && e.retryAfter <= .seconds(90)
+        }
+    }
+
+    @Test func synchronousCallersWork() async throws {
+        let server = try ServerProcess(arguments: [])
+        let client = try await connectedClient(port: server.port)
+        let shared = try SharedCircuitBreaker(resource: "sync", policy: Self.tripAtFive, client: client)
+        let result = try await Task.detached {
+            let value = try shared.runBlocking { 41 + 1 }
+            for _ in 0..<5 { _ = try? shared.runBlocking { throw ServiceDown() } }
+            return value
+        }.value
+        #expect(result == 42)
+        #expect(await eventually { (try? await client.status("sync"))?.state == .open })
+    }
+
+    @Test func invalidResourceNamesAreRefusedAtConstruction() async throws {
+        let client = BreakerClient(host: "127.0.0.1", port: 1)
+        #expect(throws: ConfigurationError.self) { _ = try SharedCircuitBreaker(resource: "no spaces", client: client) }
+        client.shutdown()
+    }
+}
