@@ -37,6 +37,12 @@ let package = Package(
         .executableTarget(
             name: "breakerd",
             dependencies: ["BreakerServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // The example: worker processes sharing one circuit against a flaky fake dependency.
+        .executableTarget(
+            name: "breaker-demo",
+            dependencies: [
+                "HighwayBreaker", "BreakerServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         // A separate process that uses SharedCircuitBreaker, for tests that need real processes.
         .executableTarget(
             name: "breaker-driver",
@@ -64,7 +70,9 @@ let package = Package(
         .testTarget(name: "HighwayBreakerTests", dependencies: ["HighwayBreaker", "BreakerClock"]),
         .testTarget(
             name: "SharedBreakerTests",
-            dependencies: ["HighwayBreaker", "BreakerTestSupport", "BreakerProtocol", "breakerd", "breaker-driver"]),
+            dependencies: [
+                "HighwayBreaker", "BreakerTestSupport", "BreakerProtocol", "breakerd", "breaker-driver", "breaker-demo",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -17,8 +17,9 @@ import Synchronization
 ///
 /// When the server is unreachable or does not answer within the client's timeout, `fallback` decides:
 /// `.local` (default) lets an in-process breaker with the same policy decide until the server is back,
-/// `.allow` lets every call through, `.reject` rejects every call. A resource last seen forced open stays
-/// rejected whatever the fallback. Each outage is logged once (not per call) and counted.
+/// `.allow` lets every call through, `.reject` rejects every call (with `CircuitOpenError`, state `open`). A
+/// resource last seen forced open stays rejected (state `forced_open`) whatever the fallback. Each outage is
+/// logged once (not per call) and counted.
 public final class SharedCircuitBreaker: ResiliencePolicy {
     /// What to do while the server cannot be asked.
     public enum Fallback: String, Sendable, Hashable {
@@ -115,7 +116,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
             switch fallback {
             case .local: return try await local.execute(isolation: isolation, body)
             case .allow: return try await body()
-            case .reject: throw rejection(state: lastKnownState ?? .open)
+            case .reject: throw rejection(state: .open)
             }
         }
         let permit = try admit(decision)
@@ -139,7 +140,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
             switch fallback {
             case .local: return try local.executeBlocking(body)
             case .allow: return try body()
-            case .reject: throw rejection(state: lastKnownState ?? .open)
+            case .reject: throw rejection(state: .open)
             }
         }
         let permit = try admit(decision)

@@ -143,3 +143,14 @@ import Testing
         client.shutdown()
     }
 }
+
+/// The example program runs and shows every worker's circuit opening.
+@Suite struct DemoTests {
+    @Test func demoShowsEveryWorkerOpening() throws {
+        let r = try runToCompletion(ServerProcess.binary(named: "breaker-demo"), ["--workers", "3", "--seconds", "5"], timeout: 60)
+        #expect(r.status == 0, "\(r.stderr)")
+        for id in 0..<3 { #expect(r.stdout.contains("[worker \(id)]") && r.stdout.contains("closed -> open"), "\(r.stdout)") }
+        let opens = r.stdout.split(separator: "\n").filter { $0.hasSuffix("closed -> open") }
+        #expect(opens.count >= 3)
+    }
+}
