@@ -147,3 +147,32 @@ import Testing
         #expect(local.isInFallback && local.outageCount == 1)
     }
 }
+
+/// After a reconnect the client sends `hello` (its name) and `watch` (its subscriptions) again.
+@Suite struct ReconnectTests {
+    @Test func helloAndWatchAreSentAgainAfterReconnecting() async throws {
+        let dir = NSTemporaryDirectoryPath()
+        let db = dir + "/reconnect.sqlite"
+        let server = try ServerProcess(arguments: ["--db", db])
+        let port = server.port
+        let client = try await connectedClient(port: port, name: "svc-7", timeout: .seconds(5))
+        let log = Log()
+        let watched = try SharedCircuitBreaker(
+            resource: "w", client: client, onStateChange: { _, from, to in log.append("\(from)->\(to)") })
+        _ = watched
+        #expect(client.connectionCount == 1)
+
+        server.signal(SIGKILL)
+        _ = server.waitForExit()
+        let again = try ServerProcess(arguments: ["--db", db], listen: "127.0.0.1:\(port)")
+        #expect(await eventually(timeout: .seconds(3)) { client.connectionCount == 2 && client.isConnected })
+        try await Task.sleep(for: .milliseconds(50))
+
+        let admin = try await connectedClient(port: again.port, timeout: .seconds(5))
+        _ = try await admin.configure("w", policy: try BreakerPolicy(failureThreshold: Fraction(1, 1)))
+        _ = try await admin.report("w", outcome: .failure)
+        #expect(await eventually { log.all == ["closed->open"] }, "the watch was renewed: \(log.all)")
+        let forced = try await client.force("w", .closed, reason: "after reconnect")
+        #expect(forced.forced?.by == "svc-7", "hello was sent again, so actions carry the client's name")
+    }
+}
