@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "breakerd", targets: ["breakerd"]),
+        .executable(name: "breakerctl", targets: ["breakerctl"]),
         .library(name: "HighwayBreaker", targets: ["HighwayBreaker"]),
         .library(name: "BreakerCore", targets: ["BreakerCore"]),
     ],
@@ -37,6 +38,15 @@ let package = Package(
         .executableTarget(
             name: "breakerd",
             dependencies: ["BreakerServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // breakerctl's logic: option parsing, tables, durations, exit codes (reachable by tests).
+        .target(name: "BreakerControl", dependencies: ["HighwayBreaker", "BreakerProtocol"]),
+        // The operators' CLI: thin commands over BreakerControl and BreakerClient.
+        .executableTarget(
+            name: "breakerctl",
+            dependencies: [
+                "BreakerControl", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // The example: worker processes sharing one circuit against a flaky fake dependency.
         .executableTarget(
             name: "breaker-demo",
@@ -68,6 +78,9 @@ let package = Package(
             dependencies: ["BreakerServer", "BreakerProtocol", "BreakerTestSupport", "breakerd"],
             resources: []),
         .testTarget(name: "HighwayBreakerTests", dependencies: ["HighwayBreaker", "BreakerClock"]),
+        .testTarget(
+            name: "BreakerControlTests",
+            dependencies: ["BreakerControl", "BreakerCore", "BreakerProtocol", "BreakerTestSupport", "breakerctl", "breakerd"]),
         .testTarget(
             name: "SharedBreakerTests",
             dependencies: [

@@ -1,3 +1,4 @@
+import BreakerCore
 import BreakerProtocol
 
 /// `breakerd`'s flags as given on the command line, before they are checked and read.

@@ -1,5 +1,3 @@
-import BreakerCore
-
 /// Durations as people write them on command lines: `500ms`, `5s`, `2m`, `1h`, `1m30s`; a bare number is seconds.
 public enum DurationText {
     /// Parses `text`, or nil when it is not a duration.

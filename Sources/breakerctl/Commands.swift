@@ -1,0 +1,207 @@
+import ArgumentParser
+import BreakerControl
+import HighwayBreaker
+
+extension Breakerctl {
+    struct Ping: ControlCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check that breakerd answers.", discussion: "Example: breakerctl ping --server 10.0.0.5:7433")
+        @OptionGroup var globals: Globals
+        @ParentCommand var parent: Breakerctl
+
+        func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
+            try await call { () async throws(BreakerClientError) in try await client.ping() }
+            out.line(out.json ? #"{"ok":true}"# : "breakerd at \(server) answers")
+        }
+    }
+
+    struct List: ControlCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Every circuit at a glance.", discussion: "Example: breakerctl list --prefix payments/")
+        @OptionGroup var globals: Globals
+        @ParentCommand var parent: Breakerctl
+        @Option(help: "Only resources whose names start with this.") var prefix = ""
+
+        func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
+            let all = try await call { () async throws(BreakerClientError) in try await client.list(prefix: prefix) }
+            if out.json { all.forEach { out.line(ControlJSON.breaker($0)) } } else { out.line(out.formatter.table(all)) }
+        }
+    }
+
+    struct Status: ControlCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "One circuit in detail.", discussion: "Example: breakerctl status payments-db")
+        @OptionGroup var globals: Globals
+        @ParentCommand var parent: Breakerctl
+        @Argument(help: "The resource.") var name: String
+
+        func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
+            out.breaker(try await call { () async throws(BreakerClientError) in try await client.status(name) })
+        }
+    }
+
+    struct Open: ControlCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Force a circuit open for the whole fleet (every call is rejected).",
+            discussion: #"Example: breakerctl open payments-db --reason "provider outage, INC-4711" --for 30m"#)
+        @OptionGroup var globals: Globals
+        @ParentCommand var parent: Breakerctl
+        @Argument(help: "The resource.") var name: String
+        @Option(help: "Why (kept in the audit log).") var reason: String?
+        @Option(name: .customLong("for"), help: "End the force by itself after this long (e.g. 10m, 1h).") var duration: String?
+
+        func validate() throws {
+            if let duration { _ = try ControlOptions.duration(duration, option: "--for") }
+        }
+
+        func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
+            try await force(.open, name: name, reason: reason, duration: duration, client: client, out: out, server: server)
+        }
+    }
+
+    struct Close: ControlCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Force a circuit closed for the whole fleet (every call goes ahead; it never trips).",
+            discussion: #"Example: breakerctl close search --reason "false alarms during deploy" --for 15m"#)
+        @OptionGroup var globals: Globals
+        @ParentCommand var parent: Breakerctl
+        @Argument(help: "The resource.") var name: String
+        @Option(help: "Why (kept in the audit log).") var reason: String?
+        @Option(name: .customLong("for"), help: "End the force by itself after this long (e.g. 10m, 1h).") var duration: String?
+
+        func validate() throws {
+            if let duration { _ = try ControlOptions.duration(duration, option: "--for") }
+        }
+
+        func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
+            try await force(.closed, name: name, reason: reason, duration: duration, client: client, out: out, server: server)
+        }
+    }
+
+    struct Release: ControlCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "End a force: back to automatic (closed, empty window).", discussion: "Example: breakerctl release payments-db")
+        @OptionGroup var globals: Globals
+        @ParentCommand var parent: Breakerctl
+        @Argument(help: "The resource.") var name: String
+
+        func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
+            let b = try await call { () async throws(BreakerClientError) in try await client.release(name) }
+            out.breaker(b, human: "\(name): \(out.formatter.paint(b.state, b.state.rawValue)) (automatic)")
+        }
+    }
+
+    struct Reset: ControlCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Return a circuit to closed with an empty window.", discussion: "Example: breakerctl reset payments-db")
+        @OptionGroup var globals: Globals
+        @ParentCommand var parent: Breakerctl
+        @Argument(help: "The resource.") var name: String
+
+        func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
+            let b = try await call { () async throws(BreakerClientError) in try await client.reset(name) }
+            out.breaker(b, human: "\(name): reset to \(out.formatter.paint(b.state, b.state.rawValue))")
+        }
+    }
+
+    struct Configure: ControlCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a circuit or replace its policy.",
+            discussion: "Example: breakerctl configure payments-db --failure-threshold 5/20 --success-threshold 3/3 --cooldown 30s --window 10s/10")
+        @OptionGroup var globals: Globals
+        @ParentCommand var parent: Breakerctl
+        @Argument(help: "The resource.") var name: String
+        @Option(help: "Trip at k/n failures (not reduced; n is the default window).") var failureThreshold: String
+        @Option(help: "In half-open, close at k/n successful probes.") var successThreshold: String?
+        @Option(help: "How long to stay open (e.g. 30s).") var cooldown: String?
+        @Option(help: "N (the last N calls) or T/B (the last T in B buckets, e.g. 10s/10).") var window: String?
+        @Option(help: "Fewest calls in the window before it may trip.") var minCalls: Int?
+        @Option(help: "Probes in one half-open period.") var halfOpenPermits: Int?
+        @Option(help: "How long a probe permit stays valid (e.g. 10s).") var permitTtl: String?
+
+        func policy() throws(ControlFailure) -> BreakerPolicy {
+            try ControlOptions.policy(
+                failureThreshold: failureThreshold, successThreshold: successThreshold, cooldown: cooldown, window: window,
+                minCalls: minCalls, halfOpenPermits: halfOpenPermits, permitTTL: permitTtl)
+        }
+
+        func validate() throws { _ = try policy() }
+
+        func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
+            let policy = try policy()
+            out.breaker(try await call { () async throws(BreakerClientError) in try await client.configure(name, policy: policy) })
+        }
+    }
+
+    struct Delete: ControlCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a circuit and its history.", discussion: "Example: breakerctl delete old-service")
+        @OptionGroup var globals: Globals
+        @ParentCommand var parent: Breakerctl
+        @Argument(help: "The resource.") var name: String
+
+        func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
+            try await call { () async throws(BreakerClientError) in try await client.delete(name) }
+            out.line(out.json ? #"{"ok":true}"# : "deleted \(name)")
+        }
+    }
+
+    struct Watch: ControlCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Live transitions, until Ctrl-C.", discussion: "Example: breakerctl watch --prefix payments/")
+        @OptionGroup var globals: Globals
+        @ParentCommand var parent: Breakerctl
+        @Option(help: "Only resources whose names start with this.") var prefix = ""
+
+        func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
+            if !out.json { out.line("watching \(prefix.isEmpty ? "every circuit" : "\(prefix)*") on \(server) (Ctrl-C to stop)") }
+            for await event in client.watch(prefix: prefix) {
+                var formatter = out.formatter
+                formatter.nowMs = ControlFormatter.wallNowMs()
+                out.line(out.json ? ControlJSON.event(event) : formatter.event(event))
+            }
+        }
+    }
+
+    struct History: ControlCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A circuit's transitions, newest first, with who and why for operator actions.",
+            discussion: "Example: breakerctl history payments-db --limit 20")
+        @OptionGroup var globals: Globals
+        @ParentCommand var parent: Breakerctl
+        @Argument(help: "The resource.") var name: String
+        @Option(help: "How many (1-1000).") var limit = 50
+
+        func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
+            let records = try await call { () async throws(BreakerClientError) in try await client.history(name, limit: limit) }
+            if out.json { records.forEach { out.line(ControlJSON.transition($0)) } } else { out.line(out.formatter.history(records)) }
+        }
+    }
+
+    struct Stats: ControlCommand {
+        static let configuration = CommandConfiguration(abstract: "The server's counters.", discussion: "Example: breakerctl stats --json | jq .breakers")
+        @OptionGroup var globals: Globals
+        @ParentCommand var parent: Breakerctl
+
+        func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
+            let s = try await call { () async throws(BreakerClientError) in try await client.stats() }
+            out.line(out.json ? ControlJSON.value(s) : out.formatter.stats(s))
+        }
+    }
+}
+
+/// `open` and `close`.
+func force(
+    _ target: BreakerForce.Target, name: String, reason: String?, duration: String?, client: BreakerClient, out: Output,
+    server: String
+) async throws(ControlFailure) {
+    let ttl = try duration.map { (d) throws(ControlFailure) in try ControlOptions.duration(d, option: "--for") }
+    let b: BreakerInfo
+    do throws(BreakerClientError) {
+        b = try await client.force(name, target, reason: reason, ttl: ttl)
+    } catch {
+        throw ControlFailure(error, server: server)
+    }
+    let until = b.forced?.remainingMs.map { " for \(out.formatter.duration(ms: $0))" } ?? " until released"
+    out.breaker(b, human: "\(name): \(out.formatter.paint(b.state, b.state.rawValue))\(until)" + (reason.map { " (\($0))" } ?? ""))
+}
