@@ -6,8 +6,8 @@ import BreakerProtocol
 final class Connection {
     let fd: Int32
     var session: Session
-    /// Bytes of a request line that has not ended yet.
-    var partial: [UInt8] = []
+    /// Splits the input into request lines (and keeps a line that has not ended yet).
+    var framer: LineFramer
     /// Replies and events not yet sent; `sent` bytes of it already went out.
     var output: JSONWriter
     var sent = 0
@@ -36,8 +36,9 @@ final class Connection {
     /// Input received while held, answered after the commit.
     var backlog: [UInt8] = []
 
-    init(fd: Int32, key: ConnectionKey, role: Role?, now: MonotonicInstant) {
+    init(fd: Int32, key: ConnectionKey, role: Role?, now: MonotonicInstant, maximumLineBytes: Int) {
         self.fd = fd
+        self.framer = LineFramer(maximumLineBytes: maximumLineBytes)
         self.session = Session(role: role, key: key)
         self.output = JSONWriter(bytes: [])
         self.output.bytes.reserveCapacity(4_096)

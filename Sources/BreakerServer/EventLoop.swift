@@ -204,7 +204,8 @@ final class EventLoop: @unchecked Sendable {
         let key = ConnectionKey(loop: index, fd: fd, serial: nextSerial)
         nextSerial &+= 1
         let connection = Connection(
-            fd: fd, key: key, role: context.handler.authenticator.initialRole, now: context.configuration.clock.now)
+            fd: fd, key: key, role: context.handler.authenticator.initialRole, now: context.configuration.clock.now,
+            maximumLineBytes: context.configuration.maximumLineBytes)
         connections[fd] = connection
         var ev = epoll_event()
         ev.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
@@ -226,11 +227,9 @@ final class EventLoop: @unchecked Sendable {
                 if n < readBuffer.count || !c.wantsReadable || c.closeAfterFlush { break }
             } else if n == 0 {
                 c.peerClosed = true
-                if !c.partial.isEmpty && !c.discardingInput {
+                if !c.discardingInput && !c.closeAfterFlush && c.heldRange == nil {
                     // A last line without its newline: answer it too, as a line.
-                    let last = c.partial
-                    c.partial.removeAll()
-                    last.withUnsafeBytes { handleLine(c, $0) }
+                    if c.framer.finish({ handleLine(c, $0) }) == .lineTooLong { lineTooLong(c) }
                 }
                 break
             } else {
@@ -270,51 +269,27 @@ final class EventLoop: @unchecked Sendable {
                 return
             }
         }
-        guard let base = bytes.baseAddress else { return }
-        var start = 0
-        while start < bytes.count {
-            guard let found = memchr(base + start, 0x0A, bytes.count - start) else { break }
-            let end = base.distance(to: UnsafeRawPointer(found))
-            if c.partial.isEmpty {
-                handleLine(c, UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
-            } else {
-                c.partial.append(contentsOf: bytes[start..<end])
-                let line = c.partial
-                c.partial.removeAll(keepingCapacity: true)
-                line.withUnsafeBytes { handleLine(c, $0) }
+        switch c.framer.feed(bytes, { handleLine(c, $0) }) {
+        case .consumed:
+            if c.isFirstLine && looksLikeHTTP(c.framer.partial) { abort(c) }
+        case .stopped(let resumeAt):
+            // A reply is held for a commit: the rest waits, in order.
+            if connections[c.fd] === c && c.heldRange != nil && resumeAt < bytes.count {
+                c.backlog.append(contentsOf: bytes[resumeAt...])
             }
-            start = end + 1
-            if c.discardingInput || c.closeAfterFlush || connections[c.fd] !== c { return }
-            if c.heldRange != nil {
-                // The rest waits for the commit, in order.
-                c.backlog.append(contentsOf: bytes[start...])
-                return
-            }
-        }
-        if start < bytes.count {
-            c.partial.append(contentsOf: bytes[start...])
-            if c.isFirstLine && looksLikeHTTP(c.partial) {
-                abort(c)
-                return
-            }
-            if c.partial.count > limits.maximumLineBytes { lineTooLong(c) }
+        case .lineTooLong:
+            lineTooLong(c)
         }
     }
 
-    private func handleLine(_ c: Connection, _ raw: UnsafeRawBufferPointer) {
-        var line = raw
-        if line.last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
+    /// Answers one line; returns whether the framer may go on with the next one.
+    private func handleLine(_ c: Connection, _ line: UnsafeRawBufferPointer) -> Bool {
         if c.isFirstLine {
             if looksLikeHTTP(line) {
                 abort(c)
-                return
+                return false
             }
-            if !line.isEmpty { c.isFirstLine = false }
-        }
-        if line.isEmpty { return }
-        if line.count > context.configuration.maximumLineBytes {
-            lineTooLong(c)
-            return
+            c.isFirstLine = false
         }
         let replyStart = c.output.bytes.count
         switch context.handler.handle(line: line, session: &c.session, out: &c.output) {
@@ -327,12 +302,13 @@ final class EventLoop: @unchecked Sendable {
                 c.wantsReadable = false
                 updateInterest(c)
             }
-            return
+            return false
         }
         if c.pendingOutput > Self.backPressureBytes && c.wantsReadable {
             c.wantsReadable = false
             updateInterest(c)
         }
+        return !c.closeAfterFlush
     }
 
     private static let httpPrefixes: [[UInt8]] = [
@@ -358,7 +334,6 @@ final class EventLoop: @unchecked Sendable {
             id: nil,
             ProtocolError(.lineTooLong, "a request line is longer than \(limit) bytes; the connection will be closed"),
             into: &c.output)
-        c.partial = []
         c.discardingInput = true
         c.lingerUntil = SystemClock.read() + .seconds(2)
     }
