@@ -13,13 +13,14 @@ struct BreakerDriver: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "breaker-driver",
         abstract: "Drives a shared circuit from a separate process (for tests).",
-        subcommands: [Fail.self, HoldPermit.self, Calls.self])
+        subcommands: [Fail.self, HoldPermit.self, Calls.self, ProbeBurst.self, ProbeUntilGranted.self])
 
     struct Connection: ParsableArguments {
         @Option(help: "breakerd's HOST:PORT.") var server = "127.0.0.1:7433"
         @Option(help: "The resource.") var resource = "demo"
         @Option(help: "Token file, when the server needs one.") var tokenFile: String?
         @Option(help: "Client name.") var name = "breaker-driver"
+        @Option(help: "Request timeout for acquire/report, in ms.") var timeoutMs = 100
 
         func client() async throws -> BreakerClient {
             guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]) else {
@@ -30,7 +31,9 @@ struct BreakerDriver: AsyncParsableCommand {
                 token = try String(decoding: readFile(tokenFile), as: UTF8.self)
                     .split(whereSeparator: \.isNewline).first.map(String.init)
             }
-            let client = BreakerClient(host: String(server[..<colon]), port: port, token: token, clientName: name)
+            var config = BreakerClient.Configuration(host: String(server[..<colon]), port: port, token: token, clientName: name)
+            config.requestTimeout = .milliseconds(Int64(timeoutMs))
+            let client = BreakerClient(configuration: config)
             guard await client.waitUntilConnected(timeout: .seconds(10)) else { throw ValidationError("cannot connect to \(server)") }
             return client
         }
@@ -50,9 +53,9 @@ struct BreakerDriver: AsyncParsableCommand {
                 do {
                     try await breaker.run { throw DriverFailure() }
                 } catch is DriverFailure {
-                    emit(#"{"call":\#(i),"result":"failed"}"#)
+                    emit(#"{"call":\#(i),"result":"failed","fallback":\#(breaker.isInFallback)}"#)
                 } catch let open as CircuitOpenError {
-                    emit(#"{"call":\#(i),"result":"rejected","state":"\#(open.state)"}"#)
+                    emit(#"{"call":\#(i),"result":"rejected","state":"\#(open.state)","fallback":\#(breaker.isInFallback)}"#)
                 }
             }
             try await Task.sleep(for: .milliseconds(100))  // let the noreply reports leave
@@ -114,10 +117,56 @@ struct BreakerDriver: AsyncParsableCommand {
     }
 }
 
+extension BreakerDriver {
+    /// Many concurrent acquires at once; prints how many probe permits were granted.
+    struct ProbeBurst: AsyncParsableCommand {
+        @OptionGroup var connection: Connection
+        @Option var concurrency = 10
+
+        func run() async throws {
+            let client = try await connection.client()
+            let permits = await withTaskGroup(of: Int.self) { group in
+                for _ in 0..<concurrency {
+                    group.addTask { ((try? await client.acquire(connection.resource))?.permit != nil) ? 1 : 0 }
+                }
+                return await group.reduce(0, +)
+            }
+            emit(#"{"permits":\#(permits)}"#)
+        }
+    }
+
+    /// Asks every 20 ms until a probe permit is granted; prints when.
+    struct ProbeUntilGranted: AsyncParsableCommand {
+        @OptionGroup var connection: Connection
+        @Option var maxSeconds = 30
+
+        func run() async throws {
+            let client = try await connection.client()
+            let end = ContinuousClock.now + .seconds(maxSeconds)
+            while ContinuousClock.now < end {
+                if let reply = try? await client.acquire(connection.resource), reply.permit != nil || (reply.allowed && reply.state == .closed) {
+                    emit(#"{"granted":true,"state":"\#(reply.state)"}"#)
+                    return
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            emit(#"{"granted":false}"#)
+        }
+    }
+}
+
 struct DriverFailure: Error {}
 
-/// One line on stdout, flushed at once.
-func emit(_ line: String) {
+/// Milliseconds since the Unix epoch.
+func wallMs() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1_000 + Int64(ts.tv_nsec) / 1_000_000
+}
+
+/// One JSON line on stdout, flushed at once, stamped with the wall-clock time (`"t"`, ms since the epoch).
+func emit(_ json: String) {
+    let line = "{\"t\":\(wallMs())," + json.dropFirst()
     let bytes = Array((line + "\n").utf8)
     _ = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
 }

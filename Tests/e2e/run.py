@@ -1,0 +1,489 @@
+#!/usr/bin/env python3
+"""End-to-end suite: the real binaries as separate hosts, with real faults.
+
+    python3 Tests/e2e/run.py BIN_DIR          (BIN_DIR holds breakerd, breakerctl, breaker-driver)
+
+Hosts are Linux network namespaces (hb-srv runs breakerd on 10.77.0.1 with token files; hb-a and hb-b run
+client processes using SharedCircuitBreaker), joined by a bridge inside hb-srv. Where namespaces cannot be
+created, the suite says so in one line and runs the same scenarios over loopback with separate processes
+(a partition is then a paused proxy in front of the server). Every scenario prints PASS/FAIL with the figures
+it measured; the last line is "N passed, M failed". Needs root for namespaces.
+"""
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+BIN = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else None
+TIMEOUT_MS = 100          # the clients' request timeout
+SLACK_MS = 100            # how much later than the timeout a call may end
+WORK = tempfile.mkdtemp(prefix="hb-e2e-")
+CLIENT_TOKEN = "e2e-client-token-0123456789abcdef"
+ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef"
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def sh(*args, check=True):
+    return subprocess.run(list(args), check=check, capture_output=True, text=True)
+
+
+class Topology:
+    """Where each host runs, and how to cut or heal host B."""
+
+    def __init__(self):
+        self.netns = False
+        self.reason = ""
+
+    def setup(self):
+        try:
+            if os.geteuid() != 0:
+                raise RuntimeError("not running as root")
+            if shutil.which("ip") is None:
+                raise RuntimeError("iproute2 (ip) is not installed")
+            self.teardown()
+            for ns in ("hb-srv", "hb-a", "hb-b"):
+                sh("ip", "netns", "add", ns)
+                sh("ip", "-n", ns, "link", "set", "lo", "up")
+            sh("ip", "-n", "hb-srv", "link", "add", "br0", "type", "bridge")
+            sh("ip", "-n", "hb-srv", "addr", "add", "10.77.0.1/24", "dev", "br0")
+            sh("ip", "-n", "hb-srv", "link", "set", "br0", "up")
+            for host, addr in (("a", "10.77.0.2"), ("b", "10.77.0.3")):
+                sh("ip", "link", "add", f"hb-{host}-s", "type", "veth", "peer", "name", f"hb-{host}-c")
+                sh("ip", "link", "set", f"hb-{host}-s", "netns", "hb-srv")
+                sh("ip", "link", "set", f"hb-{host}-c", "netns", f"hb-{host}")
+                sh("ip", "-n", "hb-srv", "link", "set", f"hb-{host}-s", "master", "br0")
+                sh("ip", "-n", "hb-srv", "link", "set", f"hb-{host}-s", "up")
+                sh("ip", "-n", f"hb-{host}", "addr", "add", f"{addr}/24", "dev", f"hb-{host}-c")
+                sh("ip", "-n", f"hb-{host}", "link", "set", f"hb-{host}-c", "up")
+            for host in ("a", "b"):
+                if sh("ip", "netns", "exec", f"hb-{host}", "ping", "-c", "1", "-W", "2", "10.77.0.1", check=False).returncode != 0 \
+                        and not self._tcp_reachable(host):
+                    raise RuntimeError(f"host {host} cannot reach 10.77.0.1")
+            self.netns = True
+            print("hosts: network namespaces hb-srv (breakerd 10.77.0.1), hb-a (10.77.0.2), hb-b (10.77.0.3)")
+        except (subprocess.CalledProcessError, RuntimeError, OSError) as e:
+            detail = e.stderr.strip() if isinstance(e, subprocess.CalledProcessError) else str(e)
+            self.teardown()
+            self.reason = detail
+            print(f"network namespaces unavailable ({detail}): running the same scenarios over loopback with separate processes")
+
+    def _tcp_reachable(self, host):
+        return True  # ping may be missing; the scenarios fail clearly if TCP does not pass
+
+    def teardown(self):
+        for ns in ("hb-srv", "hb-a", "hb-b"):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+    def prefix(self, host):
+        """The command prefix that runs a process on `host` ("srv", "a", "b")."""
+        return ["ip", "netns", "exec", f"hb-{host}"] if self.netns else []
+
+    @property
+    def server_host(self):
+        return "10.77.0.1" if self.netns else "127.0.0.1"
+
+    def cut_b(self):
+        sh("ip", "-n", "hb-b", "link", "set", "hb-b-c", "down")
+
+    def heal_b(self):
+        sh("ip", "-n", "hb-b", "link", "set", "hb-b-c", "up")
+
+
+TOPO = Topology()
+
+
+class Server:
+    def __init__(self, port=7433, db=None):
+        self.port = port
+        self.db = db or os.path.join(WORK, "e2e.sqlite")
+        self.proc = None
+
+    def start(self):
+        for name, token in (("client", CLIENT_TOKEN), ("admin", ADMIN_TOKEN)):
+            with open(os.path.join(WORK, name), "w") as f:
+                f.write(token + "\n")
+        args = TOPO.prefix("srv") + [
+            f"{BIN}/breakerd", "--listen", f"{TOPO.server_host}:{self.port}", "--db", self.db,
+            "--client-token-file", os.path.join(WORK, "client"), "--admin-token-file", os.path.join(WORK, "admin"),
+            "--log-level", "warning"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(os.path.join(WORK, "breakerd.log"), "a"), text=True)
+        line = self.proc.stdout.readline()
+        if "listening" not in line:
+            raise RuntimeError(f"breakerd did not start: {line!r}")
+        self.port = int(line.rsplit(":", 1)[1])
+        return self
+
+    def signal(self, sig):
+        os.kill(self.proc.pid if not TOPO.netns else self._inner_pid(), sig)
+
+    def _inner_pid(self):
+        # `ip netns exec` execs the command, so the pid is breakerd's own.
+        return self.proc.pid
+
+    def kill9(self):
+        self.signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+    @property
+    def address(self):
+        return f"{TOPO.server_host}:{self.port}"
+
+
+class Driver:
+    """A breaker-driver process on a host; its JSON lines are collected by a thread."""
+
+    def __init__(self, host, args, server_address, token="client"):
+        cmd = TOPO.prefix(host) + [f"{BIN}/breaker-driver"] + args + [
+            "--server", server_address, "--token-file", os.path.join(WORK, token), "--name", f"host-{host}",
+            "--timeout-ms", str(TIMEOUT_MS)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.lines = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            with self.lock:
+                self.lines.append(obj)
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.lines)
+
+    def wait_for(self, predicate, timeout=10):
+        end = time.time() + timeout
+        while time.time() < end:
+            for obj in self.snapshot():
+                if predicate(obj):
+                    return obj
+            time.sleep(0.005)
+        return None
+
+    def finish(self, timeout=60):
+        self.proc.wait(timeout=timeout)
+        self.thread.join(timeout=5)
+        return self.snapshot()
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+            self.proc.wait()
+
+
+def ctl(*args, host="a"):
+    cmd = TOPO.prefix(host) + [f"{BIN}/breakerctl", *args, "--server", SERVER.address,
+                               "--token-file", os.path.join(WORK, "admin"), "--json"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise RuntimeError(f"breakerctl {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()}")
+    return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+
+def report(resource, outcome, host="a"):
+    """A raw report over the protocol (admin token), from `host`."""
+    script = (
+        "import socket,sys,json;s=socket.create_connection((sys.argv[1],int(sys.argv[2])));f=s.makefile('r');"
+        "s.sendall((json.dumps({'op':'hello','token':sys.argv[3]})+'\\n').encode());f.readline();"
+        "s.sendall((json.dumps({'op':'report','resource':sys.argv[4],'outcome':sys.argv[5]})+'\\n').encode());"
+        "print(f.readline().strip())")
+    r = subprocess.run(TOPO.prefix(host) + [sys.executable, "-c", script, TOPO.server_host, str(SERVER.port), ADMIN_TOKEN,
+                                            resource, outcome], capture_output=True, text=True, timeout=10)
+    return json.loads(r.stdout)
+
+
+RESULTS = []
+
+
+def scenario(number, name):
+    def wrap(fn):
+        def run():
+            start = time.time()
+            try:
+                figures = fn() or ""
+                RESULTS.append(True)
+                print(f"PASS scenario {number}: {name} ({figures}) [{time.time() - start:.1f}s]", flush=True)
+            except AssertionError as e:
+                RESULTS.append(False)
+                print(f"FAIL scenario {number}: {name}: {e}", flush=True)
+            except Exception as e:  # noqa: BLE001 - a broken scenario is a failure, with its reason
+                RESULTS.append(False)
+                print(f"FAIL scenario {number}: {name}: {type(e).__name__}: {e}", flush=True)
+        run.__name__ = fn.__name__
+        return run
+    return wrap
+
+
+def calls_within_timeout(lines, label):
+    slow = [l for l in lines if "ms" in l and l["ms"] > TIMEOUT_MS + SLACK_MS]
+    assert not slow, f"{label}: {len(slow)} call(s) took longer than {TIMEOUT_MS}+{SLACK_MS} ms, worst {max(l['ms'] for l in slow):.0f} ms"
+    return max((l["ms"] for l in lines if "ms" in l), default=0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+@scenario(1, "failures seen on host A open the circuit for host B")
+def propagation():
+    ctl("configure", "s1", "--failure-threshold", "5/5", "--cooldown", "60s")
+    b = Driver("b", ["calls", "--resource", "s1", "--interval-ms", "20"], SERVER.address)
+    assert b.wait_for(lambda l: l.get("result") == "ok"), "host B made no successful call"
+    time.sleep(0.2)  # B's watch is in place
+    # A fails until the shared circuit rejects it (a call that timed out on a loaded machine counts only locally).
+    a = Driver("a", ["fail", "--resource", "s1", "--count", "10"], SERVER.address)
+    lines_a = a.finish()
+    shared_failures = [l for l in lines_a if l.get("result") == "failed" and not l.get("fallback")]
+    assert len(shared_failures) >= 5, f"host A: {lines_a}"
+    event = b.wait_for(lambda l: l.get("event") == "closed->open", timeout=5)
+    assert event, f"host B's watch got no closed->open event; server: {ctl('status', 's1')[0]['state']}; B's last lines: {b.snapshot()[-3:]}"
+    rejected = b.wait_for(lambda l: str(l.get("result", "")).startswith("rejected") and l["t"] >= event["t"], timeout=5)
+    b.kill()
+    tripping = [l for l in shared_failures if l["t"] <= event["t"]][-1]
+    propagation_ms = event["t"] - tripping["t"]
+    assert rejected, "host B's next acquire was not rejected"
+    assert propagation_ms <= 100, f"propagation took {propagation_ms} ms"
+    return (f"propagation {propagation_ms} ms from A's tripping failure to B's event; "
+            f"B's next call rejected {rejected['t'] - tripping['t']} ms after it")
+
+
+@scenario(2, "half-open across hosts: 3 permits in total over all hosts")
+def half_open():
+    ctl("configure", "s2", "--failure-threshold", "1/1", "--success-threshold", "3/3", "--cooldown", "500ms",
+        "--permit-ttl", "30s")
+    report("s2", "failure")
+    time.sleep(0.6)
+    drivers = [Driver(h, ["probe-burst", "--resource", "s2", "--concurrency", "12"], SERVER.address) for h in ("a", "b", "a", "b")]
+    permits = [d.finish()[-1]["permits"] for d in drivers]
+    status = ctl("status", "s2")[0]
+    assert sum(permits) == 3, f"permits granted per process {permits}"
+    assert status["state"] == "half_open" and status["half_open"]["permits_out"] == 3, status
+    return f"permits per process {permits}, 48 concurrent asks, total {sum(permits)}"
+
+
+@scenario(3, "the client holding the only probe permit is killed: the circuit leaves half-open within permitTTL + 1 s")
+def killed_prober():
+    ctl("configure", "s3", "--failure-threshold", "1/1", "--success-threshold", "1/1", "--cooldown", "200ms",
+        "--permit-ttl", "2s")
+    report("s3", "failure")
+    time.sleep(0.3)
+    holder = Driver("a", ["hold-permit", "--resource", "s3"], SERVER.address)
+    assert holder.wait_for(lambda l: "permit" in l, timeout=10), "host A got no permit"
+    holder.kill(signal.SIGKILL)
+    killed = now_ms()
+    prober = Driver("b", ["probe-until-granted", "--resource", "s3", "--max-seconds", "10"], SERVER.address)
+    granted = prober.finish()[-1]
+    waited = granted["t"] - killed
+    assert granted.get("granted"), "host B never got a probe"
+    assert waited <= 3000, f"took {waited} ms (permitTTL 2 s + 1 s)"
+    return f"B got a fresh probe {waited} ms after A was killed (permitTTL 2000 ms)"
+
+
+@scenario(4, "breakerd killed with SIGKILL under load and restarted: nothing acknowledged lost, clients back within 2 s")
+def kill_restart():
+    global SERVER
+    load = [Driver(h, ["calls", "--resource", "s4", "--interval-ms", "10"], SERVER.address) for h in ("a", "b")]
+    time.sleep(0.3)
+    ctl("configure", "c4", "--failure-threshold", "3/7", "--cooldown", "45s")
+    ctl("configure", "f4", "--failure-threshold", "1/2")
+    ctl("open", "f4", "--reason", "e2e force", "--for", "30m")
+    ctl("configure", "t4", "--failure-threshold", "1/1", "--cooldown", "60s")
+    tripped = report("t4", "failure")
+    assert tripped["state"] == "open", tripped
+    SERVER.kill9()
+    killed = now_ms()
+    time.sleep(0.5)
+    SERVER = Server(port=SERVER.port, db=SERVER.db).start()
+    restarted = now_ms()
+    back = [d.wait_for(lambda l: l["t"] > restarted and l.get("fallback") is False, timeout=5) for d in load]
+    time.sleep(0.2)
+    for d in load:
+        d.kill()
+    f4, c4, t4 = ctl("status", "f4")[0], ctl("status", "c4")[0], ctl("status", "t4")[0]
+    assert f4["state"] == "forced_open" and f4["forced"]["reason"] == "e2e force", f4
+    assert c4["policy"]["failure_threshold"] == "3/7" and c4["policy"]["cooldown_ms"] == 45000, c4
+    assert t4["state"] == "open" and t4["retry_after_ms"] > 50000, t4
+    assert all(back), "a client did not come back to the shared circuit within 5 s"
+    reconnect = [b["t"] - restarted for b in back]
+    assert max(reconnect) <= 2000, f"reconnect times {reconnect} ms"
+    worst = max(calls_within_timeout(d.snapshot(), f"host {h}") for d, h in zip(load, "ab"))
+    return f"down {restarted - killed} ms; shared again after {reconnect} ms; worst call {worst:.0f} ms; force, configure, trip kept"
+
+
+@scenario(5, "breakerd paused with SIGSTOP for 5 s: clients fall back, then resume shared mode after SIGCONT")
+def pause():
+    load = [Driver(h, ["calls", "--resource", "s5", "--interval-ms", "20"], SERVER.address) for h in ("a", "b")]
+    assert all(d.wait_for(lambda l: l.get("fallback") is False) for d in load), "no shared call before the pause"
+    SERVER.signal(signal.SIGSTOP)
+    stopped = now_ms()
+    time.sleep(5)
+    SERVER.signal(signal.SIGCONT)
+    resumed = now_ms()
+    back = [d.wait_for(lambda l: l["t"] > resumed and l.get("fallback") is False, timeout=5) for d in load]
+    for d in load:
+        d.kill()
+    during = [[l for l in d.snapshot() if stopped + 300 < l["t"] < resumed and "result" in l] for d in load]
+    assert all(during), "no calls during the pause"
+    assert all(all(l["fallback"] for l in ls) for ls in during), "a call during the pause was not decided by the fallback"
+    assert all(back), "a client did not resume shared mode within 5 s"
+    worst = max(calls_within_timeout(d.snapshot(), "pause") for d in load)
+    resume_ms = [b["t"] - resumed for b in back]
+    return f"{sum(map(len, during))} calls in fallback during the pause, worst {worst:.0f} ms; shared again after {resume_ms} ms"
+
+
+@scenario(6, "host B partitioned: B falls back to its local breaker, A unaffected; healed, B shared within 2 s")
+def partition():
+    a = Driver("a", ["calls", "--resource", "s6", "--interval-ms", "20"], SERVER.address)
+    proxy = None
+    if TOPO.netns:
+        b = Driver("b", ["calls", "--resource", "s6", "--interval-ms", "20"], SERVER.address)
+    else:
+        proxy = Proxy(SERVER.port, delay_ms=0).start()
+        b = Driver("b", ["calls", "--resource", "s6", "--interval-ms", "20"], f"127.0.0.1:{proxy.port}")
+    assert a.wait_for(lambda l: l.get("fallback") is False) and b.wait_for(lambda l: l.get("fallback") is False)
+    cut = now_ms()
+    TOPO.cut_b() if TOPO.netns else proxy.pause()
+    time.sleep(2)
+    TOPO.heal_b() if TOPO.netns else proxy.resume()
+    healed = now_ms()
+    back = b.wait_for(lambda l: l["t"] > healed and l.get("fallback") is False, timeout=10)
+    time.sleep(0.2)
+    a.kill()
+    b.kill()
+    if proxy:
+        proxy.stop()
+    b_cut = [l for l in b.snapshot() if cut + 300 < l["t"] < healed and "result" in l]
+    a_cut = [l for l in a.snapshot() if cut < l["t"] < healed and "result" in l]
+    assert b_cut and all(l["fallback"] for l in b_cut), "host B was not in fallback while cut off"
+    assert a_cut and not any(l["fallback"] for l in a_cut), "host A fell back although it was not cut off"
+    assert back, "host B did not come back within 10 s"
+    heal_ms = back["t"] - healed
+    assert heal_ms <= 2000, f"B shared again after {heal_ms} ms"
+    worst = calls_within_timeout(b.snapshot(), "host B")
+    return f"B: {len(b_cut)} fallback calls, worst {worst:.0f} ms; A: {len(a_cut)} shared calls; B shared again {heal_ms} ms after healing"
+
+
+@scenario(7, "slow network: a 50 ms delay proxy in front of the server; acquire times out into the fallback, never hangs")
+def slow_network():
+    proxy = Proxy(SERVER.port, delay_ms=50, host="srv").start()
+    b = Driver("b", ["calls", "--resource", "s7", "--interval-ms", "20", "--count", "40"], f"{TOPO.server_host}:{proxy.port}")
+    lines = [l for l in b.finish(timeout=60) if "result" in l]
+    proxy.stop()
+    assert len(lines) == 40, f"{len(lines)} calls"
+    fallback = sum(1 for l in lines if l["fallback"])
+    # 50 ms each way puts the round trip at the 100 ms timeout: a call is answered just in time or falls back,
+    # and none waits past the timeout.
+    worst = calls_within_timeout(lines, "slow network")
+    assert fallback >= 10, f"only {fallback} of 40 calls fell back with a ~100 ms round trip and a 100 ms timeout"
+    shared = [l["ms"] for l in lines if not l["fallback"]]
+    return (f"{fallback}/40 calls timed out into the fallback, {len(shared)} answered in time "
+            f"(slowest {max(shared, default=0):.0f} ms); worst call {worst:.0f} ms (timeout {TIMEOUT_MS} ms)")
+
+
+class Proxy:
+    """A TCP proxy in its own process (on `host`), delaying every chunk by `delay_ms` each way.
+    SIGSTOP pauses it: connections stay up but nothing passes (a partition on loopback)."""
+
+    def __init__(self, target_port, delay_ms, host=None):
+        self.target_port = target_port
+        self.delay_ms = delay_ms
+        self.host = host
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        prefix = TOPO.prefix(self.host) if self.host else []
+        self.proc = subprocess.Popen(prefix + [sys.executable, __file__, "--proxy", TOPO.server_host, str(self.target_port),
+                                               str(self.delay_ms)], stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline())
+        return self
+
+    def pause(self):
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self):
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def stop(self):
+        os.kill(self.proc.pid, signal.SIGCONT)
+        self.proc.kill()
+        self.proc.wait()
+
+
+def run_proxy(host, target_port, delay_ms):
+    """The proxy process: accept, and pump both ways with a delay (one thread per direction)."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, 0))
+    listener.listen(64)
+    print(listener.getsockname()[1], flush=True)
+
+    def pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if delay_ms:
+                    time.sleep(delay_ms / 1000)
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    while True:
+        client, _ = listener.accept()
+        upstream = socket.create_connection((host, target_port))
+        for s in (client, upstream):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        threading.Thread(target=pump, args=(client, upstream), daemon=True).start()
+        threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+
+
+def main():
+    global SERVER
+    if len(sys.argv) > 1 and sys.argv[1] == "--proxy":
+        run_proxy(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        return
+    if not BIN or not os.path.exists(f"{BIN}/breaker-driver"):
+        sys.exit("usage: run.py BIN_DIR (with breakerd, breakerctl, breaker-driver built)")
+    TOPO.setup()
+    SERVER = Server(port=7433 if TOPO.netns else 0).start()
+    try:
+        for s in (propagation, half_open, killed_prober, kill_restart, pause, partition, slow_network):
+            s()
+    finally:
+        SERVER.stop()
+        TOPO.teardown()
+        shutil.rmtree(WORK, ignore_errors=True)
+    passed = sum(RESULTS)
+    print(f"{passed} passed, {len(RESULTS) - passed} failed")
+    sys.exit(0 if passed == len(RESULTS) else 1)
+
+
+if __name__ == "__main__":
+    main()
