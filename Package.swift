@@ -47,6 +47,8 @@ let package = Package(
                 "BreakerControl", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The load generator of benchmarks/run.sh: drives breakerd and Redis with the same C code.
+        .executableTarget(name: "breaker-bench"),
         // The example: worker processes sharing one circuit against a flaky fake dependency.
         .executableTarget(
             name: "breaker-demo",

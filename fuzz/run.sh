@@ -12,15 +12,20 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 flags=(-sanitize=fuzzer,address -parse-as-library -O -g)
 
+mkdir -p crashes
+# gold's notes about ASan's local symbols are harmless; everything else the build says is shown.
+quiet() { "$@" 2> >(grep -v "Cannot export local symbol" >&2); }
+
 echo "building the fuzz target (swiftc -sanitize=fuzzer,address) ..."
-swiftc "${flags[@]}" -emit-library -static -emit-module -module-name BreakerCore \
+quiet swiftc "${flags[@]}" -emit-library -static -emit-module -module-name BreakerCore \
     -emit-module-path "$work/BreakerCore.swiftmodule" ../Sources/BreakerCore/*.swift -o "$work/libBreakerCore.a"
-swiftc "${flags[@]}" -emit-library -static -emit-module -module-name BreakerProtocol -I "$work" \
+quiet swiftc "${flags[@]}" -emit-library -static -emit-module -module-name BreakerProtocol -I "$work" \
     -emit-module-path "$work/BreakerProtocol.swiftmodule" ../Sources/BreakerProtocol/*.swift -o "$work/libBreakerProtocol.a"
-swiftc "${flags[@]}" -I "$work" FuzzProtocol.swift "$work/libBreakerProtocol.a" "$work/libBreakerCore.a" -o "$work/fuzz-protocol"
+quiet swiftc "${flags[@]}" -I "$work" FuzzProtocol.swift "$work/libBreakerProtocol.a" "$work/libBreakerCore.a" -o "$work/fuzz-protocol"
 
 shopt -s nullglob
-crashes=(crashes/*)
+crashes=()
+for f in crashes/*; do [[ "$f" == *.md ]] || crashes+=("$f"); done
 if [ ${#crashes[@]} -gt 0 ]; then
     echo "replaying ${#crashes[@]} past crash input(s)"
     "$work/fuzz-protocol" "${crashes[@]}"

@@ -10,8 +10,15 @@ extension Request {
     /// The longest force TTL: 30 days.
     public static let maximumForceTTL = Duration.seconds(30 * 24 * 3600)
 
-    /// Decodes one request line (without its line ending).
+    /// Decodes one request line (without its line ending): the hot operations through the hand-written
+    /// `decodeFast(line:)`, everything else (and every error) through `decodeGeneral(line:)`.
     public static func decode(line: UnsafeRawBufferPointer) throws(RequestDecodingError) -> Request {
+        if let fast = decodeFast(line: line) { return fast }
+        return try decodeGeneral(line: line)
+    }
+
+    /// Decodes one request line through the JSON parser (every operation, every error).
+    public static func decodeGeneral(line: UnsafeRawBufferPointer) throws(RequestDecodingError) -> Request {
         let value: JSONValue
         do {
             value = try JSONParser.parse(line)

@@ -40,7 +40,7 @@ import Testing
     }
 
     @Test(arguments: [
-        ("not json", "bad_json", ""),
+        ("not json", "bad_json", "not JSON"),
         ("[1,2]", "bad_request", "JSON object"),
         (#"{"id":{},"op":"ping"}"#, "bad_request", "'id'"),
         (#"{"id":"\#(String(repeating: "x", count: 65))","op":"ping"}"#, "bad_request", "'id'"),
