@@ -234,11 +234,17 @@ public final class BreakerStore: @unchecked Sendable {
                 """)
             var out: [PersistedBreaker] = []
             var skipped: [String] = []
+            // Breakers share a few policies: parse each policy text once.
+            var policies: [String: BreakerPolicy] = [:]
             while try s.step() {
                 let resource = s.text(0) ?? ""
-                guard let policy = try? WirePolicy.decode(text: s.text(1) ?? ""),
-                    let state = BreakerState(rawValue: s.text(2) ?? "")
-                else {
+                let policyText = s.text(1) ?? ""
+                var policy = policies[policyText]
+                if policy == nil, let parsed = try? WirePolicy.decode(text: policyText) {
+                    policy = parsed
+                    if policies.count < 10_000 { policies[policyText] = parsed }
+                }
+                guard let policy, let state = BreakerState(rawValue: s.text(2) ?? "") else {
                     skipped.append(resource)
                     continue
                 }

@@ -231,6 +231,9 @@ extension BreakerClient {
                     do throws(BreakerClientError) {
                         _ = try Self.unwrap(.success(reply))
                     } catch {
+                        // A wrong token fails every request at once. Without a token (only a name was sent),
+                        // each request gets the server's own answer: ping still works.
+                        guard self.configuration.token != nil else { return }
                         self.logger.error("breakerd refused hello: \(error.message)")
                         self.state.withLock { $0.refusal = error }
                     }

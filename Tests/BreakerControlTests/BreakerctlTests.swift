@@ -179,3 +179,18 @@ import Testing
         #expect(event["event"] == .string("transition") && event["resource"] == .string("w") && event["to"] == .string("open"))
     }
 }
+
+/// Health checks run `breakerctl ping` without a token against a server that requires one.
+@Suite struct HealthCheckTests {
+    @Test func pingWorksWithoutATokenWhenTheServerRequiresOne() throws {
+        let dir = NSTemporaryDirectory() + "hc-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "client-token-0123456789abcdef\n".write(toFile: dir + "/client", atomically: true, encoding: .utf8)
+        let server = try ServerProcess(arguments: ["--client-token-file", dir + "/client"])
+        let r = try runToCompletion(ServerProcess.binary(named: "breakerctl"), ["ping", "--server", "127.0.0.1:\(server.port)"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let denied = try runToCompletion(ServerProcess.binary(named: "breakerctl"), ["list", "--server", "127.0.0.1:\(server.port)"])
+        #expect(denied.status == 1 && denied.stderr.contains("unauthorized"))
+    }
+}
