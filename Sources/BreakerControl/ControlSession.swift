@@ -31,35 +31,16 @@ public enum ControlSession {
 
     /// The first token in the file (one per line; `#` comments and blank lines skipped).
     public static func readToken(_ path: String) throws(ControlFailure) -> String {
-        guard let f = fopen(path, "r") else {
-            throw ControlFailure(exitCode: ControlFailure.usage, message: "--token-file \(path): cannot be read: \(String(cString: strerror(errno)))")
+        do {
+            return try BreakerClient.Configuration.readToken(fromFile: path)
+        } catch {
+            throw ControlFailure(exitCode: ControlFailure.usage, message: "--token-file \(error.message)")
         }
-        defer { fclose(f) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4_096)
-        while true {
-            let n = fread(&chunk, 1, chunk.count, f)
-            if n <= 0 { break }
-            bytes += chunk[0..<n]
-        }
-        let token = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline)
-            .map { $0.trimmingCharacters() }.first { !$0.isEmpty && !$0.hasPrefix("#") }
-        guard let token else { throw ControlFailure(exitCode: ControlFailure.usage, message: "--token-file \(path): holds no token") }
-        return token
     }
 
     /// `breakerctl@<user>`: the name the server's audit log records for this operator.
     static func operatorName() -> String {
         if let user = getenv("USER") ?? getenv("LOGNAME") { return "breakerctl@\(String(cString: user))" }
         return "breakerctl"
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters() -> String {
-        var s = self
-        while let c = s.first, c == " " || c == "\t" { s.removeFirst() }
-        while let c = s.last, c == " " || c == "\t" || c == "\r" { s.removeLast() }
-        return String(s)
     }
 }

@@ -26,11 +26,7 @@ struct BreakerDriver: AsyncParsableCommand {
             guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]) else {
                 throw ValidationError("--server must be HOST:PORT")
             }
-            var token: String?
-            if let tokenFile {
-                token = try String(decoding: readFile(tokenFile), as: UTF8.self)
-                    .split(whereSeparator: \.isNewline).first.map(String.init)
-            }
+            let token = try tokenFile.map { try BreakerClient.Configuration.readToken(fromFile: $0) }
             var config = BreakerClient.Configuration(host: String(server[..<colon]), port: port, token: token, clientName: name)
             config.requestTimeout = .milliseconds(Int64(timeoutMs))
             let client = BreakerClient(configuration: config)
@@ -169,17 +165,4 @@ func emit(_ json: String) {
     let line = "{\"t\":\(wallMs())," + json.dropFirst()
     let bytes = Array((line + "\n").utf8)
     _ = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
-}
-
-func readFile(_ path: String) throws -> [UInt8] {
-    guard let f = fopen(path, "r") else { throw ValidationError("cannot read \(path)") }
-    defer { fclose(f) }
-    var out: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4_096)
-    while true {
-        let n = fread(&chunk, 1, chunk.count, f)
-        if n <= 0 { break }
-        out += chunk[0..<n]
-    }
-    return out
 }

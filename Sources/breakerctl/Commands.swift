@@ -46,16 +46,10 @@ extension Breakerctl {
             discussion: #"Example: breakerctl open payments-db --reason "provider outage, INC-4711" --for 30m"#)
         @OptionGroup var globals: Globals
         @ParentCommand var parent: Breakerctl
-        @Argument(help: "The resource.") var name: String
-        @Option(help: "Why (kept in the audit log).") var reason: String?
-        @Option(name: .customLong("for"), help: "End the force by itself after this long (e.g. 10m, 1h).") var duration: String?
-
-        func validate() throws {
-            if let duration { _ = try ControlOptions.duration(duration, option: "--for") }
-        }
+        @OptionGroup var force: ForceOptions
 
         func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
-            try await force(.open, name: name, reason: reason, duration: duration, client: client, out: out, server: server)
+            try await force.run(.open, client: client, out: out, server: server)
         }
     }
 
@@ -65,16 +59,10 @@ extension Breakerctl {
             discussion: #"Example: breakerctl close search --reason "false alarms during deploy" --for 15m"#)
         @OptionGroup var globals: Globals
         @ParentCommand var parent: Breakerctl
-        @Argument(help: "The resource.") var name: String
-        @Option(help: "Why (kept in the audit log).") var reason: String?
-        @Option(name: .customLong("for"), help: "End the force by itself after this long (e.g. 10m, 1h).") var duration: String?
-
-        func validate() throws {
-            if let duration { _ = try ControlOptions.duration(duration, option: "--for") }
-        }
+        @OptionGroup var force: ForceOptions
 
         func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
-            try await force(.closed, name: name, reason: reason, duration: duration, client: client, out: out, server: server)
+            try await force.run(.closed, client: client, out: out, server: server)
         }
     }
 
@@ -190,18 +178,25 @@ extension Breakerctl {
     }
 }
 
-/// `open` and `close`.
-func force(
-    _ target: BreakerForce.Target, name: String, reason: String?, duration: String?, client: BreakerClient, out: Output,
-    server: String
-) async throws(ControlFailure) {
-    let ttl = try duration.map { (d) throws(ControlFailure) in try ControlOptions.duration(d, option: "--for") }
-    let b: BreakerInfo
-    do throws(BreakerClientError) {
-        b = try await client.force(name, target, reason: reason, ttl: ttl)
-    } catch {
-        throw ControlFailure(error, server: server)
+/// What `open` and `close` take: the resource, a reason, and how long.
+struct ForceOptions: ParsableArguments {
+    @Argument(help: "The resource.") var name: String
+    @Option(help: "Why (kept in the audit log).") var reason: String?
+    @Option(name: .customLong("for"), help: "End the force by itself after this long (e.g. 10m, 1h).") var duration: String?
+
+    func validate() throws {
+        if let duration { _ = try ControlOptions.duration(duration, option: "--for") }
     }
-    let until = b.forced?.remainingMs.map { " for \(out.formatter.duration(ms: $0))" } ?? " until released"
-    out.breaker(b, human: "\(name): \(out.formatter.paint(b.state, b.state.rawValue))\(until)" + (reason.map { " (\($0))" } ?? ""))
+
+    func run(_ target: BreakerForce.Target, client: BreakerClient, out: Output, server: String) async throws(ControlFailure) {
+        let ttl = try duration.map { (d) throws(ControlFailure) in try ControlOptions.duration(d, option: "--for") }
+        let b: BreakerInfo
+        do throws(BreakerClientError) {
+            b = try await client.force(name, target, reason: reason, ttl: ttl)
+        } catch {
+            throw ControlFailure(error, server: server)
+        }
+        let until = b.forced?.remainingMs.map { " for \(out.formatter.duration(ms: $0))" } ?? " until released"
+        out.breaker(b, human: "\(name): \(out.formatter.paint(b.state, b.state.rawValue))\(until)" + (reason.map { " (\($0))" } ?? ""))
+    }
 }
