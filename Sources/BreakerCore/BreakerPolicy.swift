@@ -25,25 +25,66 @@ public struct BreakerPolicy: Sendable, Hashable {
     /// Shortest bucket of a time window: 1 ms.
     public static let minimumBucketDuration = Duration.milliseconds(1)
 
+    /// The values, in one immutable object shared by every copy: a policy is copied with every request and
+    /// held by every breaker, and most breakers share a few policies (copying is a reference count; a million
+    /// breakers with the default policy hold one set of values).
+    final class Storage: Sendable, Hashable {
+        let failureThreshold: Fraction
+        let successThreshold: Fraction?
+        let cooldown: Duration
+        let window: Window
+        let minimumCalls: Int
+        let halfOpenPermits: Int
+        let permitTTL: Duration
+
+        init(
+            failureThreshold: Fraction, successThreshold: Fraction?, cooldown: Duration, window: Window, minimumCalls: Int,
+            halfOpenPermits: Int, permitTTL: Duration
+        ) {
+            self.failureThreshold = failureThreshold
+            self.successThreshold = successThreshold
+            self.cooldown = cooldown
+            self.window = window
+            self.minimumCalls = minimumCalls
+            self.halfOpenPermits = halfOpenPermits
+            self.permitTTL = permitTTL
+        }
+
+        static func == (a: Storage, b: Storage) -> Bool {
+            a === b
+                || (a.failureThreshold == b.failureThreshold && a.successThreshold == b.successThreshold
+                    && a.cooldown == b.cooldown && a.window == b.window && a.minimumCalls == b.minimumCalls
+                    && a.halfOpenPermits == b.halfOpenPermits && a.permitTTL == b.permitTTL)
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(failureThreshold)
+            hasher.combine(successThreshold)
+            hasher.combine(cooldown)
+            hasher.combine(window)
+            hasher.combine(minimumCalls)
+            hasher.combine(halfOpenPermits)
+            hasher.combine(permitTTL)
+        }
+    }
+
+    private let storage: Storage
+
     /// Trip when failures/calls in the window reach this fraction (`k/n`, not reduced; `n` is the default
     /// window size).
-    public let failureThreshold: Fraction
+    public var failureThreshold: Fraction { storage.failureThreshold }
     /// In half-open, close when successes/probes reach this fraction; nil uses the failure threshold instead.
-    public let successThreshold: Fraction?
+    public var successThreshold: Fraction? { storage.successThreshold }
     /// How long the breaker stays open before it grants a probe.
-    public let cooldown: Duration
+    public var cooldown: Duration { storage.cooldown }
     /// How outcomes are remembered while closed.
-    public let window: Window
+    public var window: Window { storage.window }
     /// The fewest outcomes the window must hold before it may trip.
-    public let minimumCalls: Int
+    public var minimumCalls: Int { storage.minimumCalls }
     /// Probe permits granted in total in one half-open period.
-    public let halfOpenPermits: Int
+    public var halfOpenPermits: Int { storage.halfOpenPermits }
     /// How long a probe permit stays valid without a report; then its slot may be granted again.
-    public let permitTTL: Duration
-
-    // Precomputed for the hot path.
-    let cooldownNanoseconds: Int64
-    let permitTTLNanoseconds: Int64
+    public var permitTTL: Duration { storage.permitTTL }
 
     /// Creates a policy, checking every value.
     ///
@@ -109,16 +150,14 @@ public struct BreakerPolicy: Sendable, Hashable {
                 message: "must be 1 to \(Self.maximumHalfOpenPermits), got \(halfOpenPermits)")
         }
 
-        self.failureThreshold = failureThreshold
-        self.successThreshold = successThreshold
-        self.cooldown = cooldown
-        self.window = window
-        self.minimumCalls = minimumCalls
-        self.halfOpenPermits = halfOpenPermits
-        self.permitTTL = permitTTL
-        self.cooldownNanoseconds = cooldown.nanosecondsClamped
-        self.permitTTLNanoseconds = permitTTL.nanosecondsClamped
+        self.storage = Storage(
+            failureThreshold: failureThreshold, successThreshold: successThreshold, cooldown: cooldown, window: window,
+            minimumCalls: minimumCalls, halfOpenPermits: halfOpenPermits, permitTTL: permitTTL)
     }
+
+    public static func == (a: BreakerPolicy, b: BreakerPolicy) -> Bool { a.storage == b.storage }
+
+    public func hash(into hasher: inout Hasher) { storage.hash(into: &hasher) }
 
     /// The count window's size, or nil for a time window.
     public var countWindowSize: Int? {

@@ -46,8 +46,9 @@ public struct JSONWriter {
         needsComma = false
     }
 
-    /// Writes a member name from a runtime string (escaped).
-    public mutating func key(_ key: String) {
+    /// Writes a member name from a runtime string (escaped). (A literal name takes `key(_:)`, which copies a
+    /// `StaticString` without looking at it.)
+    public mutating func dynamicKey(_ key: String) {
         separator()
         writeEscaped(key)
         bytes.append(UInt8(ascii: ":"))
@@ -125,7 +126,7 @@ public struct JSONWriter {
         case .object(let members):
             beginObject()
             for (k, v) in members.sorted(by: { $0.key < $1.key }) {
-                key(k)
+                dynamicKey(k)
                 self.value(v)
             }
             endObject()
@@ -144,6 +145,12 @@ public struct JSONWriter {
 
     private mutating func writeEscaped(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
+        // Most strings need no escape: copy them whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            bytes.append(contentsOf: s.utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for b in s.utf8 {
             switch b {
             case UInt8(ascii: "\""): bytes.append(0x5C); bytes.append(0x22)

@@ -243,14 +243,14 @@ final class RequestHandler: Sendable {
         out.key("total")
         out.integer(registry.breakerCount)
         for state in BreakerState.allCases {
-            out.key(state.rawValue)
+            out.dynamicKey(state.rawValue)
             out.integer(byState[state] ?? 0)
         }
         out.endObject()
         out.key("ops")
         out.beginObject()
         for (i, op) in OperationName.allCases.enumerated() {
-            out.key(op.rawValue)
+            out.dynamicKey(op.rawValue)
             out.integer(totals.operations[i])
         }
         out.endObject()

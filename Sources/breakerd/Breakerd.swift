@@ -47,7 +47,7 @@ struct Breakerd: ParsableCommand {
         discussion: #"Default: {"failure_threshold":"10/20","success_threshold":"3/3","cooldown_ms":30000}"#))
     var defaultPolicy: String?
 
-    @Option(help: "Event-loop threads (default: cores, at most 4).")
+    @Option(help: "Event-loop threads (default: one per core but one, 1 to 4).")
     var eventLoops: Int?
 
     @Option(help: "SQLite file for breakers and their audit log; ':memory:' keeps nothing.")
