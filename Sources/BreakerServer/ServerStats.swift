@@ -33,8 +33,11 @@ final class ServerStats: Sendable {
         }
     }
 
+    /// Every operation, in `allCases` order, built once (`allCases` makes a new array on each use).
+    private static let operations = OperationName.allCases
+
     static func index(of op: OperationName) -> Int {
-        OperationName.allCases.firstIndex(of: op)!
+        operations.firstIndex(of: op)!
     }
 
     /// Sums of every loop's counters.
