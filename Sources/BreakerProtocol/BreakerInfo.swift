@@ -64,51 +64,37 @@ public struct BreakerInfo: Sendable, Hashable {
     /// Writes the breaker object. Fields that do not apply (`retry_after_ms`, `forced`, `half_open`) are left out.
     public func write(to w: inout JSONWriter) {
         w.beginObject()
-        w.key("resource")
-        w.string(resource)
-        w.key("state")
-        w.string(state.rawValue)
-        w.key("generation")
-        w.integer(generation)
+        w.member("resource", resource)
+        w.member("state", state.rawValue)
+        w.member("generation", generation)
         w.key("policy")
         WirePolicy.write(policy, to: &w)
         w.key("window")
         w.beginObject()
-        w.key("calls")
-        w.integer(windowCalls)
-        w.key("failures")
-        w.integer(windowFailures)
+        w.member("calls", windowCalls)
+        w.member("failures", windowFailures)
         w.endObject()
         if let retryAfterMs {
-            w.key("retry_after_ms")
-            w.integer(retryAfterMs)
+            w.member("retry_after_ms", retryAfterMs)
         }
         if let forced {
             w.key("forced")
             w.beginObject()
-            w.key("state")
-            w.string(forced.state.rawValue)
-            w.key("reason")
-            if let r = forced.reason { w.string(r) } else { w.null() }
-            w.key("by")
-            if let b = forced.by { w.string(b) } else { w.null() }
-            w.key("remaining_ms")
-            if let m = forced.remainingMs { w.integer(m) } else { w.null() }
+            w.member("state", forced.state.rawValue)
+            w.member("reason", orNull: forced.reason)
+            w.member("by", orNull: forced.by)
+            w.member("remaining_ms", orNull: forced.remainingMs)
             w.endObject()
         }
         if let halfOpen {
             w.key("half_open")
             w.beginObject()
-            w.key("permits_out")
-            w.integer(halfOpen.permitsOut)
-            w.key("successes")
-            w.integer(halfOpen.successes)
-            w.key("failures")
-            w.integer(halfOpen.failures)
+            w.member("permits_out", halfOpen.permitsOut)
+            w.member("successes", halfOpen.successes)
+            w.member("failures", halfOpen.failures)
             w.endObject()
         }
-        w.key("changed_at_ms")
-        w.integer(changedAtMs)
+        w.member("changed_at_ms", changedAtMs)
         w.endObject()
     }
 }

@@ -133,6 +133,36 @@ public struct JSONWriter {
         }
     }
 
+    /// Writes a member whose value is a string.
+    public mutating func member(_ name: StaticString, _ value: String) {
+        key(name)
+        string(value)
+    }
+
+    /// Writes a member whose value is a whole number.
+    public mutating func member<I: BinaryInteger>(_ name: StaticString, _ value: I) {
+        key(name)
+        integer(value)
+    }
+
+    /// Writes a member whose value is a boolean.
+    public mutating func member(_ name: StaticString, _ value: Bool) {
+        key(name)
+        bool(value)
+    }
+
+    /// Writes a member whose value is a string, or `null`.
+    public mutating func member(_ name: StaticString, orNull value: String?) {
+        key(name)
+        if let value { string(value) } else { null() }
+    }
+
+    /// Writes a member whose value is a whole number, or `null`.
+    public mutating func member(_ name: StaticString, orNull value: Int64?) {
+        key(name)
+        if let value { integer(value) } else { null() }
+    }
+
     /// Appends a raw newline (ends a line of the wire protocol) and resets the comma state.
     public mutating func newline() {
         bytes.append(0x0A)

@@ -4,8 +4,7 @@ public enum Reply {
     public static func beginSuccess(id: RequestID?, into w: inout JSONWriter) {
         w.beginObject()
         writeID(id, into: &w)
-        w.key("ok")
-        w.bool(true)
+        w.member("ok", true)
     }
 
     /// Closes a reply object and ends its line.
@@ -24,14 +23,11 @@ public enum Reply {
     public static func error(id: RequestID?, _ error: ProtocolError, into w: inout JSONWriter) {
         w.beginObject()
         writeID(id, into: &w)
-        w.key("ok")
-        w.bool(false)
+        w.member("ok", false)
         w.key("error")
         w.beginObject()
-        w.key("code")
-        w.string(error.code.rawValue)
-        w.key("message")
-        w.string(error.message)
+        w.member("code", error.code.rawValue)
+        w.member("message", error.message)
         w.endObject()
         end(&w)
     }
@@ -40,11 +36,9 @@ public enum Reply {
         switch id {
         case nil: break
         case .integer(let i)?:
-            w.key("id")
-            w.integer(i)
+            w.member("id", i)
         case .string(let s)?:
-            w.key("id")
-            w.string(s)
+            w.member("id", s)
         }
     }
 }

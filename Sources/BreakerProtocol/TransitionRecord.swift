@@ -28,23 +28,16 @@ public struct TransitionRecord: Sendable, Hashable {
 
     /// Writes the record's members into an object already begun.
     public func writeMembers(to w: inout JSONWriter) {
-        w.key("from")
-        w.string(from.rawValue)
-        w.key("to")
-        w.string(to.rawValue)
-        w.key("cause")
-        w.string(cause.rawValue)
-        w.key("generation")
-        w.integer(generation)
-        w.key("at_ms")
-        w.integer(atMs)
+        w.member("from", from.rawValue)
+        w.member("to", to.rawValue)
+        w.member("cause", cause.rawValue)
+        w.member("generation", generation)
+        w.member("at_ms", atMs)
         if let by {
-            w.key("by")
-            w.string(by)
+            w.member("by", by)
         }
         if let reason {
-            w.key("reason")
-            w.string(reason)
+            w.member("reason", reason)
         }
     }
 }
@@ -55,10 +48,8 @@ public enum Event {
     public static func transition(resource: String, _ record: TransitionRecord) -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
-        w.key("event")
-        w.string("transition")
-        w.key("resource")
-        w.string(resource)
+        w.member("event", "transition")
+        w.member("resource", resource)
         record.writeMembers(to: &w)
         w.endObject()
         w.newline()
@@ -69,10 +60,8 @@ public enum Event {
     public static func deleted(resource: String) -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
-        w.key("event")
-        w.string("deleted")
-        w.key("resource")
-        w.string(resource)
+        w.member("event", "deleted")
+        w.member("resource", resource)
         w.endObject()
         w.newline()
         return w.bytes

@@ -105,35 +105,25 @@ public enum WirePolicy {
     /// Writes the full effective policy as an object.
     public static func write(_ policy: BreakerPolicy, to w: inout JSONWriter) {
         w.beginObject()
-        w.key("failure_threshold")
-        w.string(policy.failureThreshold.description)
+        w.member("failure_threshold", policy.failureThreshold.description)
         w.key("success_threshold")
         if let s = policy.successThreshold { w.string(s.description) } else { w.null() }
-        w.key("cooldown_ms")
-        w.integer(policy.cooldown.millisecondsRoundedUp)
+        w.member("cooldown_ms", policy.cooldown.millisecondsRoundedUp)
         w.key("window")
         w.beginObject()
         switch policy.window {
         case .count(let size):
-            w.key("type")
-            w.string("count")
-            w.key("size")
-            w.integer(size)
+            w.member("type", "count")
+            w.member("size", size)
         case .time(let duration, let buckets):
-            w.key("type")
-            w.string("time")
-            w.key("ms")
-            w.integer(duration.millisecondsRoundedUp)
-            w.key("buckets")
-            w.integer(buckets)
+            w.member("type", "time")
+            w.member("ms", duration.millisecondsRoundedUp)
+            w.member("buckets", buckets)
         }
         w.endObject()
-        w.key("minimum_calls")
-        w.integer(policy.minimumCalls)
-        w.key("half_open_permits")
-        w.integer(policy.halfOpenPermits)
-        w.key("permit_ttl_ms")
-        w.integer(policy.permitTTL.millisecondsRoundedUp)
+        w.member("minimum_calls", policy.minimumCalls)
+        w.member("half_open_permits", policy.halfOpenPermits)
+        w.member("permit_ttl_ms", policy.permitTTL.millisecondsRoundedUp)
         w.endObject()
     }
 }
