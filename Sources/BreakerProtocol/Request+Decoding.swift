@@ -6,7 +6,7 @@ extension Request {
     /// The longest `client` name in `hello`, in bytes.
     public static let maximumClientNameLength = 128
     /// The most transitions `history` returns.
-    public static let maximumHistoryLimit = 1_000
+    public static let maximumHistoryLimit = TransitionRecord.retentionLimit
     /// The longest force TTL: 30 days.
     public static let maximumForceTTL = Duration.seconds(30 * 24 * 3600)
 

@@ -2,6 +2,10 @@ public import BreakerCore
 
 /// One entry of a breaker's audit log (`history`), and the body of a `transition` event.
 public struct TransitionRecord: Sendable, Hashable {
+    /// The most audit-log entries kept per breaker, in memory and in the database (and the most `history`
+    /// returns).
+    public static let retentionLimit = 1_000
+
     public var from: BreakerState
     public var to: BreakerState
     public var cause: TransitionCause

@@ -10,8 +10,6 @@ import Synchronization
 /// transitions in the breaker's audit log, and, still under the shard lock (so one resource's changes keep
 /// their order), hands them to watchers (`onTransition`) and to the durable writer (`onDurableChange`).
 public final class BreakerRegistry: Sendable {
-    /// The most transitions kept per breaker for `history`.
-    public static let historyLimit = 1_000
     /// Added to a restored breaker's permit sequence, so that permits granted after its last save but before
     /// a crash never collide with new ones.
     static let permitSequenceGapOnRestore: UInt64 = 1 << 20
@@ -26,7 +24,7 @@ public final class BreakerRegistry: Sendable {
 
         mutating func record(_ r: TransitionRecord) {
             changedAtMs = r.atMs
-            if history.count < BreakerRegistry.historyLimit {
+            if history.count < TransitionRecord.retentionLimit {
                 history.append(r)
             } else {
                 history[historyStart] = r
@@ -282,7 +280,7 @@ public final class BreakerRegistry: Sendable {
                 openUntil: instant(row.openUntilMs) ?? now, force: force, window: window,
                 nextPermitSequence: row.nextPermitSequence &+ Self.permitSequenceGapOnRestore)
             var entry = Entry(machine: machine, changedAtMs: row.changedAtMs, dirty: false)
-            for r in (history[row.resource] ?? []).suffix(Self.historyLimit) { entry.record(r) }
+            for r in (history[row.resource] ?? []).suffix(TransitionRecord.retentionLimit) { entry.record(r) }
             entry.changedAtMs = row.changedAtMs
             shard(for: row.resource).entries.withLock { $0[row.resource] = entry }
             if let until = force?.until { expiring.append((row.resource, until)) }

@@ -24,7 +24,7 @@ public struct ServerConfiguration: Sendable {
     /// The most breakers (`--max-breakers`).
     public var maximumBreakers = 100_000
     /// The policy of breakers created by requests without one (`--default-policy`).
-    public var defaultPolicy: BreakerPolicy = ServerConfiguration.builtInDefaultPolicy
+    public var defaultPolicy: BreakerPolicy = BreakerPolicy.default
     /// Event-loop threads (default: one per core but one, at least 1, at most 4).
     public var eventLoopCount = ServerConfiguration.defaultEventLoopCount
     /// What an unauthenticated connection may send before it is closed, in bytes.
@@ -45,10 +45,6 @@ public struct ServerConfiguration: Sendable {
     public var snapshotInterval = Duration.seconds(5)
     /// How often the server checks force TTLs and idle unauthenticated connections.
     public var housekeepingInterval = Duration.milliseconds(50)
-
-    /// `{"failure_threshold":"10/20","success_threshold":"3/3","cooldown_ms":30000}`.
-    public static let builtInDefaultPolicy = try! BreakerPolicy(
-        failureThreshold: Fraction(10, 20), successThreshold: Fraction(3, 3), cooldown: .seconds(30))
 
     /// One event loop per core but one (left for the durable writer and everything else on the machine), at
     /// least 1, at most 4. Measured on a 2-core machine with the load generator beside it: 1 loop answered 50

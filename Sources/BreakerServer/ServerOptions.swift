@@ -25,8 +25,8 @@ public struct ServerOptions: Sendable {
                 "--listen \(listen): expected HOST:PORT, for example 127.0.0.1:7433, 0.0.0.0:7433 or [::1]:7433")
         }
         config.listen = address
-        if let path = clientTokenFile { config.clientTokens = try TokenFile.load(path) }
-        if let path = adminTokenFile { config.adminTokens = try TokenFile.load(path) }
+        if let path = clientTokenFile { config.clientTokens = try Self.tokens(path) }
+        if let path = adminTokenFile { config.adminTokens = try Self.tokens(path) }
         config.requiresAuthentication = clientTokenFile != nil || adminTokenFile != nil
         config.insecure = insecure
         config.maximumConnections = maxConnections
@@ -48,5 +48,13 @@ public struct ServerOptions: Sendable {
         }
         try config.validate()
         return config
+    }
+
+    private static func tokens(_ path: String) throws(ServerError) -> [String] {
+        do {
+            return try TokenFile.load(path)
+        } catch {
+            throw ServerError.tokenFile(path, error.problem)
+        }
     }
 }

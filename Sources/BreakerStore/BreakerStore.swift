@@ -18,8 +18,6 @@ import Glibc
 public final class BreakerStore: @unchecked Sendable {
     /// The schema version this build writes and reads.
     public static let schemaVersion: Int64 = 1
-    /// Audit-log entries kept per breaker.
-    public static let transitionsKept: UInt64 = 1_000
 
     /// The path given (`:memory:` keeps nothing).
     public let path: String
@@ -305,10 +303,10 @@ public final class BreakerStore: @unchecked Sendable {
                             s.bind(8, t.reason)
                         }
                     }
-                    if let last = transitions.last, last.generation > Self.transitionsKept {
+                    if let last = transitions.last, last.generation > UInt64(TransitionRecord.retentionLimit) {
                         try trimTransitions.run { s in
                             s.bind(1, row.resource)
-                            s.bind(2, Int64(last.generation - Self.transitionsKept))
+                            s.bind(2, Int64(last.generation - UInt64(TransitionRecord.retentionLimit)))
                         }
                     }
                 case .delete(let resource):

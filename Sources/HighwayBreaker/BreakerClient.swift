@@ -41,25 +41,14 @@ public final class BreakerClient: Sendable {
         public var reconnectBackoff: Backoff = try! Backoff(
             minDelay: .milliseconds(50), maxDelay: .seconds(1), factor: 2, jitter: 0.2)
 
-        /// The first token in a token file (one per line; blank lines and `#` comments skipped), as breakerd's
-        /// `--client-token-file` and `--admin-token-file` hold them.
+        /// The first token in a token file (the format `TokenFile` reads, as breakerd's
+        /// `--client-token-file` and `--admin-token-file` hold them).
         public static func readToken(fromFile path: String) throws(ConfigurationError) -> String {
-            guard let file = fopen(path, "r") else {
-                throw ConfigurationError.invalidValue("token file", "\(path) cannot be read: \(String(cString: strerror(errno)))")
+            do {
+                return try TokenFile.first(path)
+            } catch {
+                throw ConfigurationError.invalidValue("token file", "\(path): \(error.problem)")
             }
-            defer { fclose(file) }
-            var bytes: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 4_096)
-            while true {
-                let n = fread(&chunk, 1, chunk.count, file)
-                if n <= 0 { break }
-                bytes += chunk[0..<n]
-            }
-            let token = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline)
-                .map { String($0.filter { $0 != " " && $0 != "\t" && $0 != "\r" }) }
-                .first { !$0.isEmpty && !$0.hasPrefix("#") }
-            guard let token else { throw ConfigurationError.invalidValue("token file", "\(path) holds no token") }
-            return token
         }
 
         public init(host: String = "127.0.0.1", port: Int = 7433, token: String? = nil, clientName: String? = nil) {

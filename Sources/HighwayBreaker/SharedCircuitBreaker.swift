@@ -59,10 +59,6 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     private let subscription = Mutex<UInt64?>(nil)
     private let logger: Logger
 
-    /// The local fallback's policy when `policy` is nil: the server's built-in default.
-    public static let serverDefaultPolicy = try! BreakerPolicy(
-        failureThreshold: Fraction(10, 20), successThreshold: Fraction(3, 3), cooldown: .seconds(30))
-
     /// Creates a shared breaker for `resource`.
     ///
     /// - Parameters:
@@ -90,7 +86,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         self.fallback = fallback
         self.onStateChange = onStateChange
         self.logger = logger
-        self.local = CircuitBreakerPolicy(policy: policy ?? Self.serverDefaultPolicy, handle: handle, name: resource)
+        self.local = CircuitBreakerPolicy(policy: policy ?? BreakerPolicy.default, handle: handle, name: resource)
         let id = client.subscribe(prefix: resource) { [weak self] event in self?.receive(event) }
         subscription.withLock { $0 = id }
     }
