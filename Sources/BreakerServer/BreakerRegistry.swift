@@ -6,72 +6,44 @@ import Synchronization
 
 /// Every breaker the server holds, sharded by name so that unrelated resources never contend for one lock.
 ///
-/// Each operation locks one shard, runs BreakerCore's state machine with the current instant, records the
-/// transitions in the breaker's audit log, and, still under the shard lock (so one resource's changes keep
-/// their order), hands them to watchers (`onTransition`) and to the durable writer (`onDurableChange`).
+/// Each operation takes the request's fields, locks one shard, runs BreakerCore's state machine with the
+/// current instant, records the transitions in the breaker's audit log, and returns a value: what the reply
+/// says and, when something durable changed, a `BreakerChange` numbered in its shard's order. Nothing is
+/// published and nothing is called out to while a lock is held; the caller hands the change on.
 public final class BreakerRegistry: Sendable {
     /// Added to a restored breaker's permit sequence, so that permits granted after its last save but before
     /// a crash never collide with new ones.
     static let permitSequenceGapOnRestore: UInt64 = 1 << 20
 
-    struct Entry: Sendable {
-        var machine: BreakerStateMachine
-        var history: [TransitionRecord] = []
-        var historyStart = 0
-        var changedAtMs: Int64
-        /// Changed since the last snapshot took it.
-        var dirty = true
-
-        mutating func record(_ r: TransitionRecord) {
-            changedAtMs = r.atMs
-            if history.count < TransitionRecord.retentionLimit {
-                history.append(r)
-            } else {
-                history[historyStart] = r
-                historyStart = (historyStart + 1) % history.count
-            }
-        }
-
-        /// Newest first.
-        func recent(_ limit: Int) -> [TransitionRecord] {
-            let n = min(limit, history.count)
-            return (0..<n).map { history[(historyStart + history.count - 1 - $0) % history.count] }
-        }
+    struct ShardState: Sendable {
+        var entries: [String: BreakerEntry] = [:]
+        /// The sequence number of the shard's next change.
+        var nextSequence: UInt64 = 0
     }
 
     final class Shard: Sendable {
-        let entries = Mutex<[String: Entry]>([:])
+        let state = Mutex(ShardState())
     }
 
-    /// Called with each transition, under the breaker's shard lock.
-    typealias TransitionHandler = @Sendable (_ resource: String, _ record: TransitionRecord) -> Void
-    /// Called, under the breaker's shard lock, with each change that must be durable before the reply to the
-    /// request that made it (`waiter`) is sent.
-    typealias DurableChangeHandler = @Sendable (_ change: StoreChange, _ waiter: ConnectionKey?) -> Void
-
-    private let shards: [Shard]
-    private let count = Atomic<Int>(0)
+    let shards: [Shard]
+    let count = Atomic<Int>(0)
     private let transitionCount = Atomic<Int>(0)
     /// The most breakers held at once.
     public let maximumBreakers: Int
     /// The policy of a breaker created by a request that carries none.
     public let defaultPolicy: BreakerPolicy
-    private let clock: any MonotonicClock
-    private let wallClock: WallClock
-    private let onTransition: TransitionHandler
-    private let onDurableChange: DurableChangeHandler?
+    let clock: any MonotonicClock
+    let wallClock: WallClock
 
     init(
         maximumBreakers: Int, defaultPolicy: BreakerPolicy, clock: any MonotonicClock, wallClock: @escaping WallClock,
-        shardCount: Int = 64, onTransition: @escaping TransitionHandler, onDurableChange: DurableChangeHandler?
+        shardCount: Int = 64
     ) {
         self.shards = (0..<max(1, shardCount)).map { _ in Shard() }
         self.maximumBreakers = maximumBreakers
         self.defaultPolicy = defaultPolicy
         self.clock = clock
         self.wallClock = wallClock
-        self.onTransition = onTransition
-        self.onDurableChange = onDurableChange
     }
 
     /// How many breakers there are.
@@ -80,125 +52,118 @@ public final class BreakerRegistry: Sendable {
     /// How many transitions have happened since start.
     public var transitionsSinceStart: Int { transitionCount.load(ordering: .relaxed) }
 
-    private func shard(for resource: String) -> Shard {
-        shards[Int(UInt(bitPattern: resource.hashValue) % UInt(shards.count))]
-    }
+    /// How many shards there are (each orders its own changes).
+    var shardCount: Int { shards.count }
 
-    /// What an operation changed that the caller must know about.
-    struct Effects {
-        /// A durable change was handed to the writer with the caller as its waiter: hold the reply until it
-        /// is committed.
-        var awaitsCommit = false
+    func shardIndex(for resource: String) -> Int {
+        Int(UInt(bitPattern: resource.hashValue) % UInt(shards.count))
     }
 
     // MARK: Calls
 
     /// The result of `acquire`, with the breaker's state after it.
-    struct AcquireResult: Sendable {
+    struct Acquired: Sendable {
         let decision: AcquireDecision
         let state: BreakerState
         let generation: UInt64
     }
 
     /// The result of `report`, with the breaker's state after it.
-    struct ReportResult: Sendable {
+    struct Reported: Sendable {
         let result: BreakerCore.ReportResult
         let state: BreakerState
         let generation: UInt64
     }
 
     /// Asks to make a call; creates the breaker (with `policy`, else the default policy) when it is new.
-    func acquire(_ resource: String, policy: BreakerPolicy?, waiter: ConnectionKey?, effects: inout Effects)
-        throws(ProtocolError) -> AcquireResult
-    {
-        try withEntry(resource, creatingWith: policy, by: nil, waiter: waiter, effects: &effects) { entry, _, now, transitions in
+    func acquire(_ resource: String, policy: BreakerPolicy?) throws(ProtocolError) -> RegistryResult<Acquired> {
+        try withEntry(resource, creatingWith: policy, by: nil) { entry, _, now in
             let decision = entry.machine.acquire(now: now)
-            transitions = decision.transitions
-            return AcquireResult(decision: decision, state: entry.machine.state, generation: entry.machine.generation)
-        } finish: { $2 }
+            // A granted permit moves the permit sequence, which is saved.
+            return Step(decision, transitions: decision.transitions, changed: decision.permit != nil)
+        } finish: { entry, _, decision in
+            Acquired(decision: decision, state: entry.machine.state, generation: entry.machine.generation)
+        }
     }
 
     /// Reports outcomes; creates the breaker (with `policy`, else the default policy) when it is new.
-    func report(
-        _ resource: String, kind: Request.ReportKind, policy: BreakerPolicy?, waiter: ConnectionKey?,
-        effects: inout Effects
-    ) throws(ProtocolError) -> ReportResult {
-        try withEntry(resource, creatingWith: policy, by: nil, waiter: waiter, effects: &effects) { entry, _, now, transitions in
+    func report(_ resource: String, kind: Request.ReportKind, policy: BreakerPolicy?) throws(ProtocolError)
+        -> RegistryResult<Reported>
+    {
+        try withEntry(resource, creatingWith: policy, by: nil) { entry, _, now in
             let result: BreakerCore.ReportResult
             switch kind {
             case .outcome(let outcome, let permit): result = entry.machine.report(outcome, permit: permit, now: now)
             case .batch(let s, let f): result = entry.machine.record(successes: s, failures: f, now: now)
             }
-            transitions = result.transitions
-            return ReportResult(result: result, state: entry.machine.state, generation: entry.machine.generation)
-        } finish: { $2 }
+            return Step(result, transitions: result.transitions, changed: result.counted)
+        } finish: { entry, _, result in
+            Reported(result: result, state: entry.machine.state, generation: entry.machine.generation)
+        }
     }
 
     // MARK: Operators
 
     /// Creates or reconfigures a breaker.
-    func configure(_ resource: String, policy: BreakerPolicy, by: String?, waiter: ConnectionKey?, effects: inout Effects)
-        throws(ProtocolError) -> BreakerInfo
+    func configure(_ resource: String, policy: BreakerPolicy, by: String?) throws(ProtocolError)
+        -> RegistryResult<BreakerInfo>
     {
-        try withEntry(resource, creatingWith: policy, by: by, waiter: waiter, effects: &effects, alwaysDurable: true) {
-            entry, isNew, now, transitions in
+        try withEntry(resource, creatingWith: policy, by: by) { entry, isNew, now in
+            var transitions: [BreakerTransition] = []
             if !isNew, let t = entry.machine.configure(policy, now: now) { transitions = [t] }
+            return Step((), transitions: transitions, changed: true, durable: true)
         } finish: { entry, now, _ in
             self.info(resource, entry, now: now)
         }
     }
 
-    /// Forces a breaker open or closed.
+    /// Forces a breaker open or closed. The result's `expiry` is when the force ends by itself (with a TTL).
     func force(
-        _ resource: String, target: BreakerForce.Target, reason: String?, ttl: Duration?, by: String?,
-        waiter: ConnectionKey?, effects: inout Effects
-    ) throws(ProtocolError) -> BreakerInfo {
-        try withExisting(resource, by: by, reason: reason, waiter: waiter, effects: &effects) { entry, now in
-            [entry.machine.force(target, ttl: ttl, reason: reason, by: by, now: now)]
+        _ resource: String, target: BreakerForce.Target, reason: String?, ttl: Duration?, by: String?
+    ) throws(ProtocolError) -> RegistryResult<(info: BreakerInfo, expiry: MonotonicInstant?)> {
+        var expiry: MonotonicInstant?
+        let result = try withExisting(resource, by: by, reason: reason) { entry, now in
+            let t = entry.machine.force(target, ttl: ttl, reason: reason, by: by, now: now)
+            expiry = entry.machine.nextExpiry
+            return [t]
         }
+        return RegistryResult(value: (result.value, expiry), change: result.change)
     }
 
     /// Ends a force.
-    func release(_ resource: String, by: String?, waiter: ConnectionKey?, effects: inout Effects) throws(ProtocolError)
-        -> BreakerInfo
-    {
-        try withExisting(resource, by: by, reason: nil, waiter: waiter, effects: &effects) { entry, now in
+    func release(_ resource: String, by: String?) throws(ProtocolError) -> RegistryResult<BreakerInfo> {
+        try withExisting(resource, by: by, reason: nil) { entry, now in
             [entry.machine.release(now: now)].compactMap { $0 }
         }
     }
 
     /// Returns a breaker to closed with an empty window.
-    func reset(_ resource: String, by: String?, waiter: ConnectionKey?, effects: inout Effects) throws(ProtocolError)
-        -> BreakerInfo
-    {
-        try withExisting(resource, by: by, reason: nil, waiter: waiter, effects: &effects) { entry, now in
-            [entry.machine.reset(now: now)]
-        }
+    func reset(_ resource: String, by: String?) throws(ProtocolError) -> RegistryResult<BreakerInfo> {
+        try withExisting(resource, by: by, reason: nil) { entry, now in [entry.machine.reset(now: now)] }
     }
 
-    /// Removes a breaker. Returns false when there was none.
-    func delete(_ resource: String, waiter: ConnectionKey?, effects: inout Effects) -> Bool {
-        let removed = shard(for: resource).entries.withLock { entries -> Bool in
-            guard entries.removeValue(forKey: resource) != nil else { return false }
-            onDurableChange?(.delete(resource: resource), waiter)
-            return true
+    /// Removes a breaker. The value is false when there was none.
+    func delete(_ resource: String) -> RegistryResult<Bool> {
+        let index = shardIndex(for: resource)
+        let change = shards[index].state.withLock { s -> BreakerChange? in
+            guard s.entries.removeValue(forKey: resource) != nil else { return nil }
+            defer { s.nextSequence &+= 1 }
+            return BreakerChange(
+                resource: resource, transitions: [], deleted: true, durable: .delete(resource: resource), shard: index,
+                sequence: s.nextSequence)
         }
-        if removed {
-            count.subtract(1, ordering: .relaxed)
-            if onDurableChange != nil && waiter != nil { effects.awaitsCommit = true }
-        }
-        return removed
+        if change != nil { count.subtract(1, ordering: .relaxed) }
+        return RegistryResult(value: change != nil, change: change)
     }
 
-    /// Applies the passage of time to one breaker (a force whose TTL ended).
-    func expire(_ resource: String) {
-        shard(for: resource).entries.withLock { entries in
-            guard let index = entries.index(forKey: resource) else { return }
+    /// Applies the passage of time to one breaker (a force whose TTL ended). Nil when nothing changed.
+    func expire(_ resource: String) -> BreakerChange? {
+        let index = shardIndex(for: resource)
+        return shards[index].state.withLock { s -> BreakerChange? in
+            guard let i = s.entries.index(forKey: resource) else { return nil }
             let now = clock.now
-            if let t = entries.values[index].machine.expire(now: now) {
-                entries.values[index].dirty = true
-                publish(resource, [t], into: &entries.values[index], now: now, by: nil, reason: nil, waiter: nil)
-            }
+            guard let t = s.entries.values[i].machine.expire(now: now) else { return nil }
+            return record(resource, [t], in: &s, at: i, shard: index, now: now, by: nil, reason: nil)
         }
     }
 
@@ -206,18 +171,18 @@ public final class BreakerRegistry: Sendable {
 
     /// The breaker object of `resource`, or nil.
     public func status(_ resource: String) -> BreakerInfo? {
-        shard(for: resource).entries.withLock { entries in
-            entries[resource].map { info(resource, $0, now: clock.now) }
+        shards[shardIndex(for: resource)].state.withLock { s in
+            s.entries[resource].map { info(resource, $0, now: clock.now) }
         }
     }
 
     /// Every breaker whose name starts with `prefix`, sorted by name.
     public func list(prefix: String) -> [BreakerInfo] {
         var out: [BreakerInfo] = []
-        for s in shards {
-            s.entries.withLock { entries in
+        for shard in shards {
+            shard.state.withLock { s in
                 let now = clock.now
-                for (name, entry) in entries where name.hasPrefix(prefix) { out.append(info(name, entry, now: now)) }
+                for (name, entry) in s.entries where name.hasPrefix(prefix) { out.append(info(name, entry, now: now)) }
             }
         }
         return out.sorted { $0.resource < $1.resource }
@@ -225,85 +190,23 @@ public final class BreakerRegistry: Sendable {
 
     /// The newest `limit` transitions of `resource`, newest first; nil when there is no such breaker.
     public func history(_ resource: String, limit: Int) -> [TransitionRecord]? {
-        shard(for: resource).entries.withLock { $0[resource]?.recent(limit) }
+        shards[shardIndex(for: resource)].state.withLock { $0.entries[resource]?.recent(limit) }
     }
 
     /// How many breakers are in each state.
     public func countsByState() -> [BreakerState: Int] {
         var counts: [BreakerState: Int] = [:]
-        for s in shards {
-            s.entries.withLock { entries in
-                for entry in entries.values { counts[entry.machine.state, default: 0] += 1 }
+        for shard in shards {
+            shard.state.withLock { s in
+                for entry in s.entries.values { counts[entry.machine.state, default: 0] += 1 }
             }
         }
         return counts
     }
 
-    // MARK: Persistence
-
-    /// The breakers changed since the last call (or all of them), as rows to store, taken shard by shard (each
-    /// shard locked only while it is copied). Their changed marks are cleared.
-    func persistedRows(all: Bool) -> [PersistedBreaker] {
-        var rows: [PersistedBreaker] = []
-        for s in shards {
-            s.entries.withLock { entries in
-                let now = clock.now
-                let wall = wallClock()
-                var i = entries.values.startIndex
-                while i != entries.values.endIndex {
-                    if all || entries.values[i].dirty {
-                        entries.values[i].dirty = false
-                        rows.append(persisted(entries.keys[i], entries.values[i], now: now, wall: wall))
-                    }
-                    entries.values.formIndex(after: &i)
-                }
-            }
-        }
-        return rows
-    }
-
-    /// Loads stored breakers (before the server starts). Returns the forces that will end by themselves, with
-    /// the instant they end, for the expiry queue.
-    func restore(_ rows: [PersistedBreaker], history: [String: [TransitionRecord]]) -> [(String, MonotonicInstant)] {
-        var expiring: [(String, MonotonicInstant)] = []
-        let now = clock.now
-        let wall = wallClock()
-        func instant(_ ms: Int64?) -> MonotonicInstant? { ms.map { now + .milliseconds(max(0, $0 - wall)) } }
-        for row in rows {
-            let force = row.forced.map {
-                BreakerForce(target: $0.target, reason: $0.reason, by: $0.by, until: instant($0.untilMs))
-            }
-            let window = OutcomeWindow(
-                row.policy.window, decoding: row.window, now: now, elapsed: .milliseconds(max(0, wall - row.savedAtMs)))
-            let machine = BreakerStateMachine(
-                restoring: row.state, policy: row.policy, generation: row.generation, changedAt: now,
-                openUntil: instant(row.openUntilMs) ?? now, force: force, window: window,
-                nextPermitSequence: row.nextPermitSequence &+ Self.permitSequenceGapOnRestore)
-            var entry = Entry(machine: machine, changedAtMs: row.changedAtMs, dirty: false)
-            for r in (history[row.resource] ?? []).suffix(TransitionRecord.retentionLimit) { entry.record(r) }
-            entry.changedAtMs = row.changedAtMs
-            shard(for: row.resource).entries.withLock { $0[row.resource] = entry }
-            if let until = force?.until { expiring.append((row.resource, until)) }
-        }
-        count.store(rows.count, ordering: .relaxed)
-        return expiring
-    }
-
-    private func persisted(_ resource: String, _ entry: Entry, now: MonotonicInstant, wall: Int64) -> PersistedBreaker {
-        let m = entry.machine
-        func wallTime(_ instant: MonotonicInstant) -> Int64 { wall + (instant - now).millisecondsRoundedUp }
-        return PersistedBreaker(
-            resource: resource, policy: m.policy, state: m.state, generation: m.generation,
-            nextPermitSequence: m.nextPermitSequence, openUntilMs: m.state == .open ? wallTime(m.openUntil) : nil,
-            forced: m.force.map {
-                PersistedBreaker.Forced(target: $0.target, reason: $0.reason, by: $0.by, untilMs: $0.until.map(wallTime))
-            },
-            changedAtMs: entry.changedAtMs, window: m.window.encoded(now: now), savedAtMs: wall)
-    }
-
     // MARK: Internals
 
-    private func info(_ resource: String, _ entry: Entry, now: MonotonicInstant) -> BreakerInfo {
+    func info(_ resource: String, _ entry: BreakerEntry, now: MonotonicInstant) -> BreakerInfo {
         let m = entry.machine
         let (calls, failures) = m.window.totals(now: now)
         let forced = m.force.map {
@@ -311,7 +214,8 @@ public final class BreakerRegistry: Sendable {
                 state: $0.target, reason: $0.reason, by: $0.by,
                 remainingMs: $0.until.map { max(($0 - now).millisecondsRoundedUp, 0) })
         }
-        let halfOpen = m.state == .halfOpen
+        let halfOpen =
+            m.state == .halfOpen
             ? BreakerInfo.HalfOpen(
                 permitsOut: m.halfOpenCounts.permitsOut, successes: m.halfOpenCounts.successes,
                 failures: m.halfOpenCounts.failures)
@@ -322,30 +226,30 @@ public final class BreakerRegistry: Sendable {
             halfOpen: halfOpen, changedAtMs: entry.changedAtMs)
     }
 
-    /// Records `transitions` in the audit log, tells watchers, and hands the new row to the durable writer
-    /// (also with no transitions when `durable` says the change must be kept anyway). Returns true when a
-    /// durable change was handed over.
-    @discardableResult
-    private func publish(
-        _ resource: String, _ transitions: [BreakerTransition], into entry: inout Entry, now: MonotonicInstant,
-        by: String?, reason: String?, waiter: ConnectionKey?, durable: Bool = false
-    ) -> Bool {
-        guard !transitions.isEmpty || durable else { return false }
+    /// Records `transitions` in the audit log of the entry at `i` and returns the change to publish: its new
+    /// row and records, numbered in the shard's order. Under the shard's lock; calls nothing outside.
+    private func record(
+        _ resource: String, _ transitions: [BreakerTransition], in s: inout ShardState,
+        at i: Dictionary<String, BreakerEntry>.Index, shard: Int, now: MonotonicInstant, by: String?, reason: String?
+    ) -> BreakerChange {
         let wall = wallClock()
         var records: [TransitionRecord] = []
+        records.reserveCapacity(transitions.count)
         for t in transitions {
             let operatorCause = [.forced, .released, .reset, .configured].contains(t.cause)
             let record = TransitionRecord(
                 from: t.from, to: t.to, cause: t.cause, generation: t.generation, atMs: wall,
                 by: operatorCause ? by : nil, reason: t.cause == .forced ? reason : nil)
-            entry.record(record)
+            s.entries.values[i].record(record)
             records.append(record)
-            transitionCount.add(1, ordering: .relaxed)
-            onTransition(resource, record)
         }
-        guard let onDurableChange else { return false }
-        onDurableChange(.save(persisted(resource, entry, now: now, wall: wall), transitions: records), waiter)
-        return true
+        if !records.isEmpty { transitionCount.add(records.count, ordering: .relaxed) }
+        s.entries.values[i].dirty = true
+        let row = persisted(resource, s.entries.values[i], now: now, wall: wall)
+        defer { s.nextSequence &+= 1 }
+        return BreakerChange(
+            resource: resource, transitions: records, deleted: false, durable: .save(row, transitions: records),
+            shard: shard, sequence: s.nextSequence)
     }
 
     /// Counts one more breaker, or says why not.
@@ -355,63 +259,78 @@ public final class BreakerRegistry: Sendable {
             guard current < maximumBreakers else {
                 return ProtocolError(
                     .tooManyBreakers,
-                    "the server holds its maximum of \(maximumBreakers) breakers; delete unused ones or raise --max-breakers")
+                    "the server holds its maximum of \(maximumBreakers) breakers; delete unused ones or raise --max-breakers"
+                )
             }
-            let (exchanged, original) = count.compareExchange(expected: current, desired: current + 1, ordering: .relaxed)
+            let (exchanged, original) = count.compareExchange(
+                expected: current, desired: current + 1, ordering: .relaxed)
             if exchanged { return nil }
             current = original
         }
     }
 
-    /// Runs `body` on the breaker's entry (creating it when new) under its shard lock, with one hash lookup;
-    /// publishes the transitions it made; then `finish` makes the result from the updated entry.
-    private func withEntry<T, R>(
-        _ resource: String, creatingWith policy: BreakerPolicy?, by: String?, waiter: ConnectionKey?,
-        effects: inout Effects, alwaysDurable: Bool = false,
-        _ body: (inout Entry, _ isNew: Bool, MonotonicInstant, inout [BreakerTransition]) -> T,
-        finish: (Entry, MonotonicInstant, T) -> R
-    ) throws(ProtocolError) -> R {
-        let result = shard(for: resource).entries.withLock { entries -> Result<(R, Bool), ProtocolError> in
+    /// What an operation's body did to an entry: its own result, the transitions it made, whether the entry
+    /// changed (for the next snapshot), and whether the change must be saved even without a transition.
+    private struct Step<Value> {
+        var value: Value
+        var transitions: [BreakerTransition]
+        var changed: Bool
+        var durable = false
+
+        init(_ value: Value, transitions: [BreakerTransition], changed: Bool, durable: Bool = false) {
+            self.value = value
+            self.transitions = transitions
+            self.changed = changed || !transitions.isEmpty
+            self.durable = durable || !transitions.isEmpty
+        }
+    }
+
+    /// Runs `body` on the breaker's entry (creating it when new) under its shard lock, with one hash lookup,
+    /// records what it did, then `finish` makes the reply's value from the updated entry.
+    private func withEntry<Value, Answer>(
+        _ resource: String, creatingWith policy: BreakerPolicy?, by: String?,
+        _ body: (inout BreakerEntry, _ isNew: Bool, MonotonicInstant) -> Step<Value>,
+        finish: (BreakerEntry, MonotonicInstant, Value) -> Answer
+    ) throws(ProtocolError) -> RegistryResult<Answer> {
+        let index = shardIndex(for: resource)
+        let outcome = shards[index].state.withLock { s -> Result<RegistryResult<Answer>, ProtocolError> in
             let now = clock.now
             var isNew = false
-            let index: Dictionary<String, Entry>.Index
-            if let found = entries.index(forKey: resource) {
-                index = found
+            let i: Dictionary<String, BreakerEntry>.Index
+            if let found = s.entries.index(forKey: resource) {
+                i = found
             } else {
                 if let refusal = reserveSlot() { return .failure(refusal) }
                 let machine = BreakerStateMachine(policy: policy ?? defaultPolicy, now: now)
-                entries[resource] = Entry(machine: machine, changedAtMs: wallClock())
-                index = entries.index(forKey: resource)!
+                s.entries[resource] = BreakerEntry(machine: machine, changedAtMs: wallClock(), dirty: true)
+                i = s.entries.index(forKey: resource)!
                 isNew = true
             }
-            var transitions: [BreakerTransition] = []
-            let value = body(&entries.values[index], isNew, now, &transitions)
-            entries.values[index].dirty = true
-            let durable = publish(
-                resource, transitions, into: &entries.values[index], now: now, by: by, reason: nil, waiter: waiter,
-                durable: alwaysDurable)
-            return .success((finish(entries.values[index], now, value), durable))
+            let step = body(&s.entries.values[i], isNew, now)
+            if step.changed { s.entries.values[i].dirty = true }
+            let change =
+                step.durable
+                ? record(resource, step.transitions, in: &s, at: i, shard: index, now: now, by: by, reason: nil) : nil
+            return .success(RegistryResult(value: finish(s.entries.values[i], now, step.value), change: change))
         }
-        let (value, durable) = try result.get()
-        if durable && waiter != nil { effects.awaitsCommit = true }
-        return value
+        return try outcome.get()
     }
 
     private func withExisting(
-        _ resource: String, by: String?, reason: String?, waiter: ConnectionKey?, effects: inout Effects,
-        _ body: (inout Entry, MonotonicInstant) -> [BreakerTransition]
-    ) throws(ProtocolError) -> BreakerInfo {
-        let result = shard(for: resource).entries.withLock { entries -> (BreakerInfo, Bool)? in
-            guard let index = entries.index(forKey: resource) else { return nil }
+        _ resource: String, by: String?, reason: String?,
+        _ body: (inout BreakerEntry, MonotonicInstant) -> [BreakerTransition]
+    ) throws(ProtocolError) -> RegistryResult<BreakerInfo> {
+        let index = shardIndex(for: resource)
+        let result = shards[index].state.withLock { s -> RegistryResult<BreakerInfo>? in
+            guard let i = s.entries.index(forKey: resource) else { return nil }
             let now = clock.now
-            let transitions = body(&entries.values[index], now)
-            entries.values[index].dirty = true
-            let durable = publish(
-                resource, transitions, into: &entries.values[index], now: now, by: by, reason: reason, waiter: waiter)
-            return (info(resource, entries.values[index], now: now), durable)
+            let transitions = body(&s.entries.values[i], now)
+            let change: BreakerChange? =
+                transitions.isEmpty
+                ? nil : record(resource, transitions, in: &s, at: i, shard: index, now: now, by: by, reason: reason)
+            return RegistryResult(value: info(resource, s.entries.values[i], now: now), change: change)
         }
-        guard let (info, durable) = result else { throw ProtocolError(.notFound, "no breaker named \"\(resource)\"") }
-        if durable && waiter != nil { effects.awaitsCommit = true }
-        return info
+        guard let result else { throw ProtocolError(.notFound, "no breaker named \"\(resource)\"") }
+        return result
     }
 }

@@ -23,6 +23,7 @@ public final class BreakerServer: Sendable {
     public static let version = "0.1.0"
 
     private let context: ServerContext
+    private let loops: [EventLoop]
     private let writer: DurableWriter
     private let state = Mutex<(started: Bool, stopped: Bool, bound: ListenAddress?)>((false, false, nil))
 
@@ -39,34 +40,36 @@ public final class BreakerServer: Sendable {
         } catch {
             throw ServerError.database(error.message)
         }
-        let now = configuration.clock.now
-        let loops = try (0..<configuration.eventLoopCount).map { (i) throws(ServerError) in try EventLoop(index: i, now: now) }
-        let stats = ServerStats(loops: loops.count, startedAtMs: configuration.wallClock())
-        let hub = WatcherHub { key, line in loops[key.loop].post(.event(key, line)) }
-        // The registry hands durable changes to the writer, which needs the registry for snapshots.
-        let writerSlot = WriterSlot()
+        // Built in dependency order; nothing refers back, so nothing needs to be set later.
+        let mailboxes = try (0..<configuration.eventLoopCount).map { (_) throws(ServerError) in try Mailbox() }
+        let stats = ServerStats(loops: mailboxes.count, startedAtMs: configuration.wallClock())
+        let hub = WatcherHub { key, line in mailboxes[key.loop].post(.event(key, line)) }
         let registry = BreakerRegistry(
             maximumBreakers: configuration.maximumBreakers, defaultPolicy: configuration.defaultPolicy,
-            clock: configuration.clock, wallClock: configuration.wallClock,
-            onTransition: { resource, record in
-                hub.broadcast(resource: resource, line: Event.transition(resource: resource, record))
-            },
-            onDurableChange: { change, waiter in writerSlot.writer?.enqueue(change, waiter: waiter) })
+            clock: configuration.clock, wallClock: configuration.wallClock)
         let writer = DurableWriter(
             store: store, snapshotInterval: configuration.snapshotInterval, wallClock: configuration.wallClock,
             logger: logger, rows: { registry.persistedRows(all: $0) },
-            release: { key, failure in loops[key.loop].post(.committed(key, failure: failure)) })
-        writerSlot.set(writer)
-        let expiries = ExpiryQueue()
+            release: { key, failure in mailboxes[key.loop].post(.committed(key, failure: failure)) })
+        let publisher = ChangePublisher(shards: registry.shardCount) { change, waiter in
+            for record in change.transitions {
+                hub.broadcast(resource: change.resource, line: Event.transition(resource: change.resource, record))
+            }
+            if change.deleted { hub.broadcast(resource: change.resource, line: Event.deleted(resource: change.resource)) }
+            writer.enqueue(change.durable, waiter: waiter)
+        }
 
         // Restore before anything listens.
         let started = SystemClock.read()
+        let expiring: [(String, MonotonicInstant)]
         do {
             let (rows, skipped) = try store.loadBreakers()
             let history = try store.loadTransitions()
-            for (resource, until) in registry.restore(rows, history: history) { expiries.schedule(resource, at: until) }
+            expiring = registry.restore(rows, history: history)
             for resource in skipped {
-                logger.warning("a stored breaker could not be read and was left in the database", metadata: ["resource": "\(resource)"])
+                logger.warning(
+                    "a stored breaker could not be read and was left in the database",
+                    metadata: ["resource": "\(resource)"])
             }
             if rows.count > configuration.maximumBreakers {
                 logger.warning(
@@ -74,7 +77,8 @@ public final class BreakerServer: Sendable {
                     metadata: ["stored": "\(rows.count)", "max": "\(configuration.maximumBreakers)"])
             }
             logger.info(
-                "restored", metadata: [
+                "restored",
+                metadata: [
                     "database": "\(configuration.databasePath)", "breakers": "\(rows.count)",
                     "ms": "\((SystemClock.read() - started).millisecondsRoundedUp)",
                 ])
@@ -83,14 +87,18 @@ public final class BreakerServer: Sendable {
         }
 
         let handler = RequestHandler(
-            registry: registry, hub: hub, stats: stats, authenticator: Authenticator(configuration: configuration),
-            expiries: expiries, clock: configuration.clock, wallClock: configuration.wallClock,
+            registry: registry, publisher: publisher, hub: hub, stats: stats,
+            authenticator: Authenticator(configuration: configuration), wallClock: configuration.wallClock,
             serverVersion: Self.version, logger: logger, persistenceStats: { writer.stats })
         context = ServerContext(
             configuration: configuration, stats: stats, hub: hub, registry: registry, handler: handler,
-            expiries: expiries, logger: logger, loops: loops)
+            logger: logger, mailboxes: mailboxes)
+        let context = context
+        loops = try mailboxes.indices.map { (i) throws(ServerError) in try EventLoop(index: i, context: context) }
+        for (i, (resource, until)) in expiring.enumerated() {
+            loops[i % loops.count].scheduleRestoredExpiry(resource, at: until)
+        }
         self.writer = writer
-        for loop in loops { loop.context = context }
     }
 
     /// Binds the listening socket and starts the event loops. Returns the address bound (with the real port).
@@ -98,9 +106,9 @@ public final class BreakerServer: Sendable {
     public func start() throws(ServerError) -> ListenAddress {
         signal(SIGPIPE, SIG_IGN)
         let (fd, bound) = try Listener.open(context.configuration.listen)
-        try context.loops[0].adoptListener(fd)
+        try loops[0].adoptListener(fd)
         try writer.start()
-        for loop in context.loops { try loop.start() }
+        for loop in loops { try loop.start() }
         state.withLock {
             $0.started = true
             $0.bound = bound
@@ -108,7 +116,7 @@ public final class BreakerServer: Sendable {
         context.logger.info(
             "listening", metadata: [
                 "address": "\(bound)", "auth": "\(context.configuration.requiresAuthentication)",
-                "event_loops": "\(context.loops.count)",
+                "event_loops": "\(loops.count)",
             ])
         return bound
     }
@@ -125,13 +133,13 @@ public final class BreakerServer: Sendable {
         }
         guard first else { return }
         context.logger.info("shutting down")
-        for loop in context.loops { loop.post(.shutdown) }
+        for mailbox in context.mailboxes { mailbox.post(.shutdown) }
     }
 
     /// Blocks until every event loop has ended (after `shutdown()`), then writes what is queued and a last
     /// snapshot, and closes the database.
     public func waitUntilStopped() {
-        for loop in context.loops { loop.join() }
+        for loop in loops { loop.join() }
         let wasStarted = state.withLock { s -> Bool in
             defer { s.started = false }
             return s.started
@@ -141,11 +149,4 @@ public final class BreakerServer: Sendable {
 
     /// Asks for a snapshot of every breaker now (breakerd does this on SIGUSR1).
     public func requestSnapshot() { writer.requestFullSnapshot() }
-}
-
-/// Holds the durable writer for the registry's hook, which is made before the writer (set once, then read).
-final class WriterSlot: Sendable {
-    private let slot = Mutex<DurableWriter?>(nil)
-    func set(_ writer: DurableWriter) { slot.withLock { $0 = writer } }
-    var writer: DurableWriter? { slot.withLock { $0 } }
 }

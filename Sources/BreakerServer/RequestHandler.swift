@@ -4,24 +4,33 @@ import BreakerProtocol
 import Logging
 
 /// Answers decoded request lines: authentication, roles, and every operation of protocol v1. It writes replies
-/// into the connection's output; it does no I/O itself, so one event-loop pass answers a whole batch.
+/// into the connection's output and publishes what the registry changed; it does no I/O itself, so one
+/// event-loop pass answers a whole batch.
 final class RequestHandler: Sendable {
-    /// What the connection should do after a line.
-    enum Disposition {
-        case keepOpen
-        /// Close once the reply has been sent.
-        case closeAfterReply
-        /// The reply (and everything after it on this connection) waits until the durable writer commits the
-        /// change the request made.
-        case holdUntilCommit(id: RequestID?)
+    /// What the connection must do after a line.
+    struct Answer {
+        enum Disposition {
+            /// The reply (if any) was written; go on.
+            case done
+            /// The reply was written; close once it has been sent.
+            case closeAfterReply
+            /// The request changed something durable: its reply, and everything after it on this connection,
+            /// waits until the durable writer commits (the connection is the change's waiter).
+            case hold(HeldReply)
+        }
+
+        var disposition: Disposition
+        /// A force TTL to watch: at that instant the breaker's force ends by itself.
+        var expiry: (resource: String, at: MonotonicInstant)?
+
+        static let done = Answer(disposition: .done)
     }
 
     let registry: BreakerRegistry
+    let publisher: ChangePublisher
     let hub: WatcherHub
     let stats: ServerStats
     let authenticator: Authenticator
-    let expiries: ExpiryQueue
-    let clock: any MonotonicClock
     let wallClock: WallClock
     let serverVersion: String
     let logger: Logger
@@ -29,44 +38,43 @@ final class RequestHandler: Sendable {
     let persistenceStats: @Sendable () -> DurableWriter.SnapshotStats
 
     init(
-        registry: BreakerRegistry, hub: WatcherHub, stats: ServerStats, authenticator: Authenticator,
-        expiries: ExpiryQueue, clock: any MonotonicClock, wallClock: @escaping WallClock,
-        serverVersion: String, logger: Logger, persistenceStats: @escaping @Sendable () -> DurableWriter.SnapshotStats
+        registry: BreakerRegistry, publisher: ChangePublisher, hub: WatcherHub, stats: ServerStats,
+        authenticator: Authenticator, wallClock: @escaping WallClock, serverVersion: String, logger: Logger,
+        persistenceStats: @escaping @Sendable () -> DurableWriter.SnapshotStats
     ) {
-        self.persistenceStats = persistenceStats
         self.registry = registry
+        self.publisher = publisher
         self.hub = hub
         self.stats = stats
         self.authenticator = authenticator
-        self.expiries = expiries
-        self.clock = clock
         self.wallClock = wallClock
         self.serverVersion = serverVersion
         self.logger = logger
+        self.persistenceStats = persistenceStats
     }
 
     /// Answers one request line (without its line ending) into `out`.
-    func handle(line: UnsafeRawBufferPointer, session: inout Session, out: inout JSONWriter) -> Disposition {
+    func handle(line: UnsafeRawBufferPointer, session: inout Session, out: inout JSONWriter) -> Answer {
         let request: Request
         do {
             request = try Request.decode(line: line)
         } catch {
             stats.count(error.operation, error: true, loop: session.key.loop)
             if !error.noreply { Reply.error(id: error.id, error.error, into: &out) }
-            return .keepOpen
+            return .done
         }
         let op = request.operation.name
-        var effects = BreakerRegistry.Effects()
         do {
             try authorize(op, session: session)
-            try perform(request, session: &session, effects: &effects, out: &out)
+            let answer = try perform(request, session: &session, out: &out)
             stats.count(op, error: false, loop: session.key.loop)
+            return answer
         } catch {
             stats.count(op, error: true, loop: session.key.loop)
-            if case .report(_, _, _, _, noreply: true) = request.operation { return .keepOpen }
+            if case .report(_, _, _, _, noreply: true) = request.operation { return .done }
             Reply.error(id: request.id, error, into: &out)
+            return .done
         }
-        return effects.awaitsCommit ? .holdUntilCommit(id: request.id) : .keepOpen
     }
 
     private func authorize(_ op: OperationName, session: Session) throws(ProtocolError) {
@@ -79,63 +87,40 @@ final class RequestHandler: Sendable {
         }
     }
 
-    /// Performs the operation and writes its success reply.
-    private func perform(
-        _ request: Request, session: inout Session, effects: inout BreakerRegistry.Effects, out: inout JSONWriter
-    ) throws(ProtocolError) {
+    /// Publishes the change a request made, with the connection as the waiter of its commit.
+    private func hold<Value>(
+        _ result: RegistryResult<Value>, _ session: Session, id: RequestID?, _ body: (Value) -> HeldReply.Body
+    ) -> Answer? {
+        guard let change = result.change else { return nil }
+        publisher.publish(change, waiter: session.key)
+        return Answer(disposition: .hold(HeldReply(id: id, body: body(result.value))))
+    }
+
+    /// Performs the operation: writes its reply, or returns the reply to hold.
+    private func perform(_ request: Request, session: inout Session, out: inout JSONWriter) throws(ProtocolError)
+        -> Answer
+    {
         let id = request.id
-        let waiter = session.key
         switch request.operation {
         case .ping:
             Reply.success(id: id, into: &out)
 
         case .hello(let token, let client, let version):
-            if let version, version != 1 {
-                throw ProtocolError(.badRequest, "field 'protocol': this server speaks protocol 1, not \(version)")
-            }
-            guard let role = authenticator.role(for: token) else {
-                logger.notice("hello with an invalid token", metadata: ["client": "\(client ?? "-")"])
-                throw ProtocolError(
-                    .unauthorized, token == nil ? "this server needs a token: send hello with \"token\"" : "the token is not valid")
-            }
-            session.role = role
-            session.clientName = client ?? session.clientName
-            Reply.beginSuccess(id: id, into: &out)
-            out.member("server", "breakerd")
-            out.member("version", serverVersion)
-            out.member("protocol", 1)
-            out.member("role", role.rawValue)
-            Reply.end(&out)
+            try hello(token: token, client: client, version: version, id: id, session: &session, out: &out)
 
         case .acquire(let resource, let policy):
-            let r = try registry.acquire(resource, policy: policy, waiter: waiter, effects: &effects)
-            Reply.beginSuccess(id: id, into: &out)
-            out.member("allowed", r.decision.allowed)
-            out.member("state", r.state.rawValue)
-            out.member("generation", r.generation)
-            if let permit = r.decision.permit {
-                out.member("permit", permit.description)
-            }
-            if let wait = r.decision.retryAfter {
-                out.member("retry_after_ms", max(wait.millisecondsRoundedUp, 0))
-            }
-            Reply.end(&out)
+            let r = try registry.acquire(resource, policy: policy)
+            if let held = hold(r, session, id: id, { .acquire($0) }) { return held }
+            ReplyWriter.acquire(r.value, id: id, into: &out)
 
         case .report(let resource, let kind, let policy, _, let noreply):
-            let r = try registry.report(resource, kind: kind, policy: policy, waiter: waiter, effects: &effects)
-            if noreply { return }
-            Reply.beginSuccess(id: id, into: &out)
-            out.member("state", r.state.rawValue)
-            out.member("generation", r.generation)
-            out.member("counted", r.result.counted)
-            if let reason = r.result.ignoredBecause {
-                out.member("reason", reason.rawValue)
-            }
-            Reply.end(&out)
+            let r = try registry.report(resource, kind: kind, policy: policy)
+            if let held = hold(r, session, id: id, { noreply ? .none : .report($0) }) { return held }
+            if !noreply { ReplyWriter.report(r.value, id: id, into: &out) }
 
         case .status(let resource):
             guard let info = registry.status(resource) else { throw notFound(resource) }
-            writeBreaker(info, id: id, into: &out)
+            ReplyWriter.breaker(info, id: id, into: &out)
 
         case .list(let prefix):
             let all = registry.list(prefix: prefix)
@@ -147,29 +132,39 @@ final class RequestHandler: Sendable {
             Reply.end(&out)
 
         case .configure(let resource, let policy):
-            let info = try registry.configure(resource, policy: policy, by: session.actor, waiter: waiter, effects: &effects)
+            let r = try registry.configure(resource, policy: policy, by: session.actor)
             logger.info("configure", metadata: ["resource": "\(resource)", "by": "\(session.actor)"])
-            writeBreaker(info, id: id, into: &out)
+            if let held = hold(r, session, id: id, { .breaker($0) }) { return held }
+            ReplyWriter.breaker(r.value, id: id, into: &out)
 
         case .force(let resource, let target, let reason, let ttl):
-            let info = try registry.force(
-                resource, target: target, reason: reason, ttl: ttl, by: session.actor, waiter: waiter, effects: &effects)
-            if let ttl { expiries.schedule(resource, at: clock.now + ttl) }
+            let r = try registry.force(resource, target: target, reason: reason, ttl: ttl, by: session.actor)
             logger.info(
-                "force", metadata: ["resource": "\(resource)", "state": "\(target)", "by": "\(session.actor)",
-                    "reason": "\(reason ?? "-")"])
-            writeBreaker(info, id: id, into: &out)
+                "force",
+                metadata: [
+                    "resource": "\(resource)", "state": "\(target)", "by": "\(session.actor)",
+                    "reason": "\(reason ?? "-")",
+                ])
+            var answer = hold(r, session, id: id, { .breaker($0.info) }) ?? .done
+            if case .done = answer.disposition { ReplyWriter.breaker(r.value.info, id: id, into: &out) }
+            answer.expiry = r.value.expiry.map { (resource, $0) }
+            return answer
 
         case .release(let resource):
-            writeBreaker(try registry.release(resource, by: session.actor, waiter: waiter, effects: &effects), id: id, into: &out)
+            let r = try registry.release(resource, by: session.actor)
+            if let held = hold(r, session, id: id, { .breaker($0) }) { return held }
+            ReplyWriter.breaker(r.value, id: id, into: &out)
 
         case .reset(let resource):
-            writeBreaker(try registry.reset(resource, by: session.actor, waiter: waiter, effects: &effects), id: id, into: &out)
+            let r = try registry.reset(resource, by: session.actor)
+            if let held = hold(r, session, id: id, { .breaker($0) }) { return held }
+            ReplyWriter.breaker(r.value, id: id, into: &out)
 
         case .delete(let resource):
-            guard registry.delete(resource, waiter: waiter, effects: &effects) else { throw notFound(resource) }
-            hub.broadcast(resource: resource, line: Event.deleted(resource: resource))
+            let r = registry.delete(resource)
+            guard r.value else { throw notFound(resource) }
             logger.info("delete", metadata: ["resource": "\(resource)", "by": "\(session.actor)"])
+            if let held = hold(r, session, id: id, { _ in .success }) { return held }
             Reply.success(id: id, into: &out)
 
         case .watch(let prefix):
@@ -198,62 +193,32 @@ final class RequestHandler: Sendable {
         case .stats:
             writeStats(id: id, into: &out)
         }
+        return .done
+    }
+
+    private func hello(
+        token: String?, client: String?, version: Int?, id: RequestID?, session: inout Session, out: inout JSONWriter
+    ) throws(ProtocolError) {
+        if let version, version != 1 {
+            throw ProtocolError(.badRequest, "field 'protocol': this server speaks protocol 1, not \(version)")
+        }
+        guard let role = authenticator.role(for: token) else {
+            logger.notice("hello with an invalid token", metadata: ["client": "\(client ?? "-")"])
+            throw ProtocolError(
+                .unauthorized,
+                token == nil ? "this server needs a token: send hello with \"token\"" : "the token is not valid")
+        }
+        session.role = role
+        session.clientName = client ?? session.clientName
+        Reply.beginSuccess(id: id, into: &out)
+        out.member("server", "breakerd")
+        out.member("version", serverVersion)
+        out.member("protocol", 1)
+        out.member("role", role.rawValue)
+        Reply.end(&out)
     }
 
     private func notFound(_ resource: String) -> ProtocolError {
         ProtocolError(.notFound, "no breaker named \"\(resource)\"")
-    }
-
-    private func writeBreaker(_ info: BreakerInfo, id: RequestID?, into out: inout JSONWriter) {
-        Reply.beginSuccess(id: id, into: &out)
-        out.key("breaker")
-        info.write(to: &out)
-        Reply.end(&out)
-    }
-
-    private func writeStats(id: RequestID?, into out: inout JSONWriter) {
-        let totals = stats.totals()
-        let byState = registry.countsByState()
-        Reply.beginSuccess(id: id, into: &out)
-        out.key("stats")
-        out.beginObject()
-        out.member("uptime_ms", max(0, wallClock() - stats.startedAt))
-        out.member("connections", stats.currentConnections.load(ordering: .relaxed))
-        out.member("connections_total", stats.totalConnections.load(ordering: .relaxed))
-        out.member("watchers", hub.count)
-        out.key("breakers")
-        out.beginObject()
-        out.member("total", registry.breakerCount)
-        for state in BreakerState.allCases {
-            out.dynamicKey(state.rawValue)
-            out.integer(byState[state] ?? 0)
-        }
-        out.endObject()
-        out.key("ops")
-        out.beginObject()
-        for (i, op) in OperationName.allCases.enumerated() {
-            out.dynamicKey(op.rawValue)
-            out.integer(totals.operations[i])
-        }
-        out.endObject()
-        out.member("errors", totals.errors)
-        out.member("transitions", registry.transitionsSinceStart)
-        out.member("rejected_connections", stats.rejectedConnections.load(ordering: .relaxed))
-        out.member("slow_consumer_disconnects", stats.slowConsumerDisconnects.load(ordering: .relaxed))
-        do {
-            let p = persistenceStats()
-            out.key("snapshot")
-            out.beginObject()
-            out.member("at_ms", orNull: p.atMs)
-            out.member("duration_ms", p.durationMs)
-            out.member("rows", p.rows)
-            out.member("count", p.count)
-            out.member("failures", p.failures)
-            out.endObject()
-            out.member("commits", p.commits)
-            out.member("commit_failures", p.commitFailures)
-        }
-        out.endObject()
-        Reply.end(&out)
     }
 }

@@ -43,8 +43,13 @@ public struct ServerConfiguration: Sendable {
     public var databasePath = "breakerd.sqlite"
     /// How often every breaker's window is written to the database (`--snapshot-interval`, default 5 s).
     public var snapshotInterval = Duration.seconds(5)
-    /// How often the server checks force TTLs and idle unauthenticated connections.
-    public var housekeepingInterval = Duration.milliseconds(50)
+    /// The longest an event loop sleeps while a timer (a force TTL, a connection deadline) is pending. With the
+    /// system clock a loop wakes at the deadline itself; the bound lets a test's manual clock be noticed.
+    public var timerResolution = Duration.milliseconds(50)
+    /// How long input is read and dropped after `line_too_long` before the connection is closed.
+    public var lineTooLongLinger = Duration.seconds(2)
+    /// Pending output past which a connection's requests are not read until its replies drain, in bytes.
+    public var backPressureBytes = 4 * 1_024 * 1_024
 
     /// One event loop per core but one (left for the durable writer and everything else on the machine), at
     /// least 1, at most 4. Measured on a 2-core machine with the load generator beside it: 1 loop answered 50
@@ -72,5 +77,12 @@ public struct ServerConfiguration: Sendable {
             throw ServerError.configuration("--snapshot-interval must be at least 10ms")
         }
         guard eventLoopCount >= 1 else { throw ServerError.configuration("the event-loop count must be at least 1") }
+    }
+
+    /// The limits every connection lives under.
+    var connectionLimits: ConnectionStateMachine.Limits {
+        ConnectionStateMachine.Limits(
+            unauthenticatedBytes: unauthenticatedByteLimit, unauthenticatedIdle: unauthenticatedIdleTimeout,
+            backPressureBytes: backPressureBytes, slowConsumerBytes: slowConsumerLimit, linger: lineTooLongLinger)
     }
 }

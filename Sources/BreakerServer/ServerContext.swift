@@ -7,21 +7,20 @@ final class ServerContext: Sendable {
     let hub: WatcherHub
     let registry: BreakerRegistry
     let handler: RequestHandler
-    let expiries: ExpiryQueue
     let logger: Logger
-    let loops: [EventLoop]
+    /// One per event loop, by index.
+    let mailboxes: [Mailbox]
 
     init(
         configuration: ServerConfiguration, stats: ServerStats, hub: WatcherHub, registry: BreakerRegistry,
-        handler: RequestHandler, expiries: ExpiryQueue, logger: Logger, loops: [EventLoop]
+        handler: RequestHandler, logger: Logger, mailboxes: [Mailbox]
     ) {
         self.configuration = configuration
         self.stats = stats
         self.hub = hub
         self.registry = registry
         self.handler = handler
-        self.expiries = expiries
         self.logger = logger
-        self.loops = loops
+        self.mailboxes = mailboxes
     }
 }

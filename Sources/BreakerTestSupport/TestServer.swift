@@ -15,7 +15,7 @@ public final class TestServer {
         var config = ServerConfiguration()
         config.listen = ListenAddress(host: "127.0.0.1", port: 0)
         config.clock = clock
-        config.housekeepingInterval = .milliseconds(10)
+        config.timerResolution = .milliseconds(10)
         config.databasePath = ":memory:"
         configure(&config)
         var logger = Logger(label: "test-breakerd")

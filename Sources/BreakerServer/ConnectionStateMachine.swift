@@ -1,0 +1,294 @@
+import BreakerCore
+import BreakerProtocol
+
+/// The protocol-level life of one connection, with no I/O: it takes events (bytes read, a line, a reply
+/// written, a commit done, output drained, a timer, the peer closing) and returns what the event loop must do.
+/// The loop owns the socket and the buffers and only carries out these actions; whether it should read is
+/// `wantsToRead`, and when it needs the timer again is `nextDeadline`.
+struct ConnectionStateMachine {
+    /// The limits a connection lives under.
+    struct Limits: Sendable {
+        /// What an unauthenticated connection may send before it is closed, in bytes.
+        var unauthenticatedBytes: Int
+        /// How long an unauthenticated connection may stay without sending anything.
+        var unauthenticatedIdle: Duration
+        /// Pending output past which the connection's requests are not read until its replies drain, in bytes.
+        var backPressureBytes: Int
+        /// Pending output past which a watcher's events disconnect it, in bytes.
+        var slowConsumerBytes: Int
+        /// How long input is read and dropped after `line_too_long` before the connection is closed.
+        var linger: Duration
+    }
+
+    enum Phase {
+        /// Reading and answering requests.
+        case active
+        /// A reply waits for its change's commit: input is kept for later, events wait behind the reply.
+        case held(HeldReply)
+        /// Sending what is pending, then closing.
+        case closingAfterFlush
+        /// After `line_too_long`: the error is sent, the write side shut, input dropped until the peer closes or
+        /// the deadline passes.
+        case discarding(until: MonotonicInstant)
+        /// Closed; every later event is ignored.
+        case closed
+    }
+
+    /// What to do with bytes just read.
+    enum ReceiveAction: Equatable {
+        /// Split them into lines and answer them.
+        case frame
+        /// Keep them, in order, for after the held reply.
+        case keepForLater
+        /// Drop them.
+        case drop
+        /// Write this error, send what is pending, and close.
+        case closeWithError(ProtocolError)
+    }
+
+    /// What to do after a line was answered, or about to be.
+    enum LineAction: Equatable {
+        /// Go on with the next line.
+        case next
+        /// Stop splitting lines: the rest of the input waits (held reply) or is dropped (closing).
+        case stop
+        /// The peer speaks HTTP: close at once, without a reply.
+        case abort
+    }
+
+    /// What to do with a commit's outcome.
+    enum CommitAction {
+        /// Write this reply (or its error), then the events that waited behind it, then answer the kept input.
+        case release(HeldReply, failure: String?)
+        /// Nothing waits for it (the connection is closing).
+        case ignore
+    }
+
+    /// What to do with an event line for a watcher.
+    enum EventAction: Equatable {
+        /// Append it to the output.
+        case send
+        /// Keep it until the held reply is written.
+        case wait
+        /// The watcher does not read: close it.
+        case disconnectSlowConsumer
+        /// Drop it (the connection is closing).
+        case drop
+    }
+
+    /// What to do once every sendable byte went out.
+    enum DrainAction: Equatable {
+        case none
+        /// Shut the socket's write side (after `line_too_long`) and keep dropping input.
+        case shutdownWrite
+        case close
+    }
+
+    /// What to do when the timer reaches this connection.
+    enum TimerAction: Equatable {
+        case none
+        case close
+        case closeWithError(ProtocolError)
+    }
+
+    let limits: Limits
+    private(set) var phase: Phase = .active
+    /// The connection's requests are not read until its output drains.
+    private(set) var backPressured = false
+    private(set) var peerClosed = false
+    private(set) var shuttingDown = false
+    private var sawFirstLine = false
+    private var unauthenticatedBytes = 0
+    private var lastActivity: MonotonicInstant
+    private var wroteShutdown = false
+
+    init(limits: Limits, now: MonotonicInstant) {
+        self.limits = limits
+        self.lastActivity = now
+    }
+
+    /// True while the loop should read the socket.
+    var wantsToRead: Bool {
+        guard case .active = phase else {
+            if case .discarding = phase { return !peerClosed }
+            return false
+        }
+        return !backPressured && !peerClosed && !shuttingDown
+    }
+
+    /// True while a reply waits for a commit (output after it must not be sent).
+    var isHeld: Bool {
+        if case .held = phase { return true }
+        return false
+    }
+
+    /// When `timerFired` should next be called, if ever.
+    func nextDeadline(authenticated: Bool) -> MonotonicInstant? {
+        switch phase {
+        case .discarding(let until): return until
+        case .active, .held: return authenticated ? nil : lastActivity + limits.unauthenticatedIdle
+        case .closingAfterFlush, .closed: return nil
+        }
+    }
+
+    // MARK: Input
+
+    /// `count` bytes were read.
+    mutating func received(_ count: Int, authenticated: Bool, now: MonotonicInstant) -> ReceiveAction {
+        lastActivity = now
+        switch phase {
+        case .held: return .keepForLater
+        case .closingAfterFlush, .discarding, .closed: return .drop
+        case .active: break
+        }
+        if !authenticated {
+            unauthenticatedBytes += count
+            if unauthenticatedBytes > limits.unauthenticatedBytes {
+                phase = .closingAfterFlush
+                return .closeWithError(
+                    ProtocolError(
+                        .unauthorized,
+                        "more than \(limits.unauthenticatedBytes) bytes before a successful hello; closing"))
+            }
+        }
+        return .frame
+    }
+
+    /// The start of a first line that has not ended yet: HTTP is recognised before its line ends.
+    mutating func partialFirstLine(_ bytes: [UInt8]) -> LineAction {
+        guard !sawFirstLine, Self.looksLikeHTTP(bytes) else { return .next }
+        phase = .closed
+        return .abort
+    }
+
+    /// A complete request line, before it is answered.
+    mutating func lineArrived(_ line: UnsafeRawBufferPointer) -> LineAction {
+        guard case .active = phase else { return .stop }
+        if !sawFirstLine {
+            sawFirstLine = true
+            if Self.looksLikeHTTP(line) {
+                phase = .closed
+                return .abort
+            }
+        }
+        return .next
+    }
+
+    /// A line was answered: the reply was written (or is held); `pendingOutput` bytes now wait to be sent.
+    mutating func answered(_ disposition: RequestHandler.Answer.Disposition, pendingOutput: Int) -> LineAction {
+        switch disposition {
+        case .done:
+            if pendingOutput > limits.backPressureBytes { backPressured = true }
+            return .next
+        case .closeAfterReply:
+            phase = .closingAfterFlush
+            return .stop
+        case .hold(let reply):
+            phase = .held(reply)
+            return .stop
+        }
+    }
+
+    /// A line longer than the limit: the loop writes the returned error, and input is dropped from now on.
+    mutating func lineTooLong(maximumLineBytes: Int, now: MonotonicInstant) -> ProtocolError {
+        phase = .discarding(until: now + limits.linger)
+        return ProtocolError(
+            .lineTooLong,
+            "a request line is longer than \(maximumLineBytes) bytes; the connection will be closed")
+    }
+
+    /// The peer closed its side. Returns true when the loop should answer a last line that has no newline.
+    mutating func peerClosedInput() -> Bool {
+        peerClosed = true
+        if case .active = phase { return true }
+        return false
+    }
+
+    // MARK: Output
+
+    /// The durable writer committed (failure nil) or failed the held reply's change.
+    mutating func commitCompleted(failure: String?) -> CommitAction {
+        guard case .held(let reply) = phase else { return .ignore }
+        phase = .active
+        return .release(reply, failure: failure)
+    }
+
+    /// An event line of `count` bytes arrived for this watcher; `pendingOutput` is what already waits (sent or
+    /// deferred).
+    mutating func eventArrived(_ count: Int, pendingOutput: Int) -> EventAction {
+        switch phase {
+        case .closingAfterFlush, .discarding, .closed: return .drop
+        case .active, .held: break
+        }
+        if pendingOutput + count > limits.slowConsumerBytes {
+            phase = .closed
+            return .disconnectSlowConsumer
+        }
+        return isHeld ? .wait : .send
+    }
+
+    /// Every sendable byte went out.
+    mutating func outputDrained() -> DrainAction {
+        backPressured = false
+        switch phase {
+        case .closingAfterFlush:
+            phase = .closed
+            return .close
+        case .discarding:
+            if peerClosed {
+                phase = .closed
+                return .close
+            }
+            if wroteShutdown { return .none }
+            wroteShutdown = true
+            return .shutdownWrite
+        case .held, .closed:
+            return .none
+        case .active:
+            if peerClosed || shuttingDown {
+                phase = .closed
+                return .close
+            }
+            return .none
+        }
+    }
+
+    // MARK: Time and shutdown
+
+    /// The timer reached this connection at `now`.
+    mutating func timerFired(now: MonotonicInstant, authenticated: Bool) -> TimerAction {
+        switch phase {
+        case .discarding(let until) where now >= until:
+            phase = .closed
+            return .close
+        case .active, .held:
+            guard !authenticated, now - lastActivity >= limits.unauthenticatedIdle else { return .none }
+            phase = .closingAfterFlush
+            return .closeWithError(ProtocolError(.unauthorized, "no successful hello within the idle limit; closing"))
+        default:
+            return .none
+        }
+    }
+
+    /// The server is shutting down: answer what was read, send it, close.
+    mutating func shutdownBegun() {
+        shuttingDown = true
+    }
+
+    /// The connection was closed by the loop.
+    mutating func closed() {
+        phase = .closed
+    }
+
+    // MARK: HTTP
+
+    private static let httpPrefixes: [[UInt8]] = [
+        "GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ", "PRI * HTTP",
+        "Host:",
+    ].map { Array($0.utf8) }
+
+    /// True when `bytes` start like an HTTP request.
+    static func looksLikeHTTP<C: Collection<UInt8>>(_ bytes: C) -> Bool {
+        httpPrefixes.contains { prefix in bytes.count >= prefix.count && bytes.starts(with: prefix) }
+    }
+}

@@ -1,0 +1,197 @@
+import BreakerCore
+import BreakerProtocol
+import CBreakerSystem
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reading, answering and writing one connection: each step asks the connection's state machine what to do.
+extension EventLoop {
+    // MARK: Reading
+
+    func readable(_ c: Connection) {
+        while connections[c.fd] === c {
+            let n = read(c.fd, readBuffer.baseAddress, readBuffer.count)
+            if n > 0 {
+                let chunk = UnsafeRawBufferPointer(rebasing: readBuffer[0..<n])
+                let now = context.configuration.clock.now
+                switch c.machine.received(n, authenticated: c.isAuthenticated, now: now) {
+                case .frame: frame(c, chunk)
+                case .keepForLater: c.backlog.append(contentsOf: chunk)
+                case .drop: break
+                case .closeWithError(let error): Reply.error(id: nil, error, into: &c.output)
+                }
+                if n < readBuffer.count || !c.machine.wantsToRead { break }
+            } else if n == 0 {
+                if c.machine.peerClosedInput() {
+                    // A last line without its newline: answer it too, as a line.
+                    if c.framer.finish({ answer(c, $0) }) == .lineTooLong { lineTooLong(c) }
+                }
+                break
+            } else {
+                if errno == EINTR { continue }
+                if errno != EAGAIN && errno != EWOULDBLOCK {
+                    closeConnection(c)
+                    return
+                }
+                break
+            }
+        }
+        guard connections[c.fd] === c else { return }
+        flush(c)
+    }
+
+    /// Splits `bytes` into lines and answers each complete one, until the machine says stop.
+    func frame(_ c: Connection, _ bytes: UnsafeRawBufferPointer) {
+        switch c.framer.feed(bytes, { answer(c, $0) }) {
+        case .consumed:
+            if c.machine.partialFirstLine(c.framer.partial) == .abort { abort(c) }
+        case .stopped(let resumeAt):
+            // A reply is held for a commit: the rest waits, in order. (Closing: it is dropped.)
+            if connections[c.fd] === c && c.machine.isHeld && resumeAt < bytes.count {
+                c.backlog.append(contentsOf: bytes[resumeAt...])
+            }
+        case .lineTooLong:
+            lineTooLong(c)
+        }
+    }
+
+    /// Answers one line; returns whether the framer may go on with the next one.
+    private func answer(_ c: Connection, _ line: UnsafeRawBufferPointer) -> Bool {
+        switch c.machine.lineArrived(line) {
+        case .next: break
+        case .stop: return false
+        case .abort:
+            abort(c)
+            return false
+        }
+        let answer = context.handler.handle(line: line, session: &c.session, out: &c.output)
+        if let expiry = answer.expiry { timers.schedule(.expiry(resource: expiry.resource), at: expiry.at) }
+        return c.machine.answered(answer.disposition, pendingOutput: c.pendingOutput) == .next
+    }
+
+    /// Closes at once, without a reply (for HTTP sent to the wrong port).
+    private func abort(_ c: Connection) {
+        context.logger.debug("closing a connection that spoke HTTP")
+        c.output.bytes.removeAll()
+        c.sent = 0
+        closeConnection(c)
+    }
+
+    private func lineTooLong(_ c: Connection) {
+        let limit = context.configuration.maximumLineBytes
+        let error = c.machine.lineTooLong(maximumLineBytes: limit, now: context.configuration.clock.now)
+        Reply.error(id: nil, error, into: &c.output)
+        armTimer(c)
+    }
+
+    // MARK: Writing
+
+    /// Sends what is pending; then carries out what the machine wants once everything went out, and keeps the
+    /// epoll interest in line with it.
+    func flush(_ c: Connection) {
+        while c.sent < c.output.bytes.count {
+            let end = c.output.bytes.count
+            let n = c.output.bytes.withUnsafeBytes { buffer in
+                send(c.fd, buffer.baseAddress! + c.sent, end - c.sent, Int32(MSG_NOSIGNAL))
+            }
+            if n > 0 {
+                c.sent += n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                updateInterest(c, writable: true)
+                return
+            } else {
+                closeConnection(c)
+                return
+            }
+        }
+        // Everything went out.
+        if c.output.bytes.capacity > 1_048_576 {
+            c.output.bytes = []
+            c.output.bytes.reserveCapacity(4_096)
+        } else {
+            c.output.bytes.removeAll(keepingCapacity: true)
+        }
+        c.sent = 0
+        switch c.machine.outputDrained() {
+        case .none: break
+        case .shutdownWrite: shutdown(c.fd, Int32(SHUT_WR))
+        case .close:
+            closeConnection(c)
+            return
+        }
+        updateInterest(c, writable: false)
+    }
+
+    /// Registers the interest the machine wants (reading) and the socket needs (writing), when it changed.
+    func updateInterest(_ c: Connection, writable: Bool? = nil) {
+        let read = c.machine.wantsToRead
+        let write = writable ?? c.writeRegistered
+        guard read != c.readRegistered || write != c.writeRegistered else { return }
+        c.readRegistered = read
+        c.writeRegistered = write
+        var ev = epoll_event()
+        ev.events = EPOLLRDHUP.rawValue
+        if read { ev.events |= EPOLLIN.rawValue }
+        if write { ev.events |= EPOLLOUT.rawValue }
+        ev.data.fd = c.fd
+        epoll_ctl(epollFD, EPOLL_CTL_MOD, c.fd, &ev)
+    }
+
+    /// An event line for a watcher on this loop.
+    func deliver(_ line: [UInt8], to key: ConnectionKey) {
+        guard let c = connections[key.fd], c.session.key == key, c.session.watching else { return }
+        switch c.machine.eventArrived(line.count, pendingOutput: c.pendingOutput) {
+        case .send:
+            c.output.bytes.append(contentsOf: line)
+            flush(c)
+        case .wait:
+            c.deferredEvents.append(contentsOf: line)
+        case .drop:
+            break
+        case .disconnectSlowConsumer:
+            context.stats.slowConsumerDisconnects.add(1, ordering: .relaxed)
+            context.logger.warning(
+                "disconnecting a watcher that does not read",
+                metadata: ["client": "\(c.session.clientName ?? "-")", "pending_bytes": "\(c.pendingOutput)"])
+            closeConnection(c)
+        }
+    }
+
+    /// A held reply's change was committed (or failed): write the reply, the events that waited behind it,
+    /// then answer what arrived meanwhile.
+    func committed(_ key: ConnectionKey, failure: String?) {
+        guard let c = connections[key.fd], c.session.key == key else { return }
+        guard case .release(let reply, let failure) = c.machine.commitCompleted(failure: failure) else { return }
+        reply.write(committed: failure, into: &c.output)
+        if !c.deferredEvents.isEmpty {
+            c.output.bytes.append(contentsOf: c.deferredEvents)
+            c.deferredEvents = []
+        }
+        if !c.backlog.isEmpty {
+            let backlog = c.backlog
+            c.backlog = []
+            backlog.withUnsafeBytes { frame(c, $0) }
+        }
+        guard connections[c.fd] === c else { return }
+        if c.machine.peerClosed && !c.machine.isHeld, c.machine.peerClosedInput() {
+            if c.framer.finish({ answer(c, $0) }) == .lineTooLong { lineTooLong(c) }
+        }
+        guard connections[c.fd] === c else { return }
+        flush(c)
+    }
+
+    func closeConnection(_ c: Connection) {
+        guard connections[c.fd] === c else { return }
+        c.machine.closed()
+        connections.removeValue(forKey: c.fd)
+        epoll_ctl(epollFD, EPOLL_CTL_DEL, c.fd, nil)
+        close(c.fd)
+        if c.session.watching { context.hub.unwatch(c.session.key) }
+        context.stats.currentConnections.subtract(1, ordering: .relaxed)
+    }
+}

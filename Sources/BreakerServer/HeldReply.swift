@@ -1,0 +1,35 @@
+import BreakerCore
+import BreakerProtocol
+
+/// The reply to a request whose change must be committed first, kept as a value and written only once the
+/// durable writer has committed (or failed to commit) the change.
+struct HeldReply: Sendable {
+    enum Body: Sendable {
+        case acquire(BreakerRegistry.Acquired)
+        case report(BreakerRegistry.Reported)
+        case breaker(BreakerInfo)
+        case success
+        /// `report` with `noreply`: nothing is written, not even an error.
+        case none
+    }
+
+    /// The request's id, echoed in the reply.
+    let id: RequestID?
+    let body: Body
+
+    /// Writes the reply (after a commit), or the error that says the change was not saved.
+    func write(committed failure: String?, into out: inout JSONWriter) {
+        if case .none = body { return }
+        if let failure {
+            Reply.error(id: id, ProtocolError(.internalError, failure), into: &out)
+            return
+        }
+        switch body {
+        case .acquire(let r): ReplyWriter.acquire(r, id: id, into: &out)
+        case .report(let r): ReplyWriter.report(r, id: id, into: &out)
+        case .breaker(let info): ReplyWriter.breaker(info, id: id, into: &out)
+        case .success: Reply.success(id: id, into: &out)
+        case .none: break
+        }
+    }
+}
