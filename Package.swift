@@ -24,7 +24,7 @@ let package = Package(
         // The system SQLite (Debian libsqlite3-dev), as the design card asks: no GRDB, no sqlite-nio.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // The SQLite snapshot store: schema, migrations, one-writer lock, durable changes, snapshots.
-        .target(name: "BreakerStore", dependencies: ["BreakerCore", "BreakerProtocol", "CSQLite", "CBreakerSystem"]),
+        .target(name: "BreakerStore", dependencies: ["BreakerCore", "CSQLite", "CBreakerSystem"]),
         // Linux system headers Swift's Glibc module leaves out (epoll, eventfd).
         .target(name: "CBreakerSystem"),
         // The server: epoll event loops, the sharded breaker registry, watchers, auth and limits.
@@ -74,7 +74,8 @@ let package = Package(
 
         .testTarget(name: "BreakerCoreTests", dependencies: ["BreakerCore"]),
         .testTarget(name: "BreakerProtocolTests", dependencies: ["BreakerProtocol"]),
-        .testTarget(name: "BreakerStoreTests", dependencies: ["BreakerStore", "BreakerProtocol", "BreakerCore"]),
+        // CSQLite: the migration tests build old databases with raw SQL.
+        .testTarget(name: "BreakerStoreTests", dependencies: ["BreakerStore", "BreakerCore", "CSQLite"]),
         .testTarget(
             name: "BreakerServerTests",
             dependencies: ["BreakerServer", "BreakerProtocol", "BreakerTestSupport", "breakerd"],

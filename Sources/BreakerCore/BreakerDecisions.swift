@@ -69,13 +69,18 @@ public struct BreakerForce: Sendable, Hashable {
     public let by: String?
     /// When the force ends by itself; nil means until released.
     public let until: MonotonicInstant?
+    /// The time to live it was set with (nil: until released, or not known, as for forces restored from a
+    /// database of schema 1). Restore code clamps what is left of a force to it, so that a wall clock that
+    /// stepped back cannot stretch the force.
+    public var ttl: Duration?
 
-    /// Creates a force value.
-    public init(target: Target, reason: String?, by: String?, until: MonotonicInstant?) {
+    /// Creates a force value; `ttl` is the time to live it was set with, when known.
+    public init(target: Target, reason: String?, by: String?, until: MonotonicInstant?, ttl: Duration? = nil) {
         self.target = target
         self.reason = reason
         self.by = by
         self.until = until
+        self.ttl = ttl
     }
 
     /// The state a breaker with this force is in.

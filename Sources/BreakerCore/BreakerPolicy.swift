@@ -24,6 +24,10 @@ public struct BreakerPolicy: Sendable, Hashable {
     public static let maximumDuration = Duration.seconds(30 * 24 * 3600)
     /// Shortest bucket of a time window: 1 ms.
     public static let minimumBucketDuration = Duration.milliseconds(1)
+    /// The cooldown of a policy that names none: 30 s.
+    public static let defaultCooldown = Duration.seconds(30)
+    /// The permit TTL of a policy that names none: 10 s.
+    public static let defaultPermitTTL = Duration.seconds(10)
 
     /// The values, in one immutable object shared by every copy: a policy is copied with every request and
     /// held by every breaker, and most breakers share a few policies (copying is a reference count; a million
@@ -100,11 +104,11 @@ public struct BreakerPolicy: Sendable, Hashable {
     public init(
         failureThreshold: Fraction,
         successThreshold: Fraction? = nil,
-        cooldown: Duration = .seconds(30),
+        cooldown: Duration = BreakerPolicy.defaultCooldown,
         window: Window? = nil,
         minimumCalls: Int? = nil,
         halfOpenPermits: Int? = nil,
-        permitTTL: Duration = .seconds(10)
+        permitTTL: Duration = BreakerPolicy.defaultPermitTTL
     ) throws(BreakerPolicyError) {
         try Self.check(failureThreshold, field: "failure_threshold")
         if let successThreshold { try Self.check(successThreshold, field: "success_threshold") }

@@ -55,7 +55,7 @@ public struct BreakerStateMachine: Sendable {
     }
 
     /// Restores a breaker as it was persisted. Half-open probes start afresh (outstanding permits are not
-    /// restored); a forced state needs `force`, an open one `openUntil`.
+    /// restored); a forced state needs `force` (kept as given, with its `ttl`), an open one `openUntil`.
     public init(
         restoring state: BreakerState,
         policy: BreakerPolicy,
@@ -164,12 +164,12 @@ public struct BreakerStateMachine: Sendable {
 
     // MARK: Operators
 
-    /// Forces the breaker open or closed, until `ttl` has passed (nil: until released).
+    /// Forces the breaker open or closed, until `ttl` has passed (nil: until released). The force keeps `ttl`.
     public mutating func force(
         _ target: BreakerForce.Target, ttl: Duration?, reason: String?, by: String?, now: MonotonicInstant
     ) -> BreakerTransition {
         let transition = move(to: target == .open ? .forcedOpen : .forcedClosed, cause: .forced, now: now)
-        force = BreakerForce(target: target, reason: reason, by: by, until: ttl.map { now + $0 })
+        force = BreakerForce(target: target, reason: reason, by: by, until: ttl.map { now + $0 }, ttl: ttl)
         return transition
     }
 

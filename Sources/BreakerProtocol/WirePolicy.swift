@@ -77,11 +77,11 @@ public enum WirePolicy {
             return try BreakerPolicy(
                 failureThreshold: failure,
                 successThreshold: success,
-                cooldown: try milliseconds("cooldown_ms") ?? .seconds(30),
+                cooldown: try milliseconds("cooldown_ms") ?? BreakerPolicy.defaultCooldown,
                 window: window,
                 minimumCalls: try count("minimum_calls"),
                 halfOpenPermits: try count("half_open_permits"),
-                permitTTL: try milliseconds("permit_ttl_ms") ?? .seconds(10))
+                permitTTL: try milliseconds("permit_ttl_ms") ?? BreakerPolicy.defaultPermitTTL)
         } catch let error as BreakerPolicyError {
             throw ProtocolError(.invalidPolicy, "\(field).\(error.field): \(error.message)")
         } catch let error as ProtocolError {

@@ -1,5 +1,4 @@
-import BreakerCore
-public import BreakerProtocol
+public import BreakerCore
 import CBreakerSystem
 import CSQLite
 
@@ -16,8 +15,9 @@ import Glibc
 /// `@unchecked Sendable`: after `init` the store is used by one thread at a time (the server's writer thread,
 /// or the startup code before it starts); it holds no state that another thread reads.
 public final class BreakerStore: @unchecked Sendable {
-    /// The schema version this build writes and reads.
-    public static let schemaVersion: Int64 = 1
+    /// The schema version this build writes and reads. 1: policies as protocol JSON. 2: policies as
+    /// `BreakerPolicy.encoded`, and `forced_ttl_ms`.
+    public static let schemaVersion: Int64 = 2
 
     /// The path given (`:memory:` keeps nothing).
     public let path: String
@@ -28,7 +28,7 @@ public final class BreakerStore: @unchecked Sendable {
     private var trimTransitions: Statement!
     private var deleteBreaker: Statement!
     private var deleteTransitions: Statement!
-    /// Policy JSON by policy, within one write (breakers mostly share a few policies).
+    /// Policy text by policy, across writes (breakers mostly share a few policies).
     private var policyText: [BreakerPolicy: String] = [:]
 
     /// Opens (or creates) the database at `path`.
@@ -190,6 +190,8 @@ public final class BreakerStore: @unchecked Sendable {
                         ) WITHOUT ROWID;
                         INSERT INTO meta (key, value) VALUES ('created_by', 'breakerd');
                         """)
+                case 1:
+                    try connection.execute(Self.migration1to2)
                 default:
                     break
                 }
@@ -203,12 +205,38 @@ public final class BreakerStore: @unchecked Sendable {
         }
     }
 
+    /// Schema 1 → 2: each policy from protocol JSON (as `WirePolicy.write` made it) to `BreakerPolicy.encoded`
+    /// text, in SQL; and the force's TTL. A JSON null or absent member is left out (its default applies); a
+    /// window that cannot be converted becomes `w=?`, which `BreakerPolicy(encoded:)` rejects, so the row is
+    /// skipped on load as a policy JSON this version rejected would have been. Rows whose policy is not JSON
+    /// with a `failure_threshold` string are left as they are (skipped on load, as before).
+    static let migration1to2 = """
+        UPDATE breakers SET policy = 'v=1;f=' || json_extract(policy, '$.failure_threshold')
+            || coalesce(';s=' || json_extract(policy, '$.success_threshold'), '')
+            || coalesce(';c=' || json_extract(policy, '$.cooldown_ms'), '')
+            || CASE coalesce(json_type(policy, '$.window'), 'null')
+                WHEN 'null' THEN ''
+                ELSE ';w=' || coalesce(
+                    CASE json_extract(policy, '$.window.type')
+                        WHEN 'count' THEN 'count:' || json_extract(policy, '$.window.size')
+                        WHEN 'time' THEN 'time:' || json_extract(policy, '$.window.ms')
+                            || ':' || json_extract(policy, '$.window.buckets')
+                    END, '?')
+            END
+            || coalesce(';m=' || json_extract(policy, '$.minimum_calls'), '')
+            || coalesce(';p=' || json_extract(policy, '$.half_open_permits'), '')
+            || coalesce(';t=' || json_extract(policy, '$.permit_ttl_ms'), '')
+        WHERE CASE WHEN json_valid(policy) THEN json_type(policy, '$.failure_threshold') = 'text' ELSE 0 END;
+        ALTER TABLE breakers ADD COLUMN forced_ttl_ms INTEGER;
+        """
+
     private func prepareStatements() throws(SQLiteError) {
         upsert = try connection.prepare(
             """
             INSERT OR REPLACE INTO breakers (resource, policy, state, generation, next_permit, open_until_ms,
-                forced_state, forced_reason, forced_by, forced_until_ms, changed_at_ms, window, saved_at_ms)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                forced_state, forced_reason, forced_by, forced_until_ms, changed_at_ms, window, saved_at_ms,
+                forced_ttl_ms)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
             """)
         insertTransition = try connection.prepare(
             """
@@ -228,7 +256,7 @@ public final class BreakerStore: @unchecked Sendable {
             let s = try connection.prepare(
                 """
                 SELECT resource, policy, state, generation, next_permit, open_until_ms, forced_state, forced_reason,
-                    forced_by, forced_until_ms, changed_at_ms, window, saved_at_ms FROM breakers
+                    forced_by, forced_until_ms, changed_at_ms, window, saved_at_ms, forced_ttl_ms FROM breakers
                 """)
             var out: [PersistedBreaker] = []
             var skipped: [String] = []
@@ -238,7 +266,7 @@ public final class BreakerStore: @unchecked Sendable {
                 let resource = s.text(0) ?? ""
                 let policyText = s.text(1) ?? ""
                 var policy = policies[policyText]
-                if policy == nil, let parsed = try? WirePolicy.decode(text: policyText) {
+                if policy == nil, let parsed = BreakerPolicy(encoded: policyText) {
                     policy = parsed
                     if policies.count < 10_000 { policies[policyText] = parsed }
                 }
@@ -247,7 +275,9 @@ public final class BreakerStore: @unchecked Sendable {
                     continue
                 }
                 let forced = s.text(6).flatMap(BreakerForce.Target.init(rawValue:)).map {
-                    PersistedBreaker.Forced(target: $0, reason: s.text(7), by: s.text(8), untilMs: s.optionalInt64(9))
+                    PersistedBreaker.Forced(
+                        target: $0, reason: s.text(7), by: s.text(8), untilMs: s.optionalInt64(9),
+                        ttlMs: s.optionalInt64(13))
                 }
                 out.append(
                     PersistedBreaker(
@@ -329,9 +359,7 @@ public final class BreakerStore: @unchecked Sendable {
         if let cached = self.policyText[row.policy] {
             policyText = cached
         } else {
-            var policy = JSONWriter()
-            WirePolicy.write(row.policy, to: &policy)
-            policyText = String(decoding: policy.bytes, as: UTF8.self)
+            policyText = row.policy.encoded
             if self.policyText.count > 1_024 { self.policyText.removeAll(keepingCapacity: true) }
             self.policyText[row.policy] = policyText
         }
@@ -349,6 +377,7 @@ public final class BreakerStore: @unchecked Sendable {
             s.bind(11, row.changedAtMs)
             s.bind(12, row.window)
             s.bind(13, row.savedAtMs)
+            s.bind(14, row.forced?.ttlMs)
         }
     }
 

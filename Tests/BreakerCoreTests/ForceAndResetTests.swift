@@ -34,6 +34,25 @@ import Testing
         #expect(m.state == .closed && m.force == nil)
     }
 
+    @Test func aForceKeepsTheTTLItWasSetWithAndARestoreKeepsIt() throws {
+        var m = BreakerStateMachine(policy: try policy("1/1"), now: at(0))
+        _ = m.force(.open, ttl: .seconds(600), reason: "deploy", by: "bob", now: at(10))
+        #expect(m.force?.ttl == .seconds(600) && m.force?.until == at(600_010))
+        _ = m.force(.closed, ttl: nil, reason: nil, by: nil, now: at(20))
+        #expect(m.force?.ttl == nil && m.force?.until == nil)
+
+        // A restore after a restart: 100 s left of a 600 s force, on a new monotonic origin.
+        let restoredForce = BreakerForce(
+            target: .open, reason: "deploy", by: "bob", until: at(100_000), ttl: .seconds(600))
+        var r = BreakerStateMachine(
+            restoring: .forcedOpen, policy: try policy("1/1"), generation: 4, changedAt: at(0), openUntil: at(0),
+            force: restoredForce, window: nil, nextPermitSequence: 1)
+        #expect(r.force == restoredForce && r.force?.ttl == .seconds(600))
+        #expect(r.retryAfter(now: at(0)) == .seconds(100))
+        #expect(r.expire(now: at(100_000))?.cause == .forceExpired)
+        #expect(BreakerForce(target: .closed, reason: nil, by: nil, until: nil).ttl == nil, "ttl defaults to nil")
+    }
+
     @Test func expireEndsAForceWithoutTraffic() throws {
         var m = BreakerStateMachine(policy: try policy("1/1"), now: at(0))
         _ = m.force(.closed, ttl: .seconds(5), reason: nil, by: nil, now: at(0))

@@ -1,5 +1,4 @@
 import BreakerCore
-import BreakerProtocol
 import BreakerStore
 import Foundation
 import Testing
@@ -23,7 +22,8 @@ import Testing
 
     @Test func rowsAndTransitionsRoundTrip() throws {
         let f = try TempFile()
-        let forced = PersistedBreaker.Forced(target: .open, reason: "maint", by: "alice", untilMs: 1_700_000_600_000)
+        let forced = PersistedBreaker.Forced(
+            target: .open, reason: "maint", by: "alice", untilMs: 1_700_000_600_000, ttlMs: 600_000)
         do {
             let store = try BreakerStore(path: f.path)
             let t = TransitionRecord(from: .closed, to: .forcedOpen, cause: .forced, generation: 1, atMs: 5, by: "alice", reason: "maint")
