@@ -24,31 +24,48 @@ extension BreakerRegistry {
         return rows
     }
 
-    /// Loads stored breakers (before the server starts). Returns the forces that will end by themselves, with
-    /// the instant they end, for the event loops' timers.
-    func restore(_ rows: [PersistedBreaker], history: [String: [TransitionRecord]]) -> [(String, MonotonicInstant)] {
-        var expiring: [(String, MonotonicInstant)] = []
+    /// What `restore` did: the forces that will end by themselves (with the instant they end, for the event
+    /// loops' timers), and the largest step of the wall clock seen (stored deadlines beyond their cooldown or
+    /// TTL), in ms.
+    struct Restored {
+        var expiring: [(resource: String, at: MonotonicInstant)] = []
+        var clockStepMs: Int64 = 0
+        var clockStepResource: String?
+    }
+
+    /// Loads stored breakers (before the server starts). Stored deadlines are wall-clock instants: what is left
+    /// of a cooldown or a force TTL is clamped to the cooldown or TTL itself, so that a wall clock that was
+    /// ahead when they were written (and stepped back since) cannot stretch them; a deadline already past
+    /// counts as elapsed (`PersistedBreaker.remaining(atWallMs:)`).
+    func restore(_ rows: [PersistedBreaker], history: [String: [TransitionRecord]]) -> Restored {
+        var restored = Restored()
         let now = clock.now
         let wall = wallClock()
-        func instant(_ ms: Int64?) -> MonotonicInstant? { ms.map { now + .milliseconds(max(0, $0 - wall)) } }
         for row in rows {
+            let left = row.remaining(atWallMs: wall)
+            if left.clockStepMs > restored.clockStepMs {
+                restored.clockStepMs = left.clockStepMs
+                restored.clockStepResource = row.resource
+            }
             let force = row.forced.map {
-                BreakerForce(target: $0.target, reason: $0.reason, by: $0.by, until: instant($0.untilMs))
+                BreakerForce(
+                    target: $0.target, reason: $0.reason, by: $0.by, until: left.force.map { now + $0 },
+                    ttl: $0.ttlMs.map { .milliseconds($0) })
             }
             let window = OutcomeWindow(
                 row.policy.window, decoding: row.window, now: now, elapsed: .milliseconds(max(0, wall - row.savedAtMs)))
             let machine = BreakerStateMachine(
                 restoring: row.state, policy: row.policy, generation: row.generation, changedAt: now,
-                openUntil: instant(row.openUntilMs) ?? now, force: force, window: window,
+                openUntil: now + (left.cooldown ?? .zero), force: force, window: window,
                 nextPermitSequence: row.nextPermitSequence &+ Self.permitSequenceGapOnRestore)
             var entry = BreakerEntry(machine: machine, changedAtMs: row.changedAtMs, dirty: false)
             for r in (history[row.resource] ?? []).suffix(TransitionRecord.retentionLimit) { entry.record(r) }
             entry.changedAtMs = row.changedAtMs
             shards[shardIndex(for: row.resource)].state.withLock { $0.entries[row.resource] = entry }
-            if let until = force?.until { expiring.append((row.resource, until)) }
+            if let until = force?.until { restored.expiring.append((row.resource, until)) }
         }
         count.store(rows.count, ordering: .relaxed)
-        return expiring
+        return restored
     }
 
     /// The row that stores `entry`: deadlines as wall-clock times.
@@ -60,7 +77,8 @@ extension BreakerRegistry {
             nextPermitSequence: m.nextPermitSequence, openUntilMs: m.state == .open ? wallTime(m.openUntil) : nil,
             forced: m.force.map {
                 PersistedBreaker.Forced(
-                    target: $0.target, reason: $0.reason, by: $0.by, untilMs: $0.until.map(wallTime))
+                    target: $0.target, reason: $0.reason, by: $0.by, untilMs: $0.until.map(wallTime),
+                    ttlMs: $0.ttl?.millisecondsRoundedUp)
             },
             changedAtMs: entry.changedAtMs, window: m.window.encoded(now: now), savedAtMs: wall)
     }

@@ -61,11 +61,19 @@ public final class BreakerServer: Sendable {
 
         // Restore before anything listens.
         let started = SystemClock.read()
-        let expiring: [(String, MonotonicInstant)]
+        let restored: BreakerRegistry.Restored
         do {
             let (rows, skipped) = try store.loadBreakers()
             let history = try store.loadTransitions()
-            expiring = registry.restore(rows, history: history)
+            restored = registry.restore(rows, history: history)
+            if let resource = restored.clockStepResource {
+                logger.warning(
+                    """
+                    stored deadlines lay beyond their cooldown or force TTL (the wall clock was ahead when they \
+                    were written); each was clamped to its cooldown or TTL
+                    """,
+                    metadata: ["step_ms": "\(restored.clockStepMs)", "example": "\(resource)"])
+            }
             for resource in skipped {
                 logger.warning(
                     "a stored breaker could not be read and was left in the database",
@@ -95,7 +103,7 @@ public final class BreakerServer: Sendable {
             logger: logger, mailboxes: mailboxes)
         let context = context
         loops = try mailboxes.indices.map { (i) throws(ServerError) in try EventLoop(index: i, context: context) }
-        for (i, (resource, until)) in expiring.enumerated() {
+        for (i, (resource, until)) in restored.expiring.enumerated() {
             loops[i % loops.count].scheduleRestoredExpiry(resource, at: until)
         }
         self.writer = writer
