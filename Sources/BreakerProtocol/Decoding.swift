@@ -1,8 +1,10 @@
 import BreakerCore
 
 /// A reply or event that does not have the shape protocol v1 gives it.
-public struct ReplyDecodingError: Error, Sendable, CustomStringConvertible {
+public struct ReplyDecodingError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What was wrong, naming the member.
     public let message: String
+    /// Creates the error.
     public init(_ message: String) { self.message = message }
     public var description: String { "malformed reply: \(message)" }
 }
@@ -36,6 +38,29 @@ extension JSONValue {
     func bool(_ key: String) throws(ReplyDecodingError) -> Bool {
         guard case .bool(let b) = try required(key) else { throw ReplyDecodingError("'\(key)' is not a boolean") }
         return b
+    }
+
+    /// A generation (written as a non-negative integer).
+    func generation(_ key: String = "generation") throws(ReplyDecodingError) -> UInt64 {
+        UInt64(max(0, try int(key)))
+    }
+
+    /// A count (an integer that fits in `Int`).
+    func count(_ key: String) throws(ReplyDecodingError) -> Int {
+        Int(clamping: try int(key))
+    }
+
+    /// The member `key`, which must be an array.
+    func array(_ key: String) throws(ReplyDecodingError) -> [JSONValue] {
+        guard case .array(let items) = try required(key) else { throw ReplyDecodingError("'\(key)' is not an array") }
+        return items
+    }
+
+    /// The member `key`, which must be an object.
+    func object(_ key: String) throws(ReplyDecodingError) -> JSONValue {
+        let value = try required(key)
+        guard case .object = value else { throw ReplyDecodingError("'\(key)' is not an object") }
+        return value
     }
 
     func state(_ key: String) throws(ReplyDecodingError) -> BreakerState {
@@ -90,29 +115,5 @@ extension BreakerInfo {
             windowCalls: Int(try window.int("calls")), windowFailures: Int(try window.int("failures")),
             retryAfterMs: json.optionalInt("retry_after_ms"), forced: forced, halfOpen: halfOpen,
             changedAtMs: try json.int("changed_at_ms"))
-    }
-}
-
-/// A pushed event.
-public enum BreakerEvent: Sendable, Hashable {
-    /// A breaker changed state.
-    case transition(resource: String, TransitionRecord)
-    /// A breaker was deleted.
-    case deleted(resource: String)
-
-    /// The resource the event is about.
-    public var resource: String {
-        switch self {
-        case .transition(let r, _), .deleted(let r): r
-        }
-    }
-
-    /// Decodes an event line's object; nil for an event kind this version does not know (ignore it).
-    public init?(json: JSONValue) throws(ReplyDecodingError) {
-        switch json["event"] {
-        case .string("transition")?: self = .transition(resource: try json.string("resource"), try TransitionRecord(json: json))
-        case .string("deleted")?: self = .deleted(resource: try json.string("resource"))
-        default: return nil
-        }
     }
 }

@@ -1,6 +1,6 @@
 /// Appends JSON to a byte buffer without intermediate strings: replies are written straight into a
 /// connection's output buffer.
-public struct JSONWriter {
+public struct JSONWriter: Sendable {
     /// The bytes written so far.
     public var bytes: [UInt8]
     private var needsComma = false

@@ -1,4 +1,9 @@
 /// Writing reply lines: `{"id":…,"ok":true,…}` and `{"id":…,"ok":false,"error":{"code":…,"message":…}}`.
+///
+/// Each operation's reply has its own type with one writer and one reader (`AcquireReply`, `ReportReply`,
+/// `HelloReply`, `BreakerReply`, `ListReply`, `HistoryReply`, `StatsReply`); the replies without fields of
+/// their own (`ping`, `delete`, `watch`, `unwatch`) are `success(id:into:)`, and an error reply is
+/// `error(id:_:into:)`, read back with `ProtocolError(json:)`.
 public enum Reply {
     /// Starts a success reply, leaving the object open for the operation's fields. End it with `end(_:)`.
     public static func beginSuccess(id: RequestID?, into w: inout JSONWriter) {
@@ -33,12 +38,6 @@ public enum Reply {
     }
 
     private static func writeID(_ id: RequestID?, into w: inout JSONWriter) {
-        switch id {
-        case nil: break
-        case .integer(let i)?:
-            w.member("id", i)
-        case .string(let s)?:
-            w.member("id", s)
-        }
+        id?.writeMember(into: &w)
     }
 }

@@ -13,3 +13,13 @@ public enum RequestID: Sendable, Hashable, CustomStringConvertible {
         }
     }
 }
+
+extension RequestID {
+    /// Writes the `"id"` member of a request or reply.
+    func writeMember(into w: inout JSONWriter) {
+        switch self {
+        case .integer(let i): w.member("id", i)
+        case .string(let s): w.member("id", s)
+        }
+    }
+}

@@ -1,10 +1,4 @@
-/// A connection's role: what it may do.
-public enum Role: String, Sendable, Hashable {
-    /// acquire, report, status, list, watch, history, stats.
-    case client
-    /// Everything, including configure, force, release, reset and delete.
-    case admin
-}
+import BreakerProtocol
 
 /// Checks `hello` tokens against the configured ones, in constant time.
 struct Authenticator: Sendable {

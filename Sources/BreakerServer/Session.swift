@@ -1,3 +1,5 @@
+import BreakerProtocol
+
 /// The protocol state of one connection.
 struct Session {
     /// Nil until a `hello` with a valid token, when token files are configured.
