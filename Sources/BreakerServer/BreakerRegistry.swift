@@ -61,34 +61,22 @@ public final class BreakerRegistry: Sendable {
 
     // MARK: Calls
 
-    /// The result of `acquire`, with the breaker's state after it.
-    struct Acquired: Sendable {
-        let decision: AcquireDecision
-        let state: BreakerState
-        let generation: UInt64
-    }
-
-    /// The result of `report`, with the breaker's state after it.
-    struct Reported: Sendable {
-        let result: BreakerCore.ReportResult
-        let state: BreakerState
-        let generation: UInt64
-    }
-
     /// Asks to make a call; creates the breaker (with `policy`, else the default policy) when it is new.
-    func acquire(_ resource: String, policy: BreakerPolicy?) throws(ProtocolError) -> RegistryResult<Acquired> {
+    func acquire(_ resource: String, policy: BreakerPolicy?) throws(ProtocolError) -> RegistryResult<AcquireReply> {
         try withEntry(resource, creatingWith: policy, by: nil) { entry, _, now in
             let decision = entry.machine.acquire(now: now)
             // A granted permit moves the permit sequence, which is saved.
             return Step(decision, transitions: decision.transitions, changed: decision.permit != nil)
         } finish: { entry, _, decision in
-            Acquired(decision: decision, state: entry.machine.state, generation: entry.machine.generation)
+            AcquireReply(
+                allowed: decision.allowed, state: entry.machine.state, generation: entry.machine.generation,
+                permit: decision.permit, retryAfter: decision.retryAfter)
         }
     }
 
     /// Reports outcomes; creates the breaker (with `policy`, else the default policy) when it is new.
     func report(_ resource: String, kind: Request.ReportKind, policy: BreakerPolicy?) throws(ProtocolError)
-        -> RegistryResult<Reported>
+        -> RegistryResult<ReportReply>
     {
         try withEntry(resource, creatingWith: policy, by: nil) { entry, _, now in
             let result: BreakerCore.ReportResult
@@ -98,7 +86,9 @@ public final class BreakerRegistry: Sendable {
             }
             return Step(result, transitions: result.transitions, changed: result.counted)
         } finish: { entry, _, result in
-            Reported(result: result, state: entry.machine.state, generation: entry.machine.generation)
+            ReportReply(
+                state: entry.machine.state, generation: entry.machine.generation, counted: result.counted,
+                reason: result.ignoredBecause)
         }
     }
 

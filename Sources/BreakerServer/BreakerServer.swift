@@ -53,9 +53,9 @@ public final class BreakerServer: Sendable {
             release: { key, failure in mailboxes[key.loop].post(.committed(key, failure: failure)) })
         let publisher = ChangePublisher(shards: registry.shardCount) { change, waiter in
             for record in change.transitions {
-                hub.broadcast(resource: change.resource, line: Event.transition(resource: change.resource, record))
+                hub.broadcast(.transition(resource: change.resource, record))
             }
-            if change.deleted { hub.broadcast(resource: change.resource, line: Event.deleted(resource: change.resource)) }
+            if change.deleted { hub.broadcast(.deleted(resource: change.resource)) }
             writer.enqueue(change.durable, waiter: waiter)
         }
 

@@ -5,8 +5,8 @@ import BreakerProtocol
 /// durable writer has committed (or failed to commit) the change.
 struct HeldReply: Sendable {
     enum Body: Sendable {
-        case acquire(BreakerRegistry.Acquired)
-        case report(BreakerRegistry.Reported)
+        case acquire(AcquireReply)
+        case report(ReportReply)
         case breaker(BreakerInfo)
         case success
         /// `report` with `noreply`: nothing is written, not even an error.
@@ -25,9 +25,9 @@ struct HeldReply: Sendable {
             return
         }
         switch body {
-        case .acquire(let r): ReplyWriter.acquire(r, id: id, into: &out)
-        case .report(let r): ReplyWriter.report(r, id: id, into: &out)
-        case .breaker(let info): ReplyWriter.breaker(info, id: id, into: &out)
+        case .acquire(let reply): reply.write(id: id, into: &out)
+        case .report(let reply): reply.write(id: id, into: &out)
+        case .breaker(let info): BreakerReply(breaker: info).write(id: id, into: &out)
         case .success: Reply.success(id: id, into: &out)
         case .none: break
         }

@@ -111,31 +111,25 @@ final class RequestHandler: Sendable {
         case .acquire(let resource, let policy):
             let r = try registry.acquire(resource, policy: policy)
             if let held = hold(r, session, id: id, { .acquire($0) }) { return held }
-            ReplyWriter.acquire(r.value, id: id, into: &out)
+            r.value.write(id: id, into: &out)
 
         case .report(let resource, let kind, let policy, _, let noreply):
             let r = try registry.report(resource, kind: kind, policy: policy)
             if let held = hold(r, session, id: id, { noreply ? .none : .report($0) }) { return held }
-            if !noreply { ReplyWriter.report(r.value, id: id, into: &out) }
+            if !noreply { r.value.write(id: id, into: &out) }
 
         case .status(let resource):
             guard let info = registry.status(resource) else { throw notFound(resource) }
-            ReplyWriter.breaker(info, id: id, into: &out)
+            BreakerReply(breaker: info).write(id: id, into: &out)
 
         case .list(let prefix):
-            let all = registry.list(prefix: prefix)
-            Reply.beginSuccess(id: id, into: &out)
-            out.key("breakers")
-            out.beginArray()
-            for info in all { info.write(to: &out) }
-            out.endArray()
-            Reply.end(&out)
+            ListReply(breakers: registry.list(prefix: prefix)).write(id: id, into: &out)
 
         case .configure(let resource, let policy):
             let r = try registry.configure(resource, policy: policy, by: session.actor)
             logger.info("configure", metadata: ["resource": "\(resource)", "by": "\(session.actor)"])
             if let held = hold(r, session, id: id, { .breaker($0) }) { return held }
-            ReplyWriter.breaker(r.value, id: id, into: &out)
+            BreakerReply(breaker: r.value).write(id: id, into: &out)
 
         case .force(let resource, let target, let reason, let ttl):
             let r = try registry.force(resource, target: target, reason: reason, ttl: ttl, by: session.actor)
@@ -146,19 +140,19 @@ final class RequestHandler: Sendable {
                     "reason": "\(reason ?? "-")",
                 ])
             var answer = hold(r, session, id: id, { .breaker($0.info) }) ?? .done
-            if case .done = answer.disposition { ReplyWriter.breaker(r.value.info, id: id, into: &out) }
+            if case .done = answer.disposition { BreakerReply(breaker: r.value.info).write(id: id, into: &out) }
             answer.expiry = r.value.expiry.map { (resource, $0) }
             return answer
 
         case .release(let resource):
             let r = try registry.release(resource, by: session.actor)
             if let held = hold(r, session, id: id, { .breaker($0) }) { return held }
-            ReplyWriter.breaker(r.value, id: id, into: &out)
+            BreakerReply(breaker: r.value).write(id: id, into: &out)
 
         case .reset(let resource):
             let r = try registry.reset(resource, by: session.actor)
             if let held = hold(r, session, id: id, { .breaker($0) }) { return held }
-            ReplyWriter.breaker(r.value, id: id, into: &out)
+            BreakerReply(breaker: r.value).write(id: id, into: &out)
 
         case .delete(let resource):
             let r = registry.delete(resource)
@@ -179,19 +173,10 @@ final class RequestHandler: Sendable {
 
         case .history(let resource, let limit):
             guard let records = registry.history(resource, limit: limit) else { throw notFound(resource) }
-            Reply.beginSuccess(id: id, into: &out)
-            out.key("transitions")
-            out.beginArray()
-            for r in records {
-                out.beginObject()
-                r.writeMembers(to: &out)
-                out.endObject()
-            }
-            out.endArray()
-            Reply.end(&out)
+            HistoryReply(transitions: records).write(id: id, into: &out)
 
         case .stats:
-            writeStats(id: id, into: &out)
+            statsReply().write(id: id, into: &out)
         }
         return .done
     }
@@ -210,12 +195,7 @@ final class RequestHandler: Sendable {
         }
         session.role = role
         session.clientName = client ?? session.clientName
-        Reply.beginSuccess(id: id, into: &out)
-        out.member("server", "breakerd")
-        out.member("version", serverVersion)
-        out.member("protocol", 1)
-        out.member("role", role.rawValue)
-        Reply.end(&out)
+        HelloReply(server: "breakerd", version: serverVersion, protocolVersion: 1, role: role).write(id: id, into: &out)
     }
 
     private func notFound(_ resource: String) -> ProtocolError {

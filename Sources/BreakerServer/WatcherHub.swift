@@ -21,10 +21,14 @@ final class WatcherHub: Sendable {
 
     var count: Int { watchers.withLock { $0.count } }
 
-    /// Sends `line` to every watcher whose prefix `resource` starts with.
-    func broadcast(resource: String, line: [UInt8]) {
-        watchers.withLock { all in
-            for (key, prefix) in all where resource.hasPrefix(prefix) { deliver(key, line) }
-        }
+    /// Sends `event` to every watcher whose prefix its resource starts with (the line is written once, and only
+    /// when someone watches it).
+    func broadcast(_ event: BreakerEvent) {
+        let resource = event.resource
+        let keys = watchers.withLock { all in all.compactMap { resource.hasPrefix($0.value) ? $0.key : nil } }
+        guard !keys.isEmpty else { return }
+        var w = JSONWriter()
+        event.write(into: &w)
+        for key in keys { deliver(key, w.bytes) }
     }
 }
