@@ -1,0 +1,188 @@
+import BreakerCore
+import BreakerProtocol
+import Testing
+
+@testable import BreakerServer
+
+/// The connection's decisions, driven event by event with no socket: back-pressure, held replies, the limits
+/// before `hello`, `line_too_long`, HTTP on the wrong port, and closing.
+@Suite struct ConnectionStateMachineTests {
+    static let limits = ConnectionStateMachine.Limits(
+        unauthenticatedBytes: 100, unauthenticatedIdle: .seconds(10), backPressureBytes: 1_000,
+        slowConsumerBytes: 5_000, linger: .seconds(2))
+    let t0 = MonotonicInstant(nanoseconds: 1_000_000_000)
+
+    func machine() -> ConnectionStateMachine { ConnectionStateMachine(limits: Self.limits, now: t0) }
+
+    func arrive(_ m: inout ConnectionStateMachine, _ text: String) -> ConnectionStateMachine.LineAction {
+        Array(text.utf8).withUnsafeBytes { m.lineArrived($0) }
+    }
+
+    static let held = HeldReply(id: .integer(7), body: .success)
+
+    // MARK: Back-pressure
+
+    @Test func backPressureStopsReadingPastTheLimitAndResumesWhenDrained() {
+        var m = machine()
+        #expect(m.wantsToRead)
+        #expect(m.answered(.done, pendingOutput: 1_000) == .next)
+        #expect(m.wantsToRead, "at the limit: still reading")
+        #expect(m.answered(.done, pendingOutput: 1_001) == .next)
+        #expect(!m.wantsToRead, "past the limit: the loop stops reading this connection")
+        #expect(m.received(10, authenticated: true, now: t0) == .frame, "what was already read is still answered")
+        #expect(m.outputDrained() == .none)
+        #expect(m.wantsToRead)
+    }
+
+    @Test func aWatcherThatDoesNotReadIsDisconnectedAtTheLimit() {
+        var m = machine()
+        #expect(m.eventArrived(100, pendingOutput: 4_900) == .send)
+        #expect(m.eventArrived(101, pendingOutput: 4_900) == .disconnectSlowConsumer)
+        #expect(m.eventArrived(1, pendingOutput: 0) == .drop, "closed: later events are dropped")
+    }
+
+    // MARK: Held replies
+
+    @Test func aHeldReplyKeepsInputAndEventsBehindItUntilTheCommit() {
+        var m = machine()
+        #expect(m.answered(.hold(Self.held), pendingOutput: 0) == .stop)
+        #expect(m.isHeld)
+        #expect(!m.wantsToRead)
+        #expect(m.received(20, authenticated: true, now: t0) == .keepForLater)
+        #expect(m.eventArrived(50, pendingOutput: 0) == .wait)
+        #expect(arrive(&m, #"{"op":"ping"}"#) == .stop)
+        #expect(m.outputDrained() == .none, "output before the held reply drained: still held")
+        #expect(m.isHeld)
+        guard case .release(let reply, let failure) = m.commitCompleted(failure: nil) else {
+            Issue.record("the commit must release the held reply")
+            return
+        }
+        #expect(reply.id == .integer(7))
+        #expect(failure == nil)
+        #expect(!m.isHeld)
+        #expect(m.wantsToRead)
+        #expect(m.eventArrived(50, pendingOutput: 0) == .send)
+    }
+
+    @Test func aFailedCommitReleasesTheReplyAsAnError() {
+        var m = machine()
+        _ = m.answered(.hold(Self.held), pendingOutput: 0)
+        guard case .release(let reply, let failure) = m.commitCompleted(failure: "disk full") else {
+            Issue.record("the commit must release the held reply")
+            return
+        }
+        var w = JSONWriter()
+        reply.write(committed: failure, into: &w)
+        let text = String(decoding: w.bytes, as: UTF8.self)
+        #expect(text.hasPrefix(#"{"id":7,"ok":false,"error":{"code":"internal""#))
+        #expect(text.contains("disk full"))
+    }
+
+    @Test func aCommitNobodyWaitsForIsIgnored() {
+        var m = machine()
+        #expect(m.commitCompleted(failure: nil).isIgnore)
+    }
+
+    @Test func aPeerThatClosesWhileHeldIsClosedAfterTheReplyIsSent() {
+        var m = machine()
+        _ = m.answered(.hold(Self.held), pendingOutput: 0)
+        let answerLastLine = m.peerClosedInput()
+        #expect(!answerLastLine, "held: the last partial line waits for the commit")
+        _ = m.commitCompleted(failure: nil)
+        #expect(m.outputDrained() == .close)
+    }
+
+    // MARK: Before hello
+
+    @Test func anUnauthenticatedConnectionMaySendUpToTheByteLimit() {
+        var m = machine()
+        #expect(m.received(60, authenticated: false, now: t0) == .frame)
+        #expect(m.received(40, authenticated: false, now: t0) == .frame, "exactly the limit")
+        guard case .closeWithError(let error) = m.received(1, authenticated: false, now: t0) else {
+            Issue.record("one byte past the limit must close")
+            return
+        }
+        #expect(error.code == .unauthorized)
+        #expect(m.received(1, authenticated: false, now: t0) == .drop)
+        #expect(m.outputDrained() == .close)
+    }
+
+    @Test func anAuthenticatedConnectionHasNoByteLimit() {
+        var m = machine()
+        #expect(m.received(10_000, authenticated: true, now: t0) == .frame)
+    }
+
+    @Test func anUnauthenticatedConnectionIsClosedWhenIdleTooLong() {
+        var m = machine()
+        #expect(m.nextDeadline(authenticated: false) == t0 + .seconds(10))
+        #expect(m.nextDeadline(authenticated: true) == nil)
+        #expect(m.timerFired(now: t0 + .milliseconds(9_999), authenticated: false) == .none)
+        guard case .closeWithError(let error) = m.timerFired(now: t0 + .seconds(10), authenticated: false) else {
+            Issue.record("idle for the limit must close")
+            return
+        }
+        #expect(error.code == .unauthorized)
+        #expect(m.outputDrained() == .close)
+    }
+
+    @Test func anAuthenticatedConnectionIsNeverClosedForIdling() {
+        var m = machine()
+        #expect(m.timerFired(now: t0 + .seconds(3_600), authenticated: true) == .none)
+    }
+
+    // MARK: line_too_long
+
+    @Test func lineTooLongSendsTheErrorShutsTheWriteSideAndLingers() {
+        var m = machine()
+        let error = m.lineTooLong(maximumLineBytes: 256, now: t0)
+        #expect(error.code == .lineTooLong)
+        #expect(m.received(10, authenticated: true, now: t0) == .drop)
+        #expect(m.wantsToRead, "input is read and dropped until the peer closes")
+        #expect(m.nextDeadline(authenticated: true) == t0 + .seconds(2))
+        #expect(m.outputDrained() == .shutdownWrite)
+        #expect(m.outputDrained() == .none, "the write side is shut once")
+        #expect(m.timerFired(now: t0 + .milliseconds(1_999), authenticated: true) == .none)
+        #expect(m.timerFired(now: t0 + .seconds(2), authenticated: true) == .close)
+    }
+
+    @Test func lineTooLongClosesWhenThePeerCloses() {
+        var m = machine()
+        _ = m.lineTooLong(maximumLineBytes: 256, now: t0)
+        let answerLastLine = m.peerClosedInput()
+        #expect(!answerLastLine)
+        #expect(m.outputDrained() == .close)
+    }
+
+    // MARK: HTTP and closing
+
+    @Test func httpOnTheFirstLineAborts() {
+        var m = machine()
+        #expect(m.partialFirstLine(Array("GET / HT".utf8)) == .abort)
+        var n = machine()
+        #expect(arrive(&n, "POST /x HTTP/1.1") == .abort)
+        var o = machine()
+        #expect(arrive(&o, #"{"op":"ping"}"#) == .next)
+        #expect(arrive(&o, "GET / HTTP/1.1") == .next, "only the first line is sniffed")
+    }
+
+    @Test func closeAfterReplyClosesOnceDrained() {
+        var m = machine()
+        #expect(m.answered(.closeAfterReply, pendingOutput: 10) == .stop)
+        #expect(!m.wantsToRead)
+        #expect(m.outputDrained() == .close)
+    }
+
+    @Test func shutdownClosesOnceTheRepliesAreSent() {
+        var m = machine()
+        m.shutdownBegun()
+        #expect(!m.wantsToRead)
+        #expect(m.outputDrained() == .close)
+    }
+}
+
+extension ConnectionStateMachine.CommitAction {
+    var isIgnore: Bool {
+        if case .ignore = self { return true }
+        return false
+    }
+}
