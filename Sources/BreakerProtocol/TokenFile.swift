@@ -34,6 +34,10 @@ public enum TokenFile {
     /// - Throws: `TokenFile.Error` when the file cannot be read, is larger than `maximumBytes`, holds no
     ///   token, or holds a token shorter than `minimumTokenBytes`.
     public static func load(_ path: String) throws(TokenFile.Error) -> [String] {
+        var info = stat()
+        if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+            throw Error(path: path, problem: "is a directory; give the path of a file with one token per line")
+        }
         guard let file = fopen(path, "r") else {
             throw Error(path: path, problem: "cannot be read: \(String(cString: strerror(errno)))")
         }
@@ -49,6 +53,13 @@ public enum TokenFile {
             }
         }
         return try parse(bytes, path: path)
+    }
+
+    /// True when the file at `path` may be read by its group or by others (tokens are secrets: `chmod 600`).
+    public static func isReadableByOthers(_ path: String) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return false }
+        return info.st_mode & (S_IRGRP | S_IROTH) != 0
     }
 
     /// The first token in the file at `path` (what a client sends).

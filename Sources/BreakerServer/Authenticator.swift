@@ -1,19 +1,37 @@
 import BreakerProtocol
+import Synchronization
 
-/// Checks `hello` tokens against the configured ones, in constant time.
-struct Authenticator: Sendable {
-    let clientTokens: [[UInt8]]
-    let adminTokens: [[UInt8]]
+/// Checks `hello` tokens against the configured ones, in constant time. The token sets can be replaced while
+/// the server runs (SIGHUP re-reads the token files): new `hello`s use the new sets; connections that already
+/// succeeded keep their role.
+final class Authenticator: Sendable {
+    private struct Tokens: Sendable {
+        var client: [[UInt8]]
+        var admin: [[UInt8]]
+    }
+
+    private let tokens: Mutex<Tokens>
+    /// True when token files were given: connections must `hello` with a token first.
     let required: Bool
 
     init(configuration: ServerConfiguration) {
-        clientTokens = configuration.clientTokens.map { Array($0.utf8) }
-        adminTokens = configuration.adminTokens.map { Array($0.utf8) }
+        tokens = Mutex(
+            Tokens(
+                client: configuration.clientTokens.map { Array($0.utf8) },
+                admin: configuration.adminTokens.map { Array($0.utf8) }))
         required = configuration.requiresAuthentication
     }
 
     /// The role of a connection before any `hello`: admin when no token files were given, else none.
     var initialRole: Role? { required ? nil : .admin }
+
+    /// Replaces the valid tokens.
+    func replace(client: [String], admin: [String]) {
+        tokens.withLock {
+            $0.client = client.map { Array($0.utf8) }
+            $0.admin = admin.map { Array($0.utf8) }
+        }
+    }
 
     /// The role `token` grants, or nil. Every configured token is compared, whatever matches, so the time taken
     /// does not depend on which token (or how much of one) matched.
@@ -21,10 +39,11 @@ struct Authenticator: Sendable {
         guard required else { return .admin }
         guard let token else { return nil }
         let candidate = Array(token.utf8)
+        let (admin, client) = tokens.withLock { ($0.admin, $0.client) }
         var isAdmin = false
         var isClient = false
-        for t in adminTokens { isAdmin = Self.constantTimeEqual(t, candidate) || isAdmin }
-        for t in clientTokens { isClient = Self.constantTimeEqual(t, candidate) || isClient }
+        for t in admin { isAdmin = Self.constantTimeEqual(t, candidate) || isAdmin }
+        for t in client { isClient = Self.constantTimeEqual(t, candidate) || isClient }
         return isAdmin ? .admin : (isClient ? .client : nil)
     }
 

@@ -32,8 +32,29 @@ public final class BreakerServer: Sendable {
 
     /// Opens the database, restores every breaker from it, and sets the server up; nothing listens until
     /// `start()`.
-    public init(configuration: ServerConfiguration, logger: Logger) throws(ServerError) {
-        try configuration.validate()
+    public init(configuration requested: ServerConfiguration, logger: Logger) throws(ServerError) {
+        try requested.validate()
+        var configuration = requested
+        for path in [configuration.clientTokenFile, configuration.adminTokenFile].compactMap({ $0 })
+        where TokenFile.isReadableByOthers(path) {
+            logger.warning(
+                "a token file may be read by its group or by others; tokens are secrets (chmod 600)",
+                metadata: ["file": "\(path)"])
+        }
+        let descriptors = DescriptorLimit.raiseToHardLimit()
+        let fit = DescriptorLimit.connectionsThatFit(descriptors)
+        if configuration.maximumConnections > fit {
+            logger.warning(
+                """
+                the open-file limit allows fewer connections than --max-connections; lowered to fit. Raise \
+                LimitNOFILE / ulimit -n to allow more
+                """,
+                metadata: [
+                    "open_files": "\(descriptors)", "max_connections": "\(fit)",
+                    "requested": "\(configuration.maximumConnections)",
+                ])
+            configuration.maximumConnections = fit
+        }
         let store: BreakerStore
         do {
             store = try BreakerStore(path: configuration.databasePath)
@@ -145,14 +166,40 @@ public final class BreakerServer: Sendable {
     }
 
     /// Blocks until every event loop has ended (after `shutdown()`), then writes what is queued and a last
-    /// snapshot, and closes the database.
-    public func waitUntilStopped() {
+    /// snapshot, and closes the database. Returns what could not be saved (nil when everything was): the
+    /// caller should exit non-zero and say so.
+    @discardableResult
+    public func waitUntilStopped() -> String? {
         for loop in loops { loop.join() }
         let wasStarted = state.withLock { s -> Bool in
             defer { s.started = false }
             return s.started
         }
-        if wasStarted { writer.stop() }
+        return wasStarted ? writer.stop() : nil
+    }
+
+    /// Re-reads the token files given at start (breakerd does this on SIGHUP): new `hello`s use the new tokens,
+    /// connections that already succeeded keep their role. A file that cannot be read keeps the old tokens.
+    /// Returns an error that says why nothing changed; logs one line either way.
+    @discardableResult
+    public func reloadTokens() -> ServerError? {
+        let config = context.configuration
+        guard config.requiresAuthentication else {
+            context.logger.notice("SIGHUP: no token files were given at start; nothing to reload")
+            return nil
+        }
+        do {
+            let client = try config.clientTokenFile.map { (path) throws(ServerError) in try ServerOptions.tokens(path) } ?? []
+            let admin = try config.adminTokenFile.map { (path) throws(ServerError) in try ServerOptions.tokens(path) } ?? []
+            context.handler.authenticator.replace(client: client, admin: admin)
+            context.logger.notice(
+                "token files re-read; new hellos use them",
+                metadata: ["client_tokens": "\(client.count)", "admin_tokens": "\(admin.count)"])
+            return nil
+        } catch {
+            context.logger.error("token files not re-read; the old tokens stay valid", metadata: ["error": "\(error)"])
+            return error
+        }
     }
 
     /// Asks for a snapshot of every breaker now (breakerd does this on SIGUSR1).

@@ -10,8 +10,9 @@ struct ConnectionStateMachine {
     struct Limits: Sendable {
         /// What an unauthenticated connection may send before it is closed, in bytes.
         var unauthenticatedBytes: Int
-        /// How long an unauthenticated connection may stay without sending anything.
-        var unauthenticatedIdle: Duration
+        /// How long after connecting a connection has to succeed with `hello` (when tokens are required). Bytes
+        /// sent meanwhile do not extend it.
+        var helloTimeout: Duration
         /// Pending output past which the connection's requests are not read until its replies drain, in bytes.
         var backPressureBytes: Int
         /// Pending output past which a watcher's events disconnect it, in bytes.
@@ -99,12 +100,13 @@ struct ConnectionStateMachine {
     private(set) var shuttingDown = false
     private var sawFirstLine = false
     private var unauthenticatedBytes = 0
-    private var lastActivity: MonotonicInstant
+    /// When the connection was accepted (the `hello` deadline counts from here).
+    private let acceptedAt: MonotonicInstant
     private var wroteShutdown = false
 
     init(limits: Limits, now: MonotonicInstant) {
         self.limits = limits
-        self.lastActivity = now
+        self.acceptedAt = now
     }
 
     /// True while the loop should read the socket.
@@ -114,6 +116,12 @@ struct ConnectionStateMachine {
             return false
         }
         return !backPressured && !peerClosed && !shuttingDown
+    }
+
+    /// True while requests may be answered: not held, not back-pressured, not closing.
+    var canProcess: Bool {
+        guard case .active = phase else { return false }
+        return !backPressured
     }
 
     /// True while a reply waits for a commit (output after it must not be sent).
@@ -126,7 +134,7 @@ struct ConnectionStateMachine {
     func nextDeadline(authenticated: Bool) -> MonotonicInstant? {
         switch phase {
         case .discarding(let until): return until
-        case .active, .held: return authenticated ? nil : lastActivity + limits.unauthenticatedIdle
+        case .active, .held: return authenticated ? nil : acceptedAt + limits.helloTimeout
         case .closingAfterFlush, .closed: return nil
         }
     }
@@ -134,12 +142,11 @@ struct ConnectionStateMachine {
     // MARK: Input
 
     /// `count` bytes were read.
-    mutating func received(_ count: Int, authenticated: Bool, now: MonotonicInstant) -> ReceiveAction {
-        lastActivity = now
+    mutating func received(_ count: Int, authenticated: Bool) -> ReceiveAction {
         switch phase {
         case .held: return .keepForLater
         case .closingAfterFlush, .discarding, .closed: return .drop
-        case .active: break
+        case .active: if backPressured { return .keepForLater }
         }
         if !authenticated {
             unauthenticatedBytes += count
@@ -178,8 +185,11 @@ struct ConnectionStateMachine {
     mutating func answered(_ disposition: RequestHandler.Answer.Disposition, pendingOutput: Int) -> LineAction {
         switch disposition {
         case .done:
-            if pendingOutput > limits.backPressureBytes { backPressured = true }
-            return .next
+            // Past the limit the connection's requests are not answered (nor read) until its output drains:
+            // the output a client can make the server produce is bounded, not only what it reads.
+            guard pendingOutput > limits.backPressureBytes else { return .next }
+            backPressured = true
+            return .stop
         case .closeAfterReply:
             phase = .closingAfterFlush
             return .stop
@@ -197,11 +207,11 @@ struct ConnectionStateMachine {
             "a request line is longer than \(maximumLineBytes) bytes; the connection will be closed")
     }
 
-    /// The peer closed its side. Returns true when the loop should answer a last line that has no newline.
+    /// The peer closed its side. Returns true when the loop should answer a last line that has no newline now
+    /// (else it is answered once the held or back-pressured input has been).
     mutating func peerClosedInput() -> Bool {
         peerClosed = true
-        if case .active = phase { return true }
-        return false
+        return canProcess
     }
 
     // MARK: Output
@@ -262,9 +272,12 @@ struct ConnectionStateMachine {
             phase = .closed
             return .close
         case .active, .held:
-            guard !authenticated, now - lastActivity >= limits.unauthenticatedIdle else { return .none }
+            guard !authenticated, now - acceptedAt >= limits.helloTimeout else { return .none }
             phase = .closingAfterFlush
-            return .closeWithError(ProtocolError(.unauthorized, "no successful hello within the idle limit; closing"))
+            return .closeWithError(
+                ProtocolError(
+                    .unauthorized,
+                    "no successful hello within \(limits.helloTimeout.millisecondsRoundedUp) ms of connecting; closing"))
         default:
             return .none
         }

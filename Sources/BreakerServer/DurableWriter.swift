@@ -45,6 +45,8 @@ final class DurableWriter: Sendable {
     private let wallClock: WallClock
     private let logger: Logger
     private let snapshotStats = Mutex(SnapshotStats())
+    /// What the final snapshot or checkpoint could not save, set when the writer stops.
+    private let finalFailure = Mutex<String?>(nil)
 
     /// - Parameters:
     ///   - rows: the breakers changed since the last call, or all of them, as rows (for snapshots).
@@ -80,11 +82,14 @@ final class DurableWriter: Sendable {
         try ServerThread.start(joinable: false) { self.run() }
     }
 
-    /// Writes what is queued, takes a last snapshot, and stops. Blocks until done.
-    func stop() {
+    /// Writes what is queued, takes a last snapshot, and stops. Blocks until done. Returns what could not be
+    /// saved (nil when everything was).
+    @discardableResult
+    func stop() -> String? {
         queue.withLock { $0.stopping = true }
         wake.signal()
         stopped.wait()
+        return finalFailure.withLock { $0 }
     }
 
     /// Asks for a snapshot of every breaker as soon as the writer is free (operators: SIGUSR1).
@@ -112,12 +117,18 @@ final class DurableWriter: Sendable {
             }
             if !changes.isEmpty { commit(changes, waiters) }
             if stopping {
-                snapshot()
+                var problems: [String] = []
+                if !snapshot() {
+                    problems.append(
+                        "the last snapshot failed: window counts since the previous one are not saved "
+                            + "(acknowledged changes are)")
+                }
                 do {
                     try store.checkpoint()
                 } catch {
-                    logger.warning("checkpoint at shutdown failed; the WAL file holds the rest", metadata: ["error": "\(error)"])
+                    problems.append("the checkpoint failed (\(error)); the WAL file next to the database holds the rest")
                 }
+                finalFailure.withLock { $0 = problems.isEmpty ? nil : problems.joined(separator: "; ") }
                 stopped.signal()
                 return
             }
@@ -141,7 +152,8 @@ final class DurableWriter: Sendable {
         for key in waiters { release(key, failure) }
     }
 
-    private func snapshot() {
+    @discardableResult
+    private func snapshot() -> Bool {
         let start = SystemClock.read()
         let all = rows(nextSnapshotIsFull.exchange(false, ordering: .relaxed))
         do {
@@ -154,10 +166,12 @@ final class DurableWriter: Sendable {
                 $0.count += 1
             }
             logger.debug("snapshot", metadata: ["rows": "\(all.count)", "ms": "\(ms)"])
+            return true
         } catch {
             nextSnapshotIsFull.store(true, ordering: .relaxed)
             snapshotStats.withLock { $0.failures += 1 }
             logger.error("snapshot failed", metadata: ["error": "\(error)", "rows": "\(all.count)"])
+            return false
         }
     }
 }

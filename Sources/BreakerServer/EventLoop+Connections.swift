@@ -16,8 +16,7 @@ extension EventLoop {
             let n = read(c.fd, readBuffer.baseAddress, readBuffer.count)
             if n > 0 {
                 let chunk = UnsafeRawBufferPointer(rebasing: readBuffer[0..<n])
-                let now = context.configuration.clock.now
-                switch c.machine.received(n, authenticated: c.isAuthenticated, now: now) {
+                switch c.machine.received(n, authenticated: c.isAuthenticated) {
                 case .frame: frame(c, chunk)
                 case .keepForLater: c.backlog.append(contentsOf: chunk)
                 case .drop: break
@@ -49,8 +48,9 @@ extension EventLoop {
         case .consumed:
             if c.machine.partialFirstLine(c.framer.partial) == .abort { abort(c) }
         case .stopped(let resumeAt):
-            // A reply is held for a commit: the rest waits, in order. (Closing: it is dropped.)
-            if connections[c.fd] === c && c.machine.isHeld && resumeAt < bytes.count {
+            // A reply is held for a commit, or too much output waits: the rest waits, in order. (Closing: it is
+            // dropped.)
+            if connections[c.fd] === c && (c.machine.isHeld || c.machine.backPressured) && resumeAt < bytes.count {
                 c.backlog.append(contentsOf: bytes[resumeAt...])
             }
         case .lineTooLong:
@@ -67,9 +67,13 @@ extension EventLoop {
             abort(c)
             return false
         }
-        let answer = context.handler.handle(line: line, session: &c.session, out: &c.output)
-        if let expiry = answer.expiry { timers.schedule(.expiry(resource: expiry.resource), at: expiry.at) }
-        return c.machine.answered(answer.disposition, pendingOutput: c.pendingOutput) == .next
+        let result = context.handler.handle(line: line, session: &c.session, out: &c.output)
+        if let expiry = result.expiry { timers.schedule(.expiry(resource: expiry.resource), at: expiry.at) }
+        if c.countedUnauthenticated && c.isAuthenticated {
+            c.countedUnauthenticated = false
+            context.stats.unauthenticatedConnections.subtract(1, ordering: .relaxed)
+        }
+        return c.machine.answered(result.disposition, pendingOutput: c.pendingOutput) == .next
     }
 
     /// Closes at once, without a reply (for HTTP sent to the wrong port).
@@ -92,39 +96,58 @@ extension EventLoop {
     /// Sends what is pending; then carries out what the machine wants once everything went out, and keeps the
     /// epoll interest in line with it.
     func flush(_ c: Connection) {
-        while c.sent < c.output.bytes.count {
-            let end = c.output.bytes.count
-            let n = c.output.bytes.withUnsafeBytes { buffer in
-                send(c.fd, buffer.baseAddress! + c.sent, end - c.sent, Int32(MSG_NOSIGNAL))
+        while true {
+            while c.sent < c.output.bytes.count {
+                let end = c.output.bytes.count
+                let n = c.output.bytes.withUnsafeBytes { buffer in
+                    send(c.fd, buffer.baseAddress! + c.sent, end - c.sent, Int32(MSG_NOSIGNAL))
+                }
+                if n > 0 {
+                    c.sent += n
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    updateInterest(c, writable: true)
+                    return
+                } else {
+                    closeConnection(c)
+                    return
+                }
             }
-            if n > 0 {
-                c.sent += n
-            } else if n < 0 && errno == EINTR {
-                continue
-            } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                updateInterest(c, writable: true)
-                return
+            // Everything went out.
+            if c.output.bytes.capacity > 1_048_576 {
+                c.output.bytes = []
+                c.output.bytes.reserveCapacity(4_096)
             } else {
+                c.output.bytes.removeAll(keepingCapacity: true)
+            }
+            c.sent = 0
+            switch c.machine.outputDrained() {
+            case .none: break
+            case .shutdownWrite: shutdown(c.fd, Int32(SHUT_WR))
+            case .close:
                 closeConnection(c)
                 return
             }
-        }
-        // Everything went out.
-        if c.output.bytes.capacity > 1_048_576 {
-            c.output.bytes = []
-            c.output.bytes.reserveCapacity(4_096)
-        } else {
-            c.output.bytes.removeAll(keepingCapacity: true)
-        }
-        c.sent = 0
-        switch c.machine.outputDrained() {
-        case .none: break
-        case .shutdownWrite: shutdown(c.fd, Int32(SHUT_WR))
-        case .close:
-            closeConnection(c)
-            return
+            // Requests that waited for the output to drain are answered now (then sent, in the next round).
+            guard c.machine.canProcess, !c.backlog.isEmpty || c.machine.peerClosed && !c.framer.partial.isEmpty
+            else { break }
+            resumeBacklog(c)
+            guard connections[c.fd] === c else { return }
         }
         updateInterest(c, writable: false)
+    }
+
+    /// Answers the input kept while a reply was held or the output was too large, and then, if the peer has
+    /// closed, its last line without a newline.
+    func resumeBacklog(_ c: Connection) {
+        if !c.backlog.isEmpty {
+            let backlog = c.backlog
+            c.backlog = []
+            backlog.withUnsafeBytes { frame(c, $0) }
+        }
+        guard connections[c.fd] === c, c.backlog.isEmpty, c.machine.peerClosed, c.machine.canProcess else { return }
+        if c.framer.finish({ answer(c, $0) }) == .lineTooLong { lineTooLong(c) }
     }
 
     /// Registers the interest the machine wants (reading) and the socket needs (writing), when it changed.
@@ -157,7 +180,7 @@ extension EventLoop {
             context.stats.slowConsumerDisconnects.add(1, ordering: .relaxed)
             context.logger.warning(
                 "disconnecting a watcher that does not read",
-                metadata: ["client": "\(c.session.clientName ?? "-")", "pending_bytes": "\(c.pendingOutput)"])
+                metadata: ["client": LogText.value(c.session.clientName), "pending_bytes": "\(c.pendingOutput)"])
             closeConnection(c)
         }
     }
@@ -172,15 +195,7 @@ extension EventLoop {
             c.output.bytes.append(contentsOf: c.deferredEvents)
             c.deferredEvents = []
         }
-        if !c.backlog.isEmpty {
-            let backlog = c.backlog
-            c.backlog = []
-            backlog.withUnsafeBytes { frame(c, $0) }
-        }
-        guard connections[c.fd] === c else { return }
-        if c.machine.peerClosed && !c.machine.isHeld, c.machine.peerClosedInput() {
-            if c.framer.finish({ answer(c, $0) }) == .lineTooLong { lineTooLong(c) }
-        }
+        resumeBacklog(c)
         guard connections[c.fd] === c else { return }
         flush(c)
     }
@@ -192,6 +207,7 @@ extension EventLoop {
         epoll_ctl(epollFD, EPOLL_CTL_DEL, c.fd, nil)
         close(c.fd)
         if c.session.watching { context.hub.unwatch(c.session.key) }
+        if c.countedUnauthenticated { context.stats.unauthenticatedConnections.subtract(1, ordering: .relaxed) }
         context.stats.currentConnections.subtract(1, ordering: .relaxed)
     }
 }

@@ -22,6 +22,9 @@ final class EventLoop: @unchecked Sendable {
     let epollFD: Int32
     private let mailbox: Mailbox
     private var listenFD: Int32 = -1
+    /// Set after `accept` ran out of descriptors: accepting resumes then (real time).
+    private var acceptPausedUntil: MonotonicInstant?
+    private var lastDescriptorWarning: MonotonicInstant?
     var connections: [Int32: Connection] = [:]
     private var nextSerial: UInt64 = 1
     private var nextLoop = 0
@@ -117,7 +120,7 @@ final class EventLoop: @unchecked Sendable {
     /// that a test's manual clock is noticed), or for ever when no timer is pending.
     private func waitMilliseconds() -> Int32 {
         let resolution = context.configuration.timerResolution
-        if shutdownDeadline != nil { return Int32(max(1, resolution.millisecondsRoundedUp)) }
+        if shutdownDeadline != nil || acceptPausedUntil != nil { return Int32(max(1, resolution.millisecondsRoundedUp)) }
         guard let earliest = timers.earliest else { return -1 }
         let wait = min(max(earliest - context.configuration.clock.now, .zero), resolution)
         return Int32(clamping: wait.millisecondsRoundedUp)
@@ -141,22 +144,14 @@ final class EventLoop: @unchecked Sendable {
             let fd = cbs_accept_nonblocking(listenFD)
             if fd < 0 {
                 if errno == EINTR || errno == ECONNABORTED { continue }
-                if errno == EMFILE || errno == ENFILE {
-                    context.logger.warning("accept: out of file descriptors; raise the limit (LimitNOFILE / ulimit -n)")
-                }
+                if errno == EMFILE || errno == ENFILE { pauseAccepting(errno) }
                 return
             }
             let stats = context.stats
-            if stats.currentConnections.load(ordering: .relaxed) >= context.configuration.maximumConnections {
+            if let refusal = admissionRefusal() {
                 stats.rejectedConnections.add(1, ordering: .relaxed)
                 var w = JSONWriter()
-                Reply.error(
-                    id: nil,
-                    ProtocolError(
-                        .tooManyConnections,
-                        "the server has its maximum of \(context.configuration.maximumConnections) connections; "
-                            + "try again later"),
-                    into: &w)
+                Reply.error(id: nil, refusal, into: &w)
                 _ = w.bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 shutdown(fd, Int32(SHUT_WR))
                 close(fd)
@@ -168,6 +163,52 @@ final class EventLoop: @unchecked Sendable {
             nextLoop &+= 1
             if target == index { adopt(fd) } else { context.mailboxes[target].post(.adopt(fd: fd)) }
         }
+    }
+
+    /// Out of descriptors: the pending connection stays in the kernel's queue, and a level-triggered listener
+    /// would wake the loop at once, for ever. Stop watching the listener for 100 ms, and log at most once a second.
+    private func pauseAccepting(_ error: Int32) {
+        let now = SystemClock.read()
+        acceptPausedUntil = now + .milliseconds(100)
+        epoll_ctl(epollFD, EPOLL_CTL_DEL, listenFD, nil)
+        if lastDescriptorWarning.map({ now - $0 >= .seconds(1) }) ?? true {
+            lastDescriptorWarning = now
+            context.logger.warning(
+                """
+                accept: out of file descriptors (\(error == EMFILE ? "EMFILE" : "ENFILE")); pausing accepts for \
+                100 ms. Raise the limit (LimitNOFILE / ulimit -n) or lower --max-connections
+                """)
+        }
+    }
+
+    private func resumeAcceptingIfDue() {
+        guard let until = acceptPausedUntil, SystemClock.read() >= until else { return }
+        acceptPausedUntil = nil
+        guard listenFD >= 0 else { return }
+        var ev = epoll_event()
+        ev.events = EPOLLIN.rawValue
+        ev.data.fd = listenFD
+        epoll_ctl(epollFD, EPOLL_CTL_ADD, listenFD, &ev)
+    }
+
+    /// Why a new connection cannot be taken now, if it cannot.
+    private func admissionRefusal() -> ProtocolError? {
+        let config = context.configuration
+        let stats = context.stats
+        if stats.currentConnections.load(ordering: .relaxed) >= config.maximumConnections {
+            return ProtocolError(
+                .tooManyConnections,
+                "the server has its maximum of \(config.maximumConnections) connections; try again later")
+        }
+        if config.requiresAuthentication
+            && stats.unauthenticatedConnections.load(ordering: .relaxed) >= config.maximumUnauthenticated
+        {
+            return ProtocolError(
+                .tooManyConnections,
+                "the server has its maximum of \(config.maximumUnauthenticated) connections waiting for a "
+                    + "successful hello; try again later")
+        }
+        return nil
     }
 
     private func adopt(_ fd: Int32) {
@@ -186,6 +227,10 @@ final class EventLoop: @unchecked Sendable {
             fd: fd, key: key, role: context.handler.authenticator.initialRole, machine: machine,
             maximumLineBytes: config.maximumLineBytes)
         connections[fd] = connection
+        if !connection.isAuthenticated {
+            connection.countedUnauthenticated = true
+            context.stats.unauthenticatedConnections.add(1, ordering: .relaxed)
+        }
         var ev = epoll_event()
         ev.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
         ev.data.fd = fd
@@ -208,6 +253,7 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func fireTimers() {
+        resumeAcceptingIfDue()
         if let deadline = shutdownDeadline, connections.isEmpty || SystemClock.read() >= deadline {
             running = false
             return
@@ -242,7 +288,8 @@ final class EventLoop: @unchecked Sendable {
 
     private func beginShutdown() {
         if listenFD >= 0 {
-            epoll_ctl(epollFD, EPOLL_CTL_DEL, listenFD, nil)
+            if acceptPausedUntil == nil { epoll_ctl(epollFD, EPOLL_CTL_DEL, listenFD, nil) }
+            acceptPausedUntil = nil
             close(listenFD)
             listenFD = -1
         }

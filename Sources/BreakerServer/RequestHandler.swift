@@ -127,7 +127,7 @@ final class RequestHandler: Sendable {
 
         case .configure(let resource, let policy):
             let r = try registry.configure(resource, policy: policy, by: session.actor)
-            logger.info("configure", metadata: ["resource": "\(resource)", "by": "\(session.actor)"])
+            logger.info("configure", metadata: ["resource": "\(resource)", "by": LogText.value(session.actor)])
             if let held = hold(r, session, id: id, { .breaker($0) }) { return held }
             BreakerReply(breaker: r.value).write(id: id, into: &out)
 
@@ -136,8 +136,8 @@ final class RequestHandler: Sendable {
             logger.info(
                 "force",
                 metadata: [
-                    "resource": "\(resource)", "state": "\(target)", "by": "\(session.actor)",
-                    "reason": "\(reason ?? "-")",
+                    "resource": "\(resource)", "state": "\(target)", "by": LogText.value(session.actor),
+                    "reason": LogText.value(reason),
                 ])
             var answer = hold(r, session, id: id, { .breaker($0.info) }) ?? .done
             if case .done = answer.disposition { BreakerReply(breaker: r.value.info).write(id: id, into: &out) }
@@ -157,7 +157,7 @@ final class RequestHandler: Sendable {
         case .delete(let resource):
             let r = registry.delete(resource)
             guard r.value else { throw notFound(resource) }
-            logger.info("delete", metadata: ["resource": "\(resource)", "by": "\(session.actor)"])
+            logger.info("delete", metadata: ["resource": "\(resource)", "by": LogText.value(session.actor)])
             if let held = hold(r, session, id: id, { _ in .success }) { return held }
             Reply.success(id: id, into: &out)
 
@@ -188,7 +188,7 @@ final class RequestHandler: Sendable {
             throw ProtocolError(.badRequest, "field 'protocol': this server speaks protocol 1, not \(version)")
         }
         guard let role = authenticator.role(for: token) else {
-            logger.notice("hello with an invalid token", metadata: ["client": "\(client ?? "-")"])
+            logger.notice("hello with an invalid token", metadata: ["client": LogText.value(client)])
             throw ProtocolError(
                 .unauthorized,
                 token == nil ? "this server needs a token: send hello with \"token\"" : "the token is not valid")

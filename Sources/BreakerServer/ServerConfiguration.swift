@@ -13,6 +13,10 @@ public struct ServerConfiguration: Sendable {
     public var clientTokens: [String] = []
     /// Tokens that give the admin role (`--admin-token-file`, one per line).
     public var adminTokens: [String] = []
+    /// The client token file, re-read by `BreakerServer.reloadTokens()` (SIGHUP).
+    public var clientTokenFile: String?
+    /// The admin token file, re-read by `BreakerServer.reloadTokens()` (SIGHUP).
+    public var adminTokenFile: String?
     /// True when token files were given: connections must `hello` with a token first.
     public var requiresAuthentication = false
     /// Allow a non-loopback address without token files (`--insecure`).
@@ -29,8 +33,12 @@ public struct ServerConfiguration: Sendable {
     public var eventLoopCount = ServerConfiguration.defaultEventLoopCount
     /// What an unauthenticated connection may send before it is closed, in bytes.
     public var unauthenticatedByteLimit = 16 * 1_024
-    /// How long an unauthenticated connection may stay idle.
-    public var unauthenticatedIdleTimeout = Duration.seconds(10)
+    /// How long after connecting a connection has to succeed with `hello` when token files are set (bytes sent
+    /// meanwhile do not extend it).
+    public var helloTimeout = Duration.seconds(10)
+    /// The most connections without a successful `hello` at once, when token files are set
+    /// (`--max-unauthenticated`); past it new connections get `too_many_connections`.
+    public var maximumUnauthenticated = 1_000
     /// Pending output (events and replies not yet read by the peer) past which a watcher is disconnected, in bytes.
     public var slowConsumerLimit = 8 * 1_024 * 1_024
     /// How long shutdown waits for replies to drain before closing connections.
@@ -72,6 +80,9 @@ public struct ServerConfiguration: Sendable {
         }
         guard maximumConnections >= 1 else { throw ServerError.configuration("--max-connections must be at least 1") }
         guard maximumLineBytes >= 256 else { throw ServerError.configuration("--max-line-bytes must be at least 256") }
+        guard maximumUnauthenticated >= 1 else {
+            throw ServerError.configuration("--max-unauthenticated must be at least 1")
+        }
         guard maximumBreakers >= 1 else { throw ServerError.configuration("--max-breakers must be at least 1") }
         guard snapshotInterval >= .milliseconds(10) else {
             throw ServerError.configuration("--snapshot-interval must be at least 10ms")
@@ -82,7 +93,7 @@ public struct ServerConfiguration: Sendable {
     /// The limits every connection lives under.
     var connectionLimits: ConnectionStateMachine.Limits {
         ConnectionStateMachine.Limits(
-            unauthenticatedBytes: unauthenticatedByteLimit, unauthenticatedIdle: unauthenticatedIdleTimeout,
+            unauthenticatedBytes: unauthenticatedByteLimit, helloTimeout: helloTimeout,
             backPressureBytes: backPressureBytes, slowConsumerBytes: slowConsumerLimit, linger: lineTooLongLinger)
     }
 }

@@ -8,6 +8,7 @@ public struct ServerOptions: Sendable {
     public var adminTokenFile: String?
     public var insecure = false
     public var maxConnections = 10_000
+    public var maxUnauthenticated = 1_000
     public var maxLineBytes = 65_536
     public var maxBreakers = 100_000
     public var defaultPolicy: String?
@@ -27,9 +28,12 @@ public struct ServerOptions: Sendable {
         config.listen = address
         if let path = clientTokenFile { config.clientTokens = try Self.tokens(path) }
         if let path = adminTokenFile { config.adminTokens = try Self.tokens(path) }
+        config.clientTokenFile = clientTokenFile
+        config.adminTokenFile = adminTokenFile
         config.requiresAuthentication = clientTokenFile != nil || adminTokenFile != nil
         config.insecure = insecure
         config.maximumConnections = maxConnections
+        config.maximumUnauthenticated = maxUnauthenticated
         config.maximumLineBytes = maxLineBytes
         config.maximumBreakers = maxBreakers
         if let eventLoops { config.eventLoopCount = eventLoops }
@@ -50,7 +54,7 @@ public struct ServerOptions: Sendable {
         return config
     }
 
-    private static func tokens(_ path: String) throws(ServerError) -> [String] {
+    static func tokens(_ path: String) throws(ServerError) -> [String] {
         do {
             return try TokenFile.load(path)
         } catch {

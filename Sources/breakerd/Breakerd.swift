@@ -18,7 +18,7 @@ struct Breakerd: ParsableCommand {
               breakerd --listen 127.0.0.1:7433
               printf '{"op":"acquire","resource":"db"}\\n' | nc -q1 127.0.0.1 7433
             On start it prints 'breakerd listening on HOST:PORT'. SIGTERM or SIGINT stop it gracefully;
-            SIGUSR1 writes a snapshot of every breaker now.
+            SIGUSR1 writes a snapshot of every breaker now; SIGHUP re-reads the token files.
             """)
 
     @Option(help: "HOST:PORT to listen on; port 0 picks a free port. Non-loopback needs token files or --insecure.")
@@ -33,8 +33,11 @@ struct Breakerd: ParsableCommand {
     @Flag(help: "Allow a non-loopback --listen address without token files (only on a trusted network).")
     var insecure = false
 
-    @Option(help: "Most connections at once.")
+    @Option(help: "Most connections at once (lowered to fit the open-file limit, with a log line).")
     var maxConnections = 10_000
+
+    @Option(help: "Most connections without a successful hello at once, when token files are set.")
+    var maxUnauthenticated = 1_000
 
     @Option(help: "Longest request line in bytes.")
     var maxLineBytes = 65_536
@@ -66,6 +69,7 @@ struct Breakerd: ParsableCommand {
         options.adminTokenFile = adminTokenFile
         options.insecure = insecure
         options.maxConnections = maxConnections
+        options.maxUnauthenticated = maxUnauthenticated
         options.maxLineBytes = maxLineBytes
         options.maxBreakers = maxBreakers
         options.defaultPolicy = defaultPolicy
@@ -88,7 +92,9 @@ struct Breakerd: ParsableCommand {
         sigaddset(&stopSignals, SIGTERM)
         sigaddset(&stopSignals, SIGINT)
         sigaddset(&stopSignals, SIGUSR1)
+        sigaddset(&stopSignals, SIGHUP)
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+        signal(SIGUSR2, SIG_IGN)
 
         let server: BreakerServer
         let bound: ListenAddress
@@ -105,18 +111,26 @@ struct Breakerd: ParsableCommand {
         var received: Int32 = 0
         while true {
             sigwait(&stopSignals, &received)
-            guard received == SIGUSR1 else { break }
-            logger.info("SIGUSR1: snapshot of every breaker requested")
-            server.requestSnapshot()
+            if received == SIGUSR1 {
+                logger.info("SIGUSR1: snapshot of every breaker requested")
+                server.requestSnapshot()
+            } else if received == SIGHUP {
+                server.reloadTokens()
+            } else {
+                break
+            }
         }
         logger.info("received signal \(received)")
         server.shutdown()
-        server.waitUntilStopped()
+        if let unsaved = server.waitUntilStopped() {
+            logger.error("stopped, but not everything was saved: \(unsaved)")
+            throw StartupFailure(message: "not everything was saved at shutdown: \(unsaved)")
+        }
         logger.info("stopped")
     }
 }
 
-/// A startup error printed as `breakerd: <message>` with exit code 1.
+/// A failure (at start, or a shutdown that could not save everything) printed as `breakerd: <message>`, exit 1.
 struct StartupFailure: Error, CustomStringConvertible {
     let message: String
     var description: String { message }

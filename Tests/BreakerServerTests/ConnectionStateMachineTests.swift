@@ -8,7 +8,7 @@ import Testing
 /// before `hello`, `line_too_long`, HTTP on the wrong port, and closing.
 @Suite struct ConnectionStateMachineTests {
     static let limits = ConnectionStateMachine.Limits(
-        unauthenticatedBytes: 100, unauthenticatedIdle: .seconds(10), backPressureBytes: 1_000,
+        unauthenticatedBytes: 100, helloTimeout: .seconds(10), backPressureBytes: 1_000,
         slowConsumerBytes: 5_000, linger: .seconds(2))
     let t0 = MonotonicInstant(nanoseconds: 1_000_000_000)
 
@@ -27,11 +27,13 @@ import Testing
         #expect(m.wantsToRead)
         #expect(m.answered(.done, pendingOutput: 1_000) == .next)
         #expect(m.wantsToRead, "at the limit: still reading")
-        #expect(m.answered(.done, pendingOutput: 1_001) == .next)
-        #expect(!m.wantsToRead, "past the limit: the loop stops reading this connection")
-        #expect(m.received(10, authenticated: true, now: t0) == .frame, "what was already read is still answered")
+        #expect(m.answered(.done, pendingOutput: 1_001) == .stop, "past the limit: stop answering")
+        #expect(!m.wantsToRead, "and stop reading")
+        #expect(!m.canProcess)
+        #expect(m.received(10, authenticated: true) == .keepForLater, "what was already read waits")
         #expect(m.outputDrained() == .none)
         #expect(m.wantsToRead)
+        #expect(m.canProcess)
     }
 
     @Test func aWatcherThatDoesNotReadIsDisconnectedAtTheLimit() {
@@ -48,7 +50,7 @@ import Testing
         #expect(m.answered(.hold(Self.held), pendingOutput: 0) == .stop)
         #expect(m.isHeld)
         #expect(!m.wantsToRead)
-        #expect(m.received(20, authenticated: true, now: t0) == .keepForLater)
+        #expect(m.received(20, authenticated: true) == .keepForLater)
         #expect(m.eventArrived(50, pendingOutput: 0) == .wait)
         #expect(arrive(&m, #"{"op":"ping"}"#) == .stop)
         #expect(m.outputDrained() == .none, "output before the held reply drained: still held")
@@ -96,24 +98,25 @@ import Testing
 
     @Test func anUnauthenticatedConnectionMaySendUpToTheByteLimit() {
         var m = machine()
-        #expect(m.received(60, authenticated: false, now: t0) == .frame)
-        #expect(m.received(40, authenticated: false, now: t0) == .frame, "exactly the limit")
-        guard case .closeWithError(let error) = m.received(1, authenticated: false, now: t0) else {
+        #expect(m.received(60, authenticated: false) == .frame)
+        #expect(m.received(40, authenticated: false) == .frame, "exactly the limit")
+        guard case .closeWithError(let error) = m.received(1, authenticated: false) else {
             Issue.record("one byte past the limit must close")
             return
         }
         #expect(error.code == .unauthorized)
-        #expect(m.received(1, authenticated: false, now: t0) == .drop)
+        #expect(m.received(1, authenticated: false) == .drop)
         #expect(m.outputDrained() == .close)
     }
 
     @Test func anAuthenticatedConnectionHasNoByteLimit() {
         var m = machine()
-        #expect(m.received(10_000, authenticated: true, now: t0) == .frame)
+        #expect(m.received(10_000, authenticated: true) == .frame)
     }
 
-    @Test func anUnauthenticatedConnectionIsClosedWhenIdleTooLong() {
+    @Test func anUnauthenticatedConnectionIsClosedTenSecondsAfterConnectingWhateverItSends() {
         var m = machine()
+        #expect(m.received(1, authenticated: false) == .frame)
         #expect(m.nextDeadline(authenticated: false) == t0 + .seconds(10))
         #expect(m.nextDeadline(authenticated: true) == nil)
         #expect(m.timerFired(now: t0 + .milliseconds(9_999), authenticated: false) == .none)
@@ -136,7 +139,7 @@ import Testing
         var m = machine()
         let error = m.lineTooLong(maximumLineBytes: 256, now: t0)
         #expect(error.code == .lineTooLong)
-        #expect(m.received(10, authenticated: true, now: t0) == .drop)
+        #expect(m.received(10, authenticated: true) == .drop)
         #expect(m.wantsToRead, "input is read and dropped until the peer closes")
         #expect(m.nextDeadline(authenticated: true) == t0 + .seconds(2))
         #expect(m.outputDrained() == .shutdownWrite)
