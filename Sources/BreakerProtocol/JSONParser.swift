@@ -9,6 +9,8 @@ public struct JSONParser {
         public let reason: String
         /// The byte offset within the text where the problem was found.
         public let offset: Int
+        /// Set when an object repeats a member: its name (requests with one are refused, not guessed at).
+        public var duplicateMember: String? = nil
 
         public var description: String { "\(reason) at byte \(offset)" }
     }
@@ -98,8 +100,13 @@ public struct JSONParser {
                 guard peek == UInt8(ascii: ":") else { throw error("expected ':' after a member name") }
                 index += 1
                 skipWhitespace()
+                let valueStart = index
                 let value = try parseValue(depth: depth)
-                members[key] = value  // a repeated member: the last one wins, as most parsers do
+                guard members.updateValue(value, forKey: key) == nil else {
+                    var e = Error(reason: "the member \"\(key)\" appears twice", offset: valueStart)
+                    e.duplicateMember = key
+                    throw e
+                }
                 skipWhitespace()
                 guard let next = peek else { throw error("unexpected end of input in an object") }
                 index += 1
@@ -159,7 +166,9 @@ public struct JSONParser {
             }
             let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
             if isInteger, let value = Int64(text) { return .integer(value) }
-            guard let value = Double(text), value.isFinite else { throw Error(reason: "number out of range", offset: start) }
+            // Valid JSON whatever its size: a number beyond Double's range reads as ±infinity, and the field that
+            // holds it reports it as out of range.
+            guard let value = Double(text) else { throw Error(reason: "invalid number", offset: start) }
             return .number(value)
         }
 

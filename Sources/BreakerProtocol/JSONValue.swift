@@ -26,3 +26,15 @@ public enum JSONValue: Sendable, Hashable {
         return nil
     }
 }
+
+extension JSONValue {
+    /// Why a JSON number that is not an `Int64` cannot be a whole-number field: too large (or small), or not
+    /// whole. `range` is what the field accepts.
+    static func wholeNumberProblem(_ d: Double, field: String, range: ClosedRange<Int64>) -> String {
+        if d.isInfinite || d == d.rounded() {
+            return "field '\(field)' is out of range: expected a whole number from \(range.lowerBound) to "
+                + "\(range.upperBound)"
+        }
+        return "field '\(field)' must be a whole number, got \(d)"
+    }
+}

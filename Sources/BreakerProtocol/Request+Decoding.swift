@@ -23,6 +23,11 @@ extension Request {
         do {
             value = try JSONParser.parse(line)
         } catch {
+            if let name = error.duplicateMember {
+                throw RequestDecodingError(
+                    id: nil, operation: nil, noreply: false,
+                    error: ProtocolError(.badRequest, "duplicate field '\(name)'; give each field once"))
+            }
             throw RequestDecodingError(
                 id: nil, operation: nil, noreply: false, error: ProtocolError(.badJSON, "the line is not JSON: \(error)"))
         }
@@ -52,7 +57,8 @@ extension Request {
         } catch {
             throw RequestDecodingError(id: nil, operation: nil, noreply: false, error: error)
         }
-        let noreply = (value["noreply"] == .bool(true))
+        // `noreply` belongs to `report` alone: any other op (or a missing or unknown one) answers as usual.
+        let noreply = value["noreply"] == .bool(true) && value["op"] == .string(OperationName.report.rawValue)
         let opName: OperationName
         switch value["op"] {
         case .string(let s)?:
@@ -89,9 +95,10 @@ struct Fields {
         case nil, .null?: return nil
         case .integer(let i)?: return .integer(i)
         case .string(let s)?:
-            guard s.count <= RequestID.maximumStringLength else {
+            guard s.utf8.count <= RequestID.maximumStringLength else {
                 throw ProtocolError(
-                    .badRequest, "field 'id' is a string of \(s.count) characters; at most \(RequestID.maximumStringLength) are allowed")
+                    .badRequest,
+                    "field 'id' is a string of \(s.utf8.count) bytes; at most \(RequestID.maximumStringLength) are allowed")
             }
             return .string(s)
         case let other?:
@@ -119,6 +126,8 @@ struct Fields {
                 throw ProtocolError(.badRequest, "field '\(name)' must be from \(range.lowerBound) to \(range.upperBound), got \(i)")
             }
             return i
+        case .number(let d)?:
+            throw ProtocolError(.badRequest, JSONValue.wholeNumberProblem(d, field: name, range: range))
         case let other?: throw ProtocolError(.badRequest, "field '\(name)' must be a whole number, got \(other.typeName)")
         }
     }

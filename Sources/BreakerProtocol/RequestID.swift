@@ -1,9 +1,9 @@
-/// A request's `id`: an integer or a string of at most 64 characters, echoed in its reply.
+/// A request's `id`: an integer or a string of at most 64 bytes (UTF-8), echoed in its reply.
 public enum RequestID: Sendable, Hashable, CustomStringConvertible {
     case integer(Int64)
     case string(String)
 
-    /// The longest string id accepted, in characters.
+    /// The longest string id accepted, in UTF-8 bytes.
     public static let maximumStringLength = 64
 
     public var description: String {

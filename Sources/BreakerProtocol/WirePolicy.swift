@@ -34,6 +34,12 @@ public enum WirePolicy {
             switch object[name] {
             case nil, .null?: return nil
             case .integer(let i)?: return i
+            case .number(let d)?:
+                throw ProtocolError(
+                    .invalidPolicy,
+                    d.isInfinite || d == d.rounded()
+                        ? "\(path).\(name) is out of range: expected a whole number from 0 to \(Int64.max)"
+                        : "\(path).\(name) must be a whole number, got \(d)")
             case let other?:
                 throw ProtocolError(.invalidPolicy, "\(path).\(name) must be a whole number, got \(other.typeName)")
             }
@@ -83,12 +89,34 @@ public enum WirePolicy {
                 halfOpenPermits: try count("half_open_permits"),
                 permitTTL: try milliseconds("permit_ttl_ms") ?? BreakerPolicy.defaultPermitTTL)
         } catch let error as BreakerPolicyError {
-            throw ProtocolError(.invalidPolicy, "\(field).\(error.field): \(error.message)")
+            throw ProtocolError(.invalidPolicy, problem(error, in: value, field: field))
         } catch let error as ProtocolError {
             throw error
         } catch {
             throw ProtocolError(.invalidPolicy, "\(field): \(error)")
         }
+    }
+
+    /// Where the default of a field that was left out comes from, for errors about a value the user never sent.
+    static let derivedDefaults: [String: String] = [
+        "half_open_permits": "success_threshold's n, else failure_threshold's n",
+        "minimum_calls": "the window's size for a count window, failure_threshold's n for a time window",
+        "window.size": "failure_threshold's n",
+        "window": "a count window of failure_threshold's n",
+    ]
+
+    /// The message for a policy the core refused: it names the field the user sent, or, when the field was
+    /// left out, says which default the bad value came from and how to fix it.
+    static func problem(_ error: BreakerPolicyError, in value: JSONValue, field: String) -> String {
+        let path = error.field.split(separator: ".").map(String.init)
+        var sent: JSONValue? = value
+        for part in path { sent = sent?[part] }
+        if sent != nil && sent != .null {
+            return "\(field).\(error.field): \(error.message)"
+        }
+        let origin = derivedDefaults[error.field].map { "its default, \($0)" } ?? "its default"
+        return "\(field).\(error.field) was not given, and \(origin), does not work: \(error.message). "
+            + "Give \(error.field) explicitly"
     }
 
     /// Decodes a policy from JSON text (for `--default-policy`).

@@ -45,6 +45,7 @@ final class DurableWriter: Sendable {
     private let wallClock: WallClock
     private let logger: Logger
     private let snapshotStats = Mutex(SnapshotStats())
+    private let threadHandle = Mutex<pthread_t?>(nil)
     /// What the final snapshot or checkpoint could not save, set when the writer stops.
     private let finalFailure = Mutex<String?>(nil)
 
@@ -79,7 +80,8 @@ final class DurableWriter: Sendable {
     /// Starts the writer's thread. Snapshots and commits run on real time even when the breakers' clock is a
     /// test's manual one.
     func start() throws(ServerError) {
-        try ServerThread.start(joinable: false) { self.run() }
+        let thread = try ServerThread.start(joinable: true) { self.run() }
+        threadHandle.withLock { $0 = thread }
     }
 
     /// Writes what is queued, takes a last snapshot, and stops. Blocks until done. Returns what could not be
@@ -89,6 +91,9 @@ final class DurableWriter: Sendable {
         queue.withLock { $0.stopping = true }
         wake.signal()
         stopped.wait()
+        // Join the thread, so that it no longer holds the writer (and the store's lock on the database file)
+        // once this returns: a server started next on the same file finds it free.
+        if let thread = threadHandle.withLock({ $0.take() }) { pthread_join(thread, nil) }
         return finalFailure.withLock { $0 }
     }
 
