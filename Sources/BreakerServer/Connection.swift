@@ -20,6 +20,8 @@ final class Connection {
     /// The epoll interest as registered.
     var readRegistered = true
     var writeRegistered = false
+    /// This watcher's share of `ServerStats.watcherPendingBytes`.
+    var accountedWatchBytes = 0
     /// Counted in `ServerStats.unauthenticatedConnections` (until its `hello` succeeds or it closes).
     var countedUnauthenticated = false
     /// The instant of this connection's timer in the loop's heap, if one is armed.

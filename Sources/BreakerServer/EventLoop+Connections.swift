@@ -107,6 +107,7 @@ extension EventLoop {
                 } else if n < 0 && errno == EINTR {
                     continue
                 } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    if c.session.watching || c.accountedWatchBytes != 0 { accountWatcher(c) }
                     updateInterest(c, writable: true)
                     return
                 } else {
@@ -122,6 +123,7 @@ extension EventLoop {
                 c.output.bytes.removeAll(keepingCapacity: true)
             }
             c.sent = 0
+            if c.accountedWatchBytes != 0 { accountWatcher(c) }
             switch c.machine.outputDrained() {
             case .none: break
             case .shutdownWrite: shutdown(c.fd, Int32(SHUT_WR))
@@ -174,15 +176,38 @@ extension EventLoop {
             flush(c)
         case .wait:
             c.deferredEvents.append(contentsOf: line)
+            accountWatcher(c)
         case .drop:
-            break
+            return
         case .disconnectSlowConsumer:
-            context.stats.slowConsumerDisconnects.add(1, ordering: .relaxed)
-            context.logger.warning(
-                "disconnecting a watcher that does not read",
-                metadata: ["client": LogText.value(c.session.clientName), "pending_bytes": "\(c.pendingOutput)"])
-            closeConnection(c)
+            disconnectSlowWatcher(c, why: "disconnecting a watcher that does not read")
+            return
         }
+        if context.stats.watcherPendingBytes.load(ordering: .relaxed) > context.configuration.maximumWatchBuffer {
+            // Past the total for all watchers: the one of this loop with the most waiting goes.
+            let largest = connections.values.filter { $0.session.watching }.max { $0.pendingOutput < $1.pendingOutput }
+            if let largest {
+                disconnectSlowWatcher(largest, why: "disconnecting the watcher with the most output waiting: "
+                    + "all watchers together are past --max-watch-buffer")
+            }
+        }
+    }
+
+    private func disconnectSlowWatcher(_ c: Connection, why: String) {
+        context.stats.slowConsumerDisconnects.add(1, ordering: .relaxed)
+        context.logger.warning(
+            "\(why)",
+            metadata: ["client": LogText.value(c.session.clientName), "pending_bytes": "\(c.pendingOutput)"])
+        closeConnection(c)
+    }
+
+    /// Keeps this watcher's share of the output waiting for all watchers up to date.
+    func accountWatcher(_ c: Connection) {
+        let pending = c.session.watching ? c.pendingOutput : 0
+        let delta = pending - c.accountedWatchBytes
+        guard delta != 0 else { return }
+        c.accountedWatchBytes = pending
+        context.stats.watcherPendingBytes.add(delta, ordering: .relaxed)
     }
 
     /// A held reply's change was committed (or failed): write the reply, the events that waited behind it,
@@ -208,6 +233,10 @@ extension EventLoop {
         close(c.fd)
         if c.session.watching { context.hub.unwatch(c.session.key) }
         if c.countedUnauthenticated { context.stats.unauthenticatedConnections.subtract(1, ordering: .relaxed) }
+        if c.accountedWatchBytes != 0 {
+            context.stats.watcherPendingBytes.subtract(c.accountedWatchBytes, ordering: .relaxed)
+            c.accountedWatchBytes = 0
+        }
         context.stats.currentConnections.subtract(1, ordering: .relaxed)
     }
 }

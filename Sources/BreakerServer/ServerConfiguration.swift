@@ -41,6 +41,9 @@ public struct ServerConfiguration: Sendable {
     public var maximumUnauthenticated = 1_000
     /// Pending output (events and replies not yet read by the peer) past which a watcher is disconnected, in bytes.
     public var slowConsumerLimit = 8 * 1_024 * 1_024
+    /// Output waiting for all watchers together past which the watcher with the most waiting is disconnected,
+    /// in bytes (`--max-watch-buffer`, default 256 MiB).
+    public var maximumWatchBuffer = 256 * 1_024 * 1_024
     /// How long shutdown waits for replies to drain before closing connections.
     public var shutdownGrace = Duration.milliseconds(1_500)
     /// The monotonic clock every expiry runs on (tests pass a `ManualClock`).
@@ -80,6 +83,9 @@ public struct ServerConfiguration: Sendable {
         }
         guard maximumConnections >= 1 else { throw ServerError.configuration("--max-connections must be at least 1") }
         guard maximumLineBytes >= 256 else { throw ServerError.configuration("--max-line-bytes must be at least 256") }
+        guard maximumWatchBuffer >= 65_536 else {
+            throw ServerError.configuration("--max-watch-buffer must be at least 64KiB")
+        }
         guard maximumUnauthenticated >= 1 else {
             throw ServerError.configuration("--max-unauthenticated must be at least 1")
         }

@@ -9,6 +9,7 @@ public struct ServerOptions: Sendable {
     public var insecure = false
     public var maxConnections = 10_000
     public var maxUnauthenticated = 1_000
+    public var maxWatchBuffer = "256MiB"
     public var maxLineBytes = 65_536
     public var maxBreakers = 100_000
     public var defaultPolicy: String?
@@ -34,6 +35,11 @@ public struct ServerOptions: Sendable {
         config.insecure = insecure
         config.maximumConnections = maxConnections
         config.maximumUnauthenticated = maxUnauthenticated
+        guard let watchBuffer = ByteCountText.parse(maxWatchBuffer) else {
+            throw ServerError.configuration(
+                "--max-watch-buffer \(maxWatchBuffer): expected a size such as 256MiB, 64MiB or 1GiB")
+        }
+        config.maximumWatchBuffer = watchBuffer
         config.maximumLineBytes = maxLineBytes
         config.maximumBreakers = maxBreakers
         if let eventLoops { config.eventLoopCount = eventLoops }

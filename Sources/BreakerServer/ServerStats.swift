@@ -18,6 +18,8 @@ final class ServerStats: Sendable {
     let currentConnections = Atomic<Int>(0)
     let totalConnections = Atomic<Int>(0)
     let rejectedConnections = Atomic<Int>(0)
+    /// Output waiting to be sent to watching connections, across every loop, in bytes (`--max-watch-buffer`).
+    let watcherPendingBytes = Atomic<Int>(0)
     /// Connections that have not (yet) succeeded with `hello`, when tokens are required.
     let unauthenticatedConnections = Atomic<Int>(0)
     let slowConsumerDisconnects = Atomic<Int>(0)

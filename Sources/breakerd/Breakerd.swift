@@ -39,6 +39,9 @@ struct Breakerd: ParsableCommand {
     @Option(help: "Most connections without a successful hello at once, when token files are set.")
     var maxUnauthenticated = 1_000
 
+    @Option(help: "Output waiting for all watchers together past which the slowest is disconnected (e.g. 256MiB).")
+    var maxWatchBuffer = "256MiB"
+
     @Option(help: "Longest request line in bytes.")
     var maxLineBytes = 65_536
 
@@ -70,6 +73,7 @@ struct Breakerd: ParsableCommand {
         options.insecure = insecure
         options.maxConnections = maxConnections
         options.maxUnauthenticated = maxUnauthenticated
+        options.maxWatchBuffer = maxWatchBuffer
         options.maxLineBytes = maxLineBytes
         options.maxBreakers = maxBreakers
         options.defaultPolicy = defaultPolicy
