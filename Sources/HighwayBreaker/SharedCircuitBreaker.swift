@@ -8,6 +8,7 @@ import Synchronization
 ///
 /// ```swift
 /// let client = BreakerClient(host: "breakerd.internal", port: 7433, token: token, clientName: "checkout")
+/// try await client.connect()
 /// let payments = try SharedCircuitBreaker(
 ///     resource: "payments-db", policy: BreakerPolicy(failureThreshold: Fraction(5, 20)), client: client)
 /// let row = try await payments.run { try await db.query(…) }
