@@ -162,7 +162,7 @@ import Testing
             #expect(error.message.contains("could not connect to breakerd at 127.0.0.1:1 within 300ms"), "\(error)")
             #expect(error.message.contains("refused"), "names why the last attempt failed: \(error)")
         }
-        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(ContinuousClock.now - start < .seconds(10), "not the default 5 s and more (generous: a loaded machine)")
         client.shutdown()
         await #expect(throws: BreakerClientError.self) { try await client.connect() }
     }
@@ -175,15 +175,18 @@ import Testing
         await #expect(throws: BreakerClientError(code: .cancelled, message: "the task was cancelled")) {
             try await task.value
         }
-        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(ContinuousClock.now - start < .seconds(30), "not the 60 s timeout")
         client.shutdown()
     }
 
     @Test func aShortRequestTimesOutBehindALongOne() async throws {
-        // The I/O thread sleeps until the earliest deadline: a 100 ms acquire sent while a 5 s request waits
+        // The I/O thread sleeps until the earliest deadline: a 100 ms acquire sent while a 60 s request waits
         // still times out after about 100 ms.
         let server = try ServerProcess(arguments: [])
-        let client = try await connectedClient(port: server.port, timeout: .milliseconds(100))
+        var config = BreakerClient.Configuration(host: "127.0.0.1", port: server.port)
+        config.adminTimeout = .seconds(60)
+        let client = BreakerClient(configuration: config)
+        try await client.connect()
         _ = try await client.acquire("slow")
         server.signal(SIGSTOP)
         defer { server.signal(SIGCONT) }
@@ -194,7 +197,7 @@ import Testing
             _ = try await client.acquire("slow")
         }
         let took = ContinuousClock.now - start
-        #expect(took >= .milliseconds(100) && took < .seconds(2), "\(took)")
+        #expect(took >= .milliseconds(100) && took < .seconds(30), "not the long request's 60 s: \(took)")
         server.signal(SIGCONT)
         #expect(try await long.value.resource == "slow", "the long request was answered once the server resumed")
     }
