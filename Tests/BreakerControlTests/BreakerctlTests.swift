@@ -169,6 +169,7 @@ import Testing
         let until = Date().addingTimeInterval(10)
         while !watching && Date() < until {
             watching = try c.request(#"{"op":"stats"}"#)["stats"]?["watchers"] == .integer(1)
+            if !watching { usleep(5_000) }  // polling, not a wait for time to pass
         }
         #expect(watching)
         try c.request(#"{"op":"configure","resource":"w","policy":{"failure_threshold":"1/1"}}"#)
