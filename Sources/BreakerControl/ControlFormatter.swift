@@ -145,43 +145,35 @@ public struct ControlFormatter: Sendable {
     }
 
     /// `stats`, a line per figure.
-    public func stats(_ s: JSONValue) -> String {
-        func int(_ v: JSONValue?) -> String {
-            if case .integer(let i)? = v { return "\(i)" }
-            return "-"
+    public func stats(_ s: StatsReply) -> String {
+        let states = BreakerState.allCases.map { "\(s.breakers.count(in: $0)) \($0.rawValue)" }.joined(separator: ", ")
+        let busy = OperationName.allCases.compactMap { op -> String? in
+            let n = s.count(of: op)
+            return n > 0 ? "\(op.rawValue) \(n)" : nil
         }
-        var lines = [
-            "uptime:       \(duration(ms: Int64(int(s["uptime_ms"])) ?? 0))",
-            "connections:  \(int(s["connections"])) (\(int(s["connections_total"])) since start), \(int(s["watchers"])) watching",
-        ]
-        let states = BreakerState.allCases.map { "\(int(s["breakers"]?[$0.rawValue])) \($0.rawValue)" }.joined(separator: ", ")
-        lines.append("breakers:     \(int(s["breakers"]?["total"])) (\(states))")
-        lines.append("transitions:  \(int(s["transitions"]))")
-        if case .object(let ops)? = s["ops"] {
-            let busy = ops.sorted { $0.key < $1.key }.compactMap { k, v -> String? in
-                if case .integer(let n) = v, n > 0 { return "\(k) \(n)" }
-                return nil
-            }
-            lines.append("requests:     " + (busy.isEmpty ? "none" : busy.joined(separator: ", ")) + "; errors \(int(s["errors"]))")
-        }
-        lines.append("rejected:     \(int(s["rejected_connections"])) connections, \(int(s["slow_consumer_disconnects"])) slow watchers")
-        if let snap = s["snapshot"] {
-            let at: String
-            if case .integer(let ms)? = snap["at_ms"] { at = ago(ms) } else { at = "none yet" }
-            lines.append("snapshot:     \(at), \(int(snap["rows"])) rows in \(int(snap["duration_ms"])) ms")
-        }
-        return lines.joined(separator: "\n")
+        let at = s.snapshot.atMs.map(ago) ?? "none yet"
+        return [
+            "uptime:       \(duration(ms: s.uptimeMs))",
+            "connections:  \(s.connections) (\(s.connectionsTotal) since start), \(s.watchers) watching",
+            "breakers:     \(s.breakers.total) (\(states))",
+            "transitions:  \(s.transitions)",
+            "requests:     " + (busy.isEmpty ? "none" : busy.joined(separator: ", ")) + "; errors \(s.errors)",
+            "rejected:     \(s.rejectedConnections) connections, \(s.slowConsumerDisconnects) slow watchers",
+            "snapshot:     \(at), \(s.snapshot.rows) rows in \(s.snapshot.durationMs) ms",
+        ].joined(separator: "\n")
     }
 }
 
 /// The server's objects as JSON lines, for `--json`.
 public enum ControlJSON {
+    /// A breaker object.
     public static func breaker(_ b: BreakerInfo) -> String {
         var w = JSONWriter()
         b.write(to: &w)
         return String(decoding: w.bytes, as: UTF8.self)
     }
 
+    /// A transition object, as `history` returns it.
     public static func transition(_ r: TransitionRecord) -> String {
         var w = JSONWriter()
         w.beginObject()
@@ -190,17 +182,17 @@ public enum ControlJSON {
         return String(decoding: w.bytes, as: UTF8.self)
     }
 
+    /// An event as the server pushes it (without its newline).
     public static func event(_ e: BreakerEvent) -> String {
-        let bytes = switch e {
-        case .transition(let resource, let r): Event.transition(resource: resource, r)
-        case .deleted(let resource): Event.deleted(resource: resource)
-        }
-        return String(decoding: bytes.dropLast(), as: UTF8.self)
+        var w = JSONWriter()
+        e.write(into: &w)
+        return String(decoding: w.bytes.dropLast(), as: UTF8.self)
     }
 
-    public static func value(_ v: JSONValue) -> String {
+    /// The `stats` object as the server sends it.
+    public static func stats(_ s: StatsReply) -> String {
         var w = JSONWriter()
-        w.value(v)
+        s.writeObject(to: &w)
         return String(decoding: w.bytes, as: UTF8.self)
     }
 }

@@ -9,8 +9,8 @@ public enum ControlSession {
     /// How long to wait for the server before giving up with exit code 3.
     public static let connectWithin = Duration.milliseconds(900)
 
-    /// Connects to `server` (HOST:PORT) with the token in `tokenFile`, or fails with exit code 3 (unreachable)
-    /// or 2 (bad options) within a second.
+    /// Connects to `server` (HOST:PORT) with the token in `tokenFile`, or fails within a second with exit code 3
+    /// (unreachable), 2 (bad options) or 1 (the token was refused).
     public static func connect(server: String, tokenFile: String?) async throws(ControlFailure) -> BreakerClient {
         let (host, port) = try ControlOptions.server(server)
         var token: String?
@@ -20,11 +20,15 @@ public enum ControlSession {
         config.adminTimeout = .seconds(10)
         config.requestTimeout = .seconds(5)
         let client = BreakerClient(configuration: config)
-        guard await client.waitUntilConnected(timeout: connectWithin) else {
+        do {
+            try await client.connect(timeout: connectWithin)
+        } catch {
             client.shutdown()
+            guard error.code == .timeout else { throw ControlFailure(error, server: server) }
             throw ControlFailure(
                 exitCode: ControlFailure.unreachable,
-                message: "cannot reach breakerd at \(server): nothing answered within 1 s (is it running? check --server or BREAKER_SERVER)")
+                message: "cannot reach breakerd at \(server): nothing answered within 1 s "
+                    + "(is it running? check --server or BREAKER_SERVER)")
         }
         return client
     }

@@ -52,7 +52,11 @@ public struct AcquireReply: Sendable, Hashable {
             throw ReplyDecodingError("'permit' is not a string")
         }
         self.init(
-            allowed: try json.bool("allowed"), state: try json.state("state"), generation: try json.generation(),
-            permit: permit, retryAfter: json.optionalInt("retry_after_ms").map { .milliseconds($0) })
+            allowed: try json.bool("allowed"),
+            state: try json.state("state"),
+            generation: try json.generation(),
+            permit: permit,
+            retryAfter: json.optionalInt("retry_after_ms").map { .milliseconds($0) }
+        )
     }
 }

@@ -32,7 +32,10 @@ public struct HelloReply: Sendable, Hashable {
         let roleText = try json.string("role")
         guard let role = Role(rawValue: roleText) else { throw ReplyDecodingError("unknown role \"\(roleText)\"") }
         self.init(
-            server: try json.string("server"), version: try json.string("version"),
-            protocolVersion: try json.count("protocol"), role: role)
+            server: try json.string("server"),
+            version: try json.string("version"),
+            protocolVersion: try json.count("protocol"),
+            role: role
+        )
     }
 }

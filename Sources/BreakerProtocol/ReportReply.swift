@@ -36,7 +36,10 @@ public struct ReportReply: Sendable, Hashable {
     /// Decodes a reply object; unknown members are ignored.
     public init(json: JSONValue) throws(ReplyDecodingError) {
         self.init(
-            state: try json.state("state"), generation: try json.generation(), counted: try json.bool("counted"),
-            reason: json.optionalString("reason").flatMap(IgnoreReason.init(rawValue:)))
+            state: try json.state("state"),
+            generation: try json.generation(),
+            counted: try json.bool("counted"),
+            reason: json.optionalString("reason").flatMap(IgnoreReason.init(rawValue:))
+        )
     }
 }

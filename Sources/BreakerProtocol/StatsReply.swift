@@ -76,10 +76,19 @@ public struct StatsReply: Sendable, Hashable {
 
     /// Creates the reply.
     public init(
-        uptimeMs: Int64 = 0, connections: Int = 0, connectionsTotal: Int = 0, watchers: Int = 0,
-        breakers: Breakers = Breakers(), operations: [OperationName: Int] = [:], errors: Int = 0, transitions: Int = 0,
-        rejectedConnections: Int = 0, slowConsumerDisconnects: Int = 0, snapshot: Snapshot = Snapshot(),
-        commits: Int = 0, commitFailures: Int = 0
+        uptimeMs: Int64 = 0,
+        connections: Int = 0,
+        connectionsTotal: Int = 0,
+        watchers: Int = 0,
+        breakers: Breakers = Breakers(),
+        operations: [OperationName: Int] = [:],
+        errors: Int = 0,
+        transitions: Int = 0,
+        rejectedConnections: Int = 0,
+        slowConsumerDisconnects: Int = 0,
+        snapshot: Snapshot = Snapshot(),
+        commits: Int = 0,
+        commitFailures: Int = 0
     ) {
         self.uptimeMs = uptimeMs
         self.connections = connections
@@ -166,17 +175,27 @@ public struct StatsReply: Sendable, Hashable {
         var snapshot = Snapshot()
         if let snap = s["snapshot"], case .object = snap {
             snapshot = Snapshot(
-                atMs: snap.optionalInt("at_ms"), durationMs: try snap.int("duration_ms"), rows: try snap.count("rows"),
-                count: try snap.count("count"), failures: try snap.count("failures"))
+                atMs: snap.optionalInt("at_ms"),
+                durationMs: try snap.int("duration_ms"),
+                rows: try snap.count("rows"),
+                count: try snap.count("count"),
+                failures: try snap.count("failures")
+            )
         }
         self.init(
-            uptimeMs: try s.int("uptime_ms"), connections: try s.count("connections"),
-            connectionsTotal: try s.count("connections_total"), watchers: try s.count("watchers"),
-            breakers: Breakers(total: try b.count("total"), byState: byState), operations: operations,
-            errors: try s.count("errors"), transitions: try s.count("transitions"),
+            uptimeMs: try s.int("uptime_ms"),
+            connections: try s.count("connections"),
+            connectionsTotal: try s.count("connections_total"),
+            watchers: try s.count("watchers"),
+            breakers: Breakers(total: try b.count("total"), byState: byState),
+            operations: operations,
+            errors: try s.count("errors"),
+            transitions: try s.count("transitions"),
             rejectedConnections: try s.count("rejected_connections"),
             slowConsumerDisconnects: try s.count("slow_consumer_disconnects"),
-            snapshot: snapshot, commits: Int(clamping: s.optionalInt("commits") ?? 0),
-            commitFailures: Int(clamping: s.optionalInt("commit_failures") ?? 0))
+            snapshot: snapshot,
+            commits: Int(clamping: s.optionalInt("commits") ?? 0),
+            commitFailures: Int(clamping: s.optionalInt("commit_failures") ?? 0)
+        )
     }
 }

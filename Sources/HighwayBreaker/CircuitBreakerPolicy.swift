@@ -122,7 +122,8 @@ public final class CircuitBreakerPolicy: ResiliencePolicy {
         }
         notify(decision.transitions)
         guard decision.allowed else {
-            throw CircuitOpenError(resource: name, state: current, retryAfter: decision.retryAfter ?? .zero)
+            throw CircuitOpenError(
+                resource: name, state: current, retryAfter: decision.retryAfter ?? .zero, source: .local)
         }
         return decision.permit
     }

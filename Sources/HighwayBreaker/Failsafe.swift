@@ -1,8 +1,8 @@
 /// Runs an operation under several policies, the first one outermost.
 ///
 /// `Failsafe(policies: [retry, breaker])` retries around the breaker: every attempt passes the breaker, so a
-/// breaker that opens makes the remaining attempts fail fast with `CircuitOpenError` (which the retry policy
-/// retries only when its `handle` accepts it). The same policy instance may appear only once.
+/// breaker that opens makes the remaining attempts fail fast with `CircuitOpenError`, which the retry policy
+/// passes through at once (unless a `handle` of its own accepts it). The same policy instance may appear only once.
 public final class Failsafe: ResiliencePolicy {
     /// The policies, outermost first.
     public let policies: [any ResiliencePolicy]

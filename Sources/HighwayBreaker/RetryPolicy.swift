@@ -3,6 +3,10 @@
 ///
 /// An error that `handle` rejects passes through at once. When the retries run out the policy throws
 /// `RetriesExhaustedError` carrying the last error. Cancellation is never retried.
+///
+/// By default every error but `CircuitOpenError` is retried: retrying into an open circuit only waits, so the
+/// rejection passes through at once (the Python seeds retried it; this differs on purpose). A `handle` of your
+/// own decides alone, `CircuitOpenError` included.
 public final class RetryPolicy: ResiliencePolicy {
     /// How many times to try again after the first attempt.
     public let maxRetries: Int
@@ -17,13 +21,14 @@ public final class RetryPolicy: ResiliencePolicy {
     /// - Parameters:
     ///   - maxRetries: retries after the first attempt (0 or more; default 3).
     ///   - backoff: the waits between attempts (default none).
-    ///   - handle: which errors are worth another attempt (default: all).
+    ///   - handle: which errors are worth another attempt (default: `retriesByDefault`, every error but
+    ///     `CircuitOpenError`).
     ///   - sleeper: how to wait (tests pass one that does not sleep).
     ///   - unitRandom: the jitter source, a number in `0..<1` per delay (tests pass a fixed one).
     public init(
         maxRetries: Int = 3,
         backoff: Backoff? = nil,
-        handle: @escaping @Sendable (any Error) -> Bool = { _ in true },
+        handle: @escaping @Sendable (any Error) -> Bool = RetryPolicy.retriesByDefault,
         sleeper: any Sleeper = SystemSleeper(),
         unitRandom: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
     ) throws {
@@ -36,6 +41,9 @@ public final class RetryPolicy: ResiliencePolicy {
         self.sleeper = sleeper
         self.unitRandom = unitRandom
     }
+
+    /// The default `handle`: every error but `CircuitOpenError` is worth another attempt.
+    public static let retriesByDefault: @Sendable (any Error) -> Bool = { !($0 is CircuitOpenError) }
 
     /// The delay before retry number `attempt` (1-based).
     public func delay(beforeRetry attempt: Int) -> Duration {

@@ -8,6 +8,7 @@ import Synchronization
 ///
 /// ```swift
 /// let client = BreakerClient(host: "breakerd.internal", port: 7433, token: token, clientName: "checkout")
+/// try await client.connect()
 /// let payments = try SharedCircuitBreaker(
 ///     resource: "payments-db", policy: BreakerPolicy(failureThreshold: Fraction(5, 20)), client: client)
 /// let row = try await payments.run { try await db.query(…) }
@@ -17,9 +18,11 @@ import Synchronization
 ///
 /// When the server is unreachable or does not answer within the client's timeout, `fallback` decides:
 /// `.local` (default) lets an in-process breaker with the same policy decide until the server is back,
-/// `.allow` lets every call through, `.reject` rejects every call (with `CircuitOpenError`, state `open`). A
-/// resource last seen forced open stays rejected (state `forced_open`) whatever the fallback. Each outage is
-/// logged once (not per call) and counted.
+/// `.allow` lets every call through, `.reject` rejects every call (with `CircuitOpenError`, state `open`, source
+/// `.fallback`). A resource last seen forced open stays rejected (state `forced_open`, source `.fallback`)
+/// whatever the fallback. Each outage is logged once (not per call) and counted.
+///
+/// `onStateChange` hears every transition the server makes after `subscribed()` returns.
 public final class SharedCircuitBreaker: ResiliencePolicy {
     /// What to do while the server cannot be asked.
     public enum Fallback: String, Sendable, Hashable {
@@ -106,6 +109,18 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
 
     /// How many calls the fallback decided.
     public var fallbackCallCount: Int { fallbackCalls.load(ordering: .relaxed) }
+
+    /// Returns once the server has acknowledged the watch that delivers this resource's transitions to
+    /// `onStateChange`: every transition made after this returns, by any process, reaches the handler. (A
+    /// transition caused through the same `client` after `init` reaches it anyway: the client's requests are
+    /// answered in order.)
+    ///
+    /// - Parameter timeout: how long to wait, connecting included (default 5 s).
+    /// - Throws: `BreakerClientError` `timeout` (for example while the server is unreachable), `closed`,
+    ///   `cancelled`, or `unauthorized`.
+    public func subscribed(timeout: Duration = .seconds(5)) async throws(BreakerClientError) {
+        try await client.waitUntilWatching(prefix: resource, timeout: timeout)
+    }
 
     public func execute<T>(isolation: isolated (any Actor)?, _ body: () async throws -> T) async throws -> T {
         guard let decision = try await ask() else {
@@ -196,7 +211,8 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         }
         if backFromOutage { logger.notice("breakerd answers again; the shared circuit decides", metadata: ["resource": "\(resource)"]) }
         guard decision.allowed else {
-            throw CircuitOpenError(resource: resource, state: decision.state, retryAfter: decision.retryAfter ?? .zero)
+            throw CircuitOpenError(
+                resource: resource, state: decision.state, retryAfter: decision.retryAfter ?? .zero, source: .server)
         }
         return decision.permit
     }
@@ -218,8 +234,10 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         if last == .forcedOpen { throw rejection(state: .forcedOpen) }
     }
 
+    /// The fallback's rejection: `retryAfter` is the client's reconnect delay (the longest wait between attempts).
     private func rejection(state: BreakerState) -> CircuitOpenError {
-        CircuitOpenError(resource: resource, state: state, retryAfter: client.configuration.reconnectBackoff.maxDelay)
+        let reconnectDelay = client.configuration.reconnectBackoff.maxDelay
+        return CircuitOpenError(resource: resource, state: state, retryAfter: reconnectDelay, source: .fallback)
     }
 
     private func outcome(of error: any Error) -> Outcome {

@@ -65,7 +65,7 @@ struct BreakerDemo: AsyncParsableCommand {
             @Sendable func elapsed() -> Double { Double(Int64(Date().timeIntervalSince1970 * 1_000) - startMs) / 1_000 }
             let tag = "[worker \(id)]"
             let client = BreakerClient(host: "127.0.0.1", port: port, clientName: "worker-\(id)")
-            _ = await client.waitUntilConnected()
+            try await client.connect()
             let policy = try BreakerPolicy(
                 failureThreshold: Fraction(5, 10), successThreshold: Fraction(2, 2), cooldown: .seconds(1))
             let breaker = try SharedCircuitBreaker(
@@ -73,6 +73,7 @@ struct BreakerDemo: AsyncParsableCommand {
                 onStateChange: { _, from, to in
                     say(String(format: "%@ %5.2fs circuit %@ -> %@", tag, elapsed(), "\(from)", "\(to)"))
                 })
+            try await breaker.subscribed()  // from here on, every transition of fake-db reaches onStateChange
             var ran = 0
             var failed = 0
             var rejected = 0

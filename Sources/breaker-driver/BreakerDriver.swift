@@ -30,7 +30,11 @@ struct BreakerDriver: AsyncParsableCommand {
             var config = BreakerClient.Configuration(host: String(server[..<colon]), port: port, token: token, clientName: name)
             config.requestTimeout = .milliseconds(Int64(timeoutMs))
             let client = BreakerClient(configuration: config)
-            guard await client.waitUntilConnected(timeout: .seconds(10)) else { throw ValidationError("cannot connect to \(server)") }
+            do {
+                try await client.connect(timeout: .seconds(10))
+            } catch {
+                throw ValidationError(error.message)
+            }
             return client
         }
     }
@@ -54,7 +58,7 @@ struct BreakerDriver: AsyncParsableCommand {
                     emit(#"{"call":\#(i),"result":"rejected","state":"\#(open.state)","fallback":\#(breaker.isInFallback)}"#)
                 }
             }
-            try await Task.sleep(for: .milliseconds(100))  // let the noreply reports leave
+            _ = try? await client.ping()  // answered after the noreply reports sent before it: they have arrived
         }
     }
 
@@ -90,6 +94,7 @@ struct BreakerDriver: AsyncParsableCommand {
                 resource: connection.resource, client: client,
                 fallback: SharedCircuitBreaker.Fallback(rawValue: fallback) ?? .local,
                 onStateChange: { _, from, to in emit(#"{"event":"\#(from)->\#(to)"}"#) })
+            try await breaker.subscribed(timeout: .seconds(10))
             var i = 0
             while i < count {
                 let start = ContinuousClock.now

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BreakerControl
+import BreakerServer
 import HighwayBreaker
 import Logging
 
@@ -19,6 +20,7 @@ struct Breakerctl: AsyncParsableCommand {
 
             Example: breakerctl open payments-db --reason "provider outage, INC-4711" --for 30m
             """,
+        version: BreakerServer.version,
         subcommands: [
             Ping.self, List.self, Status.self, Open.self, Close.self, Release.self, Reset.self, Configure.self,
             Delete.self, Watch.self, History.self, Stats.self,

@@ -142,8 +142,11 @@ extension Breakerctl {
         @Option(help: "Only resources whose names start with this.") var prefix = ""
 
         func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
+            let events = client.watch(prefix: prefix)
+            // The header comes once the server watches: every transition after it is printed.
+            try await call { () async throws(BreakerClientError) in try await client.waitUntilWatching(prefix: prefix) }
             if !out.json { out.line("watching \(prefix.isEmpty ? "every circuit" : "\(prefix)*") on \(server) (Ctrl-C to stop)") }
-            for await event in client.watch(prefix: prefix) {
+            for await event in events {
                 var formatter = out.formatter
                 formatter.nowMs = ControlFormatter.wallNowMs()
                 out.line(out.json ? ControlJSON.event(event) : formatter.event(event))
@@ -173,7 +176,7 @@ extension Breakerctl {
 
         func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
             let s = try await call { () async throws(BreakerClientError) in try await client.stats() }
-            out.line(out.json ? ControlJSON.value(s) : out.formatter.stats(s))
+            out.line(out.json ? ControlJSON.stats(s) : out.formatter.stats(s))
         }
     }
 }

@@ -19,7 +19,8 @@ struct Breakerd: ParsableCommand {
               printf '{"op":"acquire","resource":"db"}\\n' | nc -q1 127.0.0.1 7433
             On start it prints 'breakerd listening on HOST:PORT'. SIGTERM or SIGINT stop it gracefully;
             SIGUSR1 writes a snapshot of every breaker now; SIGHUP re-reads the token files.
-            """)
+            """,
+        version: BreakerServer.version)
 
     @Option(help: "HOST:PORT to listen on; port 0 picks a free port. Non-loopback needs token files or --insecure.")
     var listen = "127.0.0.1:7433"

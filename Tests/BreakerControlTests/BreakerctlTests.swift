@@ -163,8 +163,15 @@ import Testing
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
         try process.run()
-        usleep(300_000)
+        // The server counts the watcher once breakerctl's watch reached it.
         let c = try server.connect()
+        var watching = false
+        let until = Date().addingTimeInterval(10)
+        while !watching && Date() < until {
+            watching = try c.request(#"{"op":"stats"}"#)["stats"]?["watchers"] == .integer(1)
+            if !watching { usleep(5_000) }  // polling, not a wait for time to pass
+        }
+        #expect(watching)
         try c.request(#"{"op":"configure","resource":"w","policy":{"failure_threshold":"1/1"}}"#)
         try c.request(#"{"op":"report","resource":"w","outcome":"failure"}"#)
         var collected = Data()
@@ -177,6 +184,21 @@ import Testing
         let line = String(decoding: collected, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
         let event = try JSONParser.parse(Array(line.utf8))
         #expect(event["event"] == .string("transition") && event["resource"] == .string("w") && event["to"] == .string("open"))
+    }
+}
+
+/// `--version` of both executables: the version the server reports in `hello`.
+@Suite struct VersionTests {
+    @Test func breakerdAndBreakerctlPrintTheServersVersion() throws {
+        let server = try ServerProcess(arguments: [])
+        let hello = try server.connect().request(#"{"op":"hello"}"#)
+        let version = try #require(hello["version"]?.stringValue)
+        #expect(!version.isEmpty)
+        for name in ["breakerd", "breakerctl"] {
+            let r = try runToCompletion(ServerProcess.binary(named: name), ["--version"])
+            #expect(r.status == 0, "\(name): \(r.stderr)")
+            #expect(r.stdout == version + "\n", "\(name)")
+        }
     }
 }
 

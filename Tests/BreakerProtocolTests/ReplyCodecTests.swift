@@ -7,17 +7,35 @@ import Testing
     static let policy = try! BreakerPolicy(failureThreshold: Fraction(2, 5), successThreshold: Fraction(3, 3))
 
     static let info = BreakerInfo(
-        resource: "pay", state: .forcedOpen, generation: 7, policy: policy, windowCalls: 4, windowFailures: 1,
-        retryAfterMs: 59_000, forced: .init(state: .open, reason: "provider outage", by: "oncall", remainingMs: 59_000),
-        halfOpen: nil, changedAtMs: 1_764_000_000_000)
+        resource: "pay",
+        state: .forcedOpen,
+        generation: 7,
+        policy: policy,
+        windowCalls: 4,
+        windowFailures: 1,
+        retryAfterMs: 59_000,
+        forced: .init(state: .open, reason: "provider outage", by: "oncall", remainingMs: 59_000),
+        halfOpen: nil,
+        changedAtMs: 1_764_000_000_000
+    )
 
     static let halfOpen = BreakerInfo(
-        resource: "api", state: .halfOpen, generation: 2, policy: policy, windowCalls: 0, windowFailures: 0,
-        retryAfterMs: nil, forced: nil, halfOpen: .init(permitsOut: 1, successes: 1, failures: 0), changedAtMs: 5)
+        resource: "api",
+        state: .halfOpen,
+        generation: 2,
+        policy: policy,
+        windowCalls: 0,
+        windowFailures: 0,
+        retryAfterMs: nil,
+        forced: nil,
+        halfOpen: .init(permitsOut: 1, successes: 1, failures: 0),
+        changedAtMs: 5
+    )
 
     /// Writes with `write`, parses the line, and reads it back with `read`.
     func roundTrip<T>(
-        _ write: (inout JSONWriter) -> Void, _ read: (JSONValue) throws(ReplyDecodingError) -> T
+        _ write: (inout JSONWriter) -> Void,
+        _ read: (JSONValue) throws(ReplyDecodingError) -> T
     ) throws -> (T, String) {
         var w = JSONWriter()
         write(&w)
@@ -30,7 +48,13 @@ import Testing
     @Test func acquireReplies() throws {
         let replies = [
             AcquireReply(allowed: true, state: .closed, generation: 0, permit: nil, retryAfter: nil),
-            AcquireReply(allowed: true, state: .halfOpen, generation: 2, permit: Permit(generation: 2, sequence: 1), retryAfter: nil),
+            AcquireReply(
+                allowed: true,
+                state: .halfOpen,
+                generation: 2,
+                permit: Permit(generation: 2, sequence: 1),
+                retryAfter: nil
+            ),
             AcquireReply(allowed: false, state: .open, generation: 1, permit: nil, retryAfter: .milliseconds(29_001)),
         ]
         for reply in replies {
@@ -41,7 +65,13 @@ import Testing
         #expect(closed == (try VectorLines.expected("01-basics.jsonl", line: 9)))
         let (_, probe) = try roundTrip({ replies[1].write(id: .integer(4), into: &$0) }, AcquireReply.init(json:))
         #expect(probe == (try VectorLines.expected("02-half-open.jsonl", line: 9)))
-        let rejected = AcquireReply(allowed: false, state: .halfOpen, generation: 2, permit: nil, retryAfter: .seconds(10))
+        let rejected = AcquireReply(
+            allowed: false,
+            state: .halfOpen,
+            generation: 2,
+            permit: nil,
+            retryAfter: .seconds(10)
+        )
         let (_, text) = try roundTrip({ rejected.write(id: .integer(6), into: &$0) }, AcquireReply.init(json:))
         #expect(text == (try VectorLines.expected("02-half-open.jsonl", line: 13, int: 10_000)))
     }
@@ -52,15 +82,19 @@ import Testing
             .write(id: nil, into: &w)
         AcquireReply(allowed: false, state: .open, generation: 1, permit: nil, retryAfter: .milliseconds(-5))
             .write(id: nil, into: &w)
-        #expect(String(decoding: w.bytes, as: UTF8.self) == """
-            {"ok":true,"allowed":false,"state":"open","generation":1,"retry_after_ms":2}
-            {"ok":true,"allowed":false,"state":"open","generation":1,"retry_after_ms":0}
+        #expect(
+            String(decoding: w.bytes, as: UTF8.self) == """
+                {"ok":true,"allowed":false,"state":"open","generation":1,"retry_after_ms":2}
+                {"ok":true,"allowed":false,"state":"open","generation":1,"retry_after_ms":0}
 
-            """)
+                """
+        )
     }
 
     @Test func acquireReplyRejectsAMalformedPermit() throws {
-        let value = try JSONParser.parse(Array(#"{"ok":true,"allowed":true,"state":"half_open","generation":2,"permit":"x"}"#.utf8))
+        let value = try JSONParser.parse(
+            Array(#"{"ok":true,"allowed":true,"state":"half_open","generation":2,"permit":"x"}"#.utf8)
+        )
         #expect(throws: ReplyDecodingError.self) { try AcquireReply(json: value) }
         let missing = try JSONParser.parse(Array(#"{"ok":true,"state":"closed","generation":0}"#.utf8))
         #expect(throws: ReplyDecodingError("missing 'allowed'")) { try AcquireReply(json: missing) }
@@ -86,7 +120,9 @@ import Testing
         #expect(text == (try VectorLines.expected("01-basics.jsonl", line: 7, string: "0.1.0")))
         let client = HelloReply(server: "breakerd", version: "9", protocolVersion: 1, role: .client)
         #expect(try roundTrip({ client.write(id: nil, into: &$0) }, HelloReply.init(json:)).0 == client)
-        let odd = try JSONParser.parse(Array(#"{"ok":true,"server":"b","version":"1","protocol":1,"role":"root"}"#.utf8))
+        let odd = try JSONParser.parse(
+            Array(#"{"ok":true,"server":"b","version":"1","protocol":1,"role":"root"}"#.utf8)
+        )
         #expect(throws: ReplyDecodingError("unknown role \"root\"")) { try HelloReply(json: odd) }
     }
 
@@ -98,9 +134,21 @@ import Testing
         }
         let policy = try BreakerPolicy(failureThreshold: Fraction(10, 20), successThreshold: Fraction(3, 3))
         let status = BreakerInfo(
-            resource: "db", state: .closed, generation: 0, policy: policy, windowCalls: 6, windowFailures: 2,
-            retryAfterMs: nil, forced: nil, halfOpen: nil, changedAtMs: 1_764_000_000_123)
-        let (_, text) = try roundTrip({ BreakerReply(breaker: status).write(id: .integer(6), into: &$0) }, BreakerReply.init(json:))
+            resource: "db",
+            state: .closed,
+            generation: 0,
+            policy: policy,
+            windowCalls: 6,
+            windowFailures: 2,
+            retryAfterMs: nil,
+            forced: nil,
+            halfOpen: nil,
+            changedAtMs: 1_764_000_000_123
+        )
+        let (_, text) = try roundTrip(
+            { BreakerReply(breaker: status).write(id: .integer(6), into: &$0) },
+            BreakerReply.init(json:)
+        )
         #expect(text == (try VectorLines.expected("01-basics.jsonl", line: 18, int: 1_764_000_000_123)))
     }
 
@@ -111,9 +159,21 @@ import Testing
         let (back, text) = try roundTrip({ empty.write(id: nil, into: &$0) }, ListReply.init(json:))
         #expect(back == empty && text == "{\"ok\":true,\"breakers\":[]}\n")
         let cache = BreakerInfo(
-            resource: "cache", state: .closed, generation: 0, policy: try BreakerPolicy(failureThreshold: Fraction(2, 5)),
-            windowCalls: 0, windowFailures: 0, retryAfterMs: nil, forced: nil, halfOpen: nil, changedAtMs: 42)
-        let (_, vector) = try roundTrip({ ListReply(breakers: [cache]).write(id: .integer(8), into: &$0) }, ListReply.init(json:))
+            resource: "cache",
+            state: .closed,
+            generation: 0,
+            policy: try BreakerPolicy(failureThreshold: Fraction(2, 5)),
+            windowCalls: 0,
+            windowFailures: 0,
+            retryAfterMs: nil,
+            forced: nil,
+            halfOpen: nil,
+            changedAtMs: 42
+        )
+        let (_, vector) = try roundTrip(
+            { ListReply(breakers: [cache]).write(id: .integer(8), into: &$0) },
+            ListReply.init(json:)
+        )
         #expect(vector == (try VectorLines.expected("01-basics.jsonl", line: 22, int: 42)))
     }
 
@@ -123,36 +183,56 @@ import Testing
             TransitionRecord(from: .closed, to: .forcedClosed, cause: .forced, generation: 3, atMs: 77, by: "oncall"),
             TransitionRecord(from: .forcedOpen, to: .closed, cause: .released, generation: 2, atMs: 77, by: "oncall"),
             TransitionRecord(
-                from: .closed, to: .forcedOpen, cause: .forced, generation: 1, atMs: 77, by: "oncall", reason: "provider outage"),
+                from: .closed,
+                to: .forcedOpen,
+                cause: .forced,
+                generation: 1,
+                atMs: 77,
+                by: "oncall",
+                reason: "provider outage"
+            ),
         ]
         let reply = HistoryReply(transitions: records)
         let (back, text) = try roundTrip({ reply.write(id: .integer(10), into: &$0) }, HistoryReply.init(json:))
         #expect(back == reply)
         #expect(text == (try VectorLines.expected("03-operators.jsonl", line: 23, int: 77)))
-        let trip = HistoryReply(transitions: [TransitionRecord(from: .closed, to: .open, cause: .failureThreshold, generation: 1, atMs: 5)])
+        let trip = HistoryReply(transitions: [
+            TransitionRecord(from: .closed, to: .open, cause: .failureThreshold, generation: 1, atMs: 5)
+        ])
         #expect(try roundTrip({ trip.write(id: nil, into: &$0) }, HistoryReply.init(json:)).0 == trip)
     }
 
     @Test func statsReplies() throws {
         let stats = StatsReply(
-            uptimeMs: 12_981, connections: 2, connectionsTotal: 5, watchers: 1,
+            uptimeMs: 12_981,
+            connections: 2,
+            connectionsTotal: 5,
+            watchers: 1,
             breakers: .init(total: 3, byState: [.closed: 2, .forcedOpen: 1]),
-            operations: [.acquire: 10, .report: 7, .stats: 1], errors: 3, transitions: 4, rejectedConnections: 6,
-            slowConsumerDisconnects: 8, snapshot: .init(atMs: 1_764_000_000_000, durationMs: 12, rows: 3, count: 2, failures: 1),
-            commits: 11, commitFailures: 12)
+            operations: [.acquire: 10, .report: 7, .stats: 1],
+            errors: 3,
+            transitions: 4,
+            rejectedConnections: 6,
+            slowConsumerDisconnects: 8,
+            snapshot: .init(atMs: 1_764_000_000_000, durationMs: 12, rows: 3, count: 2, failures: 1),
+            commits: 11,
+            commitFailures: 12
+        )
         let (back, text) = try roundTrip({ stats.write(id: .integer(9), into: &$0) }, StatsReply.init(json:))
         #expect(back == stats)
         #expect(back.count(of: .ping) == 0 && back.count(of: .acquire) == 10 && back.breakers.count(in: .open) == 0)
-        #expect(text == """
-            {"id":9,"ok":true,"stats":{"uptime_ms":12981,"connections":2,"connections_total":5,"watchers":1,\
-            "breakers":{"total":3,"closed":2,"open":0,"half_open":0,"forced_open":1,"forced_closed":0},\
-            "ops":{"ping":0,"hello":0,"acquire":10,"report":7,"status":0,"list":0,"configure":0,"force":0,\
-            "release":0,"reset":0,"delete":0,"watch":0,"unwatch":0,"history":0,"stats":1},"errors":3,\
-            "transitions":4,"rejected_connections":6,"slow_consumer_disconnects":8,\
-            "snapshot":{"at_ms":1764000000000,"duration_ms":12,"rows":3,"count":2,"failures":1},\
-            "commits":11,"commit_failures":12}}
+        #expect(
+            text == """
+                {"id":9,"ok":true,"stats":{"uptime_ms":12981,"connections":2,"connections_total":5,"watchers":1,\
+                "breakers":{"total":3,"closed":2,"open":0,"half_open":0,"forced_open":1,"forced_closed":0},\
+                "ops":{"ping":0,"hello":0,"acquire":10,"report":7,"status":0,"list":0,"configure":0,"force":0,\
+                "release":0,"reset":0,"delete":0,"watch":0,"unwatch":0,"history":0,"stats":1},"errors":3,\
+                "transitions":4,"rejected_connections":6,"slow_consumer_disconnects":8,\
+                "snapshot":{"at_ms":1764000000000,"duration_ms":12,"rows":3,"count":2,"failures":1},\
+                "commits":11,"commit_failures":12}}
 
-            """)
+                """
+        )
         let fresh = StatsReply()
         let (empty, emptyText) = try roundTrip({ fresh.write(id: nil, into: &$0) }, StatsReply.init(json:))
         #expect(empty == fresh && emptyText.contains(#""snapshot":{"at_ms":null,"#))
@@ -195,21 +275,33 @@ import Testing
             .transition(resource: "w/one", trip),
             .transition(
                 resource: "pay",
-                TransitionRecord(from: .closed, to: .forcedOpen, cause: .forced, generation: 3, atMs: 1, by: "oncall", reason: "r")),
+                TransitionRecord(
+                    from: .closed,
+                    to: .forcedOpen,
+                    cause: .forced,
+                    generation: 3,
+                    atMs: 1,
+                    by: "oncall",
+                    reason: "r"
+                )
+            ),
             .deleted(resource: "w/one"),
         ]
         for event in events {
             let (back, text) = try roundTrip({ event.write(into: &$0) }, BreakerEvent.init(json:))
             #expect(back == event)
-            let legacy: [UInt8] = switch event {
-            case .transition(let resource, let record): Event.transition(resource: resource, record)
-            case .deleted(let resource): Event.deleted(resource: resource)
-            }
+            let legacy: [UInt8] =
+                switch event {
+                case .transition(let resource, let record): Event.transition(resource: resource, record)
+                case .deleted(let resource): Event.deleted(resource: resource)
+                }
             #expect(text == String(decoding: legacy, as: UTF8.self), "the same bytes as the server's Event lines")
         }
         var w = JSONWriter()
         events[0].write(into: &w)
-        #expect(String(decoding: w.bytes, as: UTF8.self) == (try VectorLines.expected("04-watch.jsonl", line: 8, int: 99)))
+        #expect(
+            String(decoding: w.bytes, as: UTF8.self) == (try VectorLines.expected("04-watch.jsonl", line: 8, int: 99))
+        )
         w = JSONWriter()
         events[2].write(into: &w)
         #expect(String(decoding: w.bytes, as: UTF8.self) == (try VectorLines.expected("04-watch.jsonl", line: 15)))

@@ -19,19 +19,46 @@ import Testing
     }
 
     @Test func everyOperationRoundTrips() throws {
-        let count = try BreakerPolicy(failureThreshold: Fraction(2, 5), successThreshold: Fraction(3, 3), cooldown: .zero)
+        let count = try BreakerPolicy(
+            failureThreshold: Fraction(2, 5),
+            successThreshold: Fraction(3, 3),
+            cooldown: .zero
+        )
         let time = try BreakerPolicy(
-            failureThreshold: Fraction(5, 20), cooldown: .seconds(30), window: .time(duration: .seconds(10), buckets: 10),
-            minimumCalls: 7, halfOpenPermits: 2, permitTTL: .seconds(3))
+            failureThreshold: Fraction(5, 20),
+            cooldown: .seconds(30),
+            window: .time(duration: .seconds(10), buckets: 10),
+            minimumCalls: 7,
+            halfOpenPermits: 2,
+            permitTTL: .seconds(3)
+        )
         let operations: [Request.Operation] = [
             .ping,
             .hello(token: "t0k3n", client: "checkout-1", protocolVersion: 1),
             .hello(token: nil, client: nil, protocolVersion: nil),
             .acquire(resource: "payments-db", policy: nil),
             .acquire(resource: "a.b_c:d/e@f-g", policy: time),
-            .report(resource: "db", kind: .outcome(.failure, permit: Permit(generation: 3, sequence: 9)), policy: nil, durationMs: 12, noreply: false),
-            .report(resource: "db", kind: .outcome(.ignored, permit: nil), policy: count, durationMs: nil, noreply: true),
-            .report(resource: "db", kind: .batch(successes: 5, failures: 2), policy: nil, durationMs: nil, noreply: false),
+            .report(
+                resource: "db",
+                kind: .outcome(.failure, permit: Permit(generation: 3, sequence: 9)),
+                policy: nil,
+                durationMs: 12,
+                noreply: false
+            ),
+            .report(
+                resource: "db",
+                kind: .outcome(.ignored, permit: nil),
+                policy: count,
+                durationMs: nil,
+                noreply: true
+            ),
+            .report(
+                resource: "db",
+                kind: .batch(successes: 5, failures: 2),
+                policy: nil,
+                durationMs: nil,
+                noreply: false
+            ),
             .status(resource: "db"),
             .list(prefix: ""),
             .list(prefix: "pay"),
@@ -60,33 +87,74 @@ import Testing
     }
 
     @Test func acquireReportAndHelloBytes() {
-        #expect(line(Request(id: .integer(7), .acquire(resource: "db", policy: nil))) == #"{"id":7,"op":"acquire","resource":"db"}"# + "\n")
+        #expect(
+            line(Request(id: .integer(7), .acquire(resource: "db", policy: nil)))
+                == #"{"id":7,"op":"acquire","resource":"db"}"# + "\n"
+        )
         let policy = try! BreakerPolicy(failureThreshold: Fraction(2, 5))
         #expect(
             line(Request(id: .integer(8), .acquire(resource: "db", policy: policy)))
-                == #"{"id":8,"op":"acquire","resource":"db","policy":{"failure_threshold":"2/5","success_threshold":null,"#
-                + #""cooldown_ms":30000,"window":{"type":"count","size":5},"minimum_calls":5,"half_open_permits":5,"#
-                + #""permit_ttl_ms":10000}}"# + "\n")
+                == #"{"id":8,"op":"acquire","resource":"db","policy":{"failure_threshold":"2/5","#
+                + #""success_threshold":null,"cooldown_ms":30000,"window":{"type":"count","size":5},"#
+                + #""minimum_calls":5,"half_open_permits":5,"permit_ttl_ms":10000}}"# + "\n"
+        )
         let report = Request.Operation.report(
-            resource: "db", kind: .outcome(.success, permit: Permit(generation: 2, sequence: 1)), policy: nil, durationMs: 12,
-            noreply: false)
-        #expect(line(Request(id: .string("x"), report)) == #"{"id":"x","op":"report","resource":"db","outcome":"success","permit":"2.1","duration_ms":12}"# + "\n")
+            resource: "db",
+            kind: .outcome(.success, permit: Permit(generation: 2, sequence: 1)),
+            policy: nil,
+            durationMs: 12,
+            noreply: false
+        )
+        #expect(
+            line(Request(id: .string("x"), report))
+                == #"{"id":"x","op":"report","resource":"db","outcome":"success","permit":"2.1","duration_ms":12}"#
+                + "\n"
+        )
         let noreply = Request.Operation.report(
-            resource: "db", kind: .outcome(.failure, permit: nil), policy: nil, durationMs: 0, noreply: true)
-        #expect(line(Request(noreply)) == #"{"op":"report","resource":"db","outcome":"failure","duration_ms":0,"noreply":true}"# + "\n")
-        let batch = Request.Operation.report(resource: "db", kind: .batch(successes: 3, failures: 1), policy: nil, durationMs: nil, noreply: false)
-        #expect(line(Request(id: .integer(5), batch)) == #"{"id":5,"op":"report","resource":"db","successes":3,"failures":1}"# + "\n")
+            resource: "db",
+            kind: .outcome(.failure, permit: nil),
+            policy: nil,
+            durationMs: 0,
+            noreply: true
+        )
+        #expect(
+            line(Request(noreply))
+                == #"{"op":"report","resource":"db","outcome":"failure","duration_ms":0,"noreply":true}"# + "\n"
+        )
+        let batch = Request.Operation.report(
+            resource: "db",
+            kind: .batch(successes: 3, failures: 1),
+            policy: nil,
+            durationMs: nil,
+            noreply: false
+        )
+        #expect(
+            line(Request(id: .integer(5), batch))
+                == #"{"id":5,"op":"report","resource":"db","successes":3,"failures":1}"# + "\n"
+        )
         #expect(
             line(Request(id: .integer(1), .hello(token: "secret", client: "svc-7", protocolVersion: 1)))
-                == #"{"id":1,"op":"hello","token":"secret","client":"svc-7","protocol":1}"# + "\n")
-        #expect(line(Request(.hello(token: nil, client: "vectors", protocolVersion: 1))) == #"{"op":"hello","client":"vectors","protocol":1}"# + "\n")
+                == #"{"id":1,"op":"hello","token":"secret","client":"svc-7","protocol":1}"# + "\n"
+        )
+        #expect(
+            line(Request(.hello(token: nil, client: "vectors", protocolVersion: 1)))
+                == #"{"op":"hello","client":"vectors","protocol":1}"# + "\n"
+        )
     }
 
     @Test func theHotLinesTakeTheFastDecoder() {
         // The client's acquire and report lines are the shape `decodeFast` accepts (no JSON tree on the server).
         for request in [
             Request(id: .integer(7), .acquire(resource: "db", policy: nil)),
-            Request(.report(resource: "db", kind: .outcome(.failure, permit: Permit(generation: 1, sequence: 2)), policy: nil, durationMs: 3, noreply: true)),
+            Request(
+                .report(
+                    resource: "db",
+                    kind: .outcome(.failure, permit: Permit(generation: 1, sequence: 2)),
+                    policy: nil,
+                    durationMs: 3,
+                    noreply: true
+                )
+            ),
         ] {
             var w = JSONWriter()
             request.write(into: &w)

@@ -138,6 +138,57 @@ import Testing
         #expect(attempts.count == 4, "1 + (1 + 1 retry) + 1")
     }
 
+    @Test func circuitOpenErrorIsNotRetriedByDefault() async throws {
+        // On purpose unlike the seeds: retrying into an open circuit only waits.
+        let attempts = Counter()
+        let sleeper = RecordingSleeper()
+        let retry = try RetryPolicy(
+            maxRetries: 3, backoff: try Backoff(minDelay: .seconds(1), maxDelay: .seconds(10)), sleeper: sleeper)
+        let open = CircuitOpenError(resource: "db", state: .open, retryAfter: .seconds(30), source: .server)
+        await #expect(throws: open) {
+            try await retry.run {
+                attempts.bump()
+                throw open
+            }
+        }
+        #expect(throws: open) { try retry.runBlocking { throw open } }
+        #expect(attempts.count == 1 && sleeper.delays.isEmpty, "passed through at once")
+        #expect(!RetryPolicy.retriesByDefault(open) && RetryPolicy.retriesByDefault(ConnectionError()))
+    }
+
+    @Test func aHandleOfYourOwnStillRetriesCircuitOpenError() async throws {
+        let attempts = Counter()
+        let retry = try RetryPolicy(maxRetries: 2, handle: { $0 is CircuitOpenError }, sleeper: RecordingSleeper())
+        await #expect {
+            try await retry.run {
+                attempts.bump()
+                throw CircuitOpenError(resource: nil, state: .halfOpen, retryAfter: .zero)
+            }
+        } throws: { ($0 as? RetriesExhaustedError)?.lastError is CircuitOpenError }
+        #expect(attempts.count == 3)
+    }
+
+    @Test func theReadmeExampleReachesItsCircuitOpenErrorBranch() async throws {
+        // README "in-process policies": Failsafe(policies: [retry, breaker]) with the breaker open.
+        let clock = ManualClock()
+        let breaker = try CircuitBreakerPolicy(cooldown: .seconds(30), failureThreshold: Fraction(2, 5), clock: clock)
+        let retry = try RetryPolicy(
+            maxRetries: 3, backoff: try Backoff(minDelay: .seconds(1), maxDelay: .seconds(10), factor: 2, jitter: 0.1),
+            sleeper: RecordingSleeper(clock: clock))
+        let api = try Failsafe(policies: [retry, breaker])
+        for _ in 0..<5 { breaker.complete(.failure, permit: nil) }
+        #expect(breaker.state == .open)
+        var branch = ""
+        do {
+            _ = try await api.run { "data" }
+        } catch let open as CircuitOpenError {
+            branch = "open \(open.source) \(open.retryAfter)"
+        } catch let exhausted as RetriesExhaustedError {
+            branch = "exhausted \(exhausted.lastError)"
+        }
+        #expect(branch == "open local 30.0 seconds")
+    }
+
     @Test func cancellationIsNotRetried() async throws {
         let attempts = Counter()
         let retry = try RetryPolicy(maxRetries: 5, sleeper: RecordingSleeper())

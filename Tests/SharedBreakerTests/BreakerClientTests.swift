@@ -10,7 +10,7 @@ import Testing
         let client = try await connectedClient(port: server.port, name: "ops")
         try await client.ping()
         let hello = try await client.hello()
-        #expect(hello.server == "breakerd" && hello.protocolVersion == 1 && hello.role == "admin")
+        #expect(hello.server == "breakerd" && hello.protocolVersion == 1 && hello.role == .admin)
 
         let policy = try BreakerPolicy(failureThreshold: Fraction(1, 2), successThreshold: Fraction(1, 1), cooldown: .zero)
         let created = try await client.configure("db", policy: policy)
@@ -36,7 +36,7 @@ import Testing
         let history = try await client.history("db", limit: 3)
         #expect(history.map(\.cause) == [.reset, .released, .forced])
         let stats = try await client.stats()
-        #expect(stats["breakers"]?["total"] == .integer(1))
+        #expect(stats.breakers.total == 1 && stats.breakers.count(in: .closed) == 1 && stats.count(of: .force) == 1)
         try await client.delete("db")
         await #expect(throws: BreakerClientError(code: .notFound, message: #"no breaker named "db""#)) {
             try await client.status("db")
@@ -78,8 +78,8 @@ import Testing
         }
         #expect(failures.count == 0)
         let stats = try await client.stats()
-        #expect(stats["connections"] == .integer(1), "one connection for every task")
-        #expect(stats["ops"]?["acquire"] == .integer(2_000))
+        #expect(stats.connections == 1, "one connection for every task")
+        #expect(stats.count(of: .acquire) == 2_000)
     }
 
     @Test func watchStreamsEventsFromOtherClients() async throws {
@@ -87,7 +87,7 @@ import Testing
         let watcher = try await connectedClient(port: server.port)
         let other = try await connectedClient(port: server.port, timeout: .seconds(5))
         let stream = watcher.watch(prefix: "pay")
-        try await Task.sleep(for: .milliseconds(50))  // let the watch request reach the server
+        try await watcher.waitUntilWatching(prefix: "pay")
         _ = try await other.configure("pay", policy: try BreakerPolicy(failureThreshold: Fraction(1, 1)))
         _ = try await other.report("pay", outcome: .failure)
         _ = try await other.configure("search", policy: try BreakerPolicy(failureThreshold: Fraction(1, 1)))
@@ -127,23 +127,102 @@ import Testing
         var config = BreakerClient.Configuration(host: "127.0.0.1", port: server.port, token: "wrong-token-bbbbbbbbbbbbbbbb")
         config.requestTimeout = .seconds(2)
         let client = BreakerClient(configuration: config)
-        #expect(await client.waitUntilConnected())
-        let refused = await eventually {
-            do {
-                _ = try await client.acquire("x")
-                return false
-            } catch let error as BreakerClientError {
-                return error.code == .unauthorized
-            } catch {
-                return false
-            }
+        await #expect(throws: BreakerClientError(code: .unauthorized, message: "the token is not valid")) {
+            try await client.connect()
         }
-        #expect(refused)
+        await #expect(throws: BreakerClientError(code: .unauthorized, message: "the token is not valid")) {
+            try await client.acquire("x")
+        }
         var good = config
         good.token = "admin-token-aaaaaaaaaaaaaaaaaaaa"
         let ok = BreakerClient(configuration: good)
-        #expect(await ok.waitUntilConnected())
-        #expect(await eventually { (try? await ok.acquire("x"))?.allowed == true })
+        try await ok.connect()
+        #expect(try await ok.acquire("x").allowed)
+    }
+
+    @Test func connectWaitsForTheConnectionAndItsHello() async throws {
+        let server = try ServerProcess(arguments: [])
+        let client = BreakerClient(host: "127.0.0.1", port: server.port, clientName: "quick-start")
+        try await client.connect()
+        #expect(client.isConnected)
+        // The first call after connect() is answered by the server, not a fallback.
+        #expect(try await client.acquire("first").allowed)
+        try await client.connect()  // already up: returns at once
+        #expect(try await client.force("first", .open).forced?.by == "quick-start", "hello was answered first")
+    }
+
+    @Test func connectTimesOutWithAClearErrorWhenNothingListens() async throws {
+        let client = BreakerClient(host: "127.0.0.1", port: 1)  // nothing listens on port 1
+        let start = ContinuousClock.now
+        do {
+            try await client.connect(timeout: .milliseconds(300))
+            Issue.record("expected a timeout")
+        } catch {
+            #expect(error.code == .timeout)
+            #expect(error.message.contains("could not connect to breakerd at 127.0.0.1:1 within 300ms"), "\(error)")
+            #expect(error.message.contains("refused"), "names why the last attempt failed: \(error)")
+        }
+        #expect(ContinuousClock.now - start < .seconds(10), "not the default 5 s and more (generous: a loaded machine)")
+        client.shutdown()
+        await #expect(throws: BreakerClientError.self) { try await client.connect() }
+    }
+
+    @Test func cancellingAWaitingTaskEndsItsWait() async throws {
+        let client = BreakerClient(host: "127.0.0.1", port: 1)
+        let task = Task { try await client.connect(timeout: .seconds(60)) }
+        task.cancel()
+        let start = ContinuousClock.now
+        await #expect(throws: BreakerClientError(code: .cancelled, message: "the task was cancelled")) {
+            try await task.value
+        }
+        #expect(ContinuousClock.now - start < .seconds(30), "not the 60 s timeout")
+        client.shutdown()
+    }
+
+    @Test func aShortRequestTimesOutBehindALongOne() async throws {
+        // The I/O thread sleeps until the earliest deadline: a 100 ms acquire sent while a 60 s request waits
+        // still times out after about 100 ms.
+        let server = try ServerProcess(arguments: [])
+        var config = BreakerClient.Configuration(host: "127.0.0.1", port: server.port)
+        config.adminTimeout = .seconds(60)
+        let client = BreakerClient(configuration: config)
+        try await client.connect()
+        _ = try await client.acquire("slow")
+        server.signal(SIGSTOP)
+        defer { server.signal(SIGCONT) }
+        #expect(await eventually { isStopped(server.process.processIdentifier) })
+        let long = Task { try await client.status("slow") }
+        let start = ContinuousClock.now
+        await #expect(throws: BreakerClientError(code: .timeout, message: "breakerd did not answer within 100 ms")) {
+            _ = try await client.acquire("slow")
+        }
+        let took = ContinuousClock.now - start
+        #expect(took >= .milliseconds(100) && took < .seconds(30), "not the long request's 60 s: \(took)")
+        server.signal(SIGCONT)
+        #expect(try await long.value.resource == "slow", "the long request was answered once the server resumed")
+    }
+
+    @Test func droppingTheLastReferenceClosesTheConnection() async throws {
+        let server = try ServerProcess(arguments: [])
+        let observer = try server.connect()
+        func connections() throws -> JSONValue? { try observer.request(#"{"op":"stats"}"#)["stats"]?["connections"] }
+        try await useAClientAndDropIt(port: server.port)
+        // The client's I/O thread closed the socket and ended: only the observer is left.
+        var left = try connections()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while left != .integer(1) && ContinuousClock.now < deadline { left = try connections() }
+        #expect(left == .integer(1))
+    }
+
+    /// A client that subscribes, watches and makes requests, then goes out of scope without `shutdown()`.
+    private func useAClientAndDropIt(port: Int) async throws {
+        let client = BreakerClient(host: "127.0.0.1", port: port, clientName: "dropped")
+        try await client.connect()
+        _ = try await client.acquire("d")
+        client.subscribe(prefix: "d") { _ in }
+        _ = client.watch(prefix: "d")
+        try await client.waitUntilWatching(prefix: "d")
+        #expect(try await client.stats().connections == 2)
     }
 }
 

@@ -27,14 +27,15 @@ import Testing
             forced: try SharedCircuitBreaker(resource: "forced", policy: policy, client: client, fallback: .allow))
     }
 
-    /// Runs one call through `breaker`; returns "ran", "rejected:<state>" and the time it took.
+    /// Runs one call through `breaker`; returns "ran" or "rejected:<state>" (with ":<source>" unless the server
+    /// rejected it) and the time it took.
     func call(_ breaker: SharedCircuitBreaker) async -> (String, Duration) {
         let start = ContinuousClock.now
         var result = "ran"
         do {
             try await breaker.run {}
         } catch let e as CircuitOpenError {
-            result = "rejected:\(e.state)"
+            result = "rejected:\(e.state)" + (e.source == .server ? "" : ":\(e.source)")
         } catch {
             result = "error:\(error)"
         }
@@ -47,7 +48,10 @@ import Testing
         var calls = 0
         let end = ContinuousClock.now + span
         while ContinuousClock.now < end {
-            for (breaker, expected) in [(b.local, "ran"), (b.allow, "ran"), (b.reject, "rejected:open"), (b.forced, "rejected:forced_open")] {
+            for (breaker, expected) in [
+                (b.local, "ran"), (b.allow, "ran"), (b.reject, "rejected:open:fallback"),
+                (b.forced, "rejected:forced_open:fallback"),
+            ] {
                 let (result, took) = await call(breaker)
                 worst = max(worst, took)
                 calls += 1
@@ -159,14 +163,13 @@ import Testing
         let log = Log()
         let watched = try SharedCircuitBreaker(
             resource: "w", client: client, onStateChange: { _, from, to in log.append("\(from)->\(to)") })
-        _ = watched
         #expect(client.connectionCount == 1)
 
         server.signal(SIGKILL)
         _ = server.waitForExit()
         let again = try ServerProcess(arguments: ["--db", db], listen: "127.0.0.1:\(port)")
         #expect(await eventually(timeout: .seconds(3)) { client.connectionCount == 2 && client.isConnected })
-        try await Task.sleep(for: .milliseconds(50))
+        try await watched.subscribed()  // the watch was sent again and acknowledged
 
         let admin = try await connectedClient(port: again.port, timeout: .seconds(5))
         _ = try await admin.configure("w", policy: try BreakerPolicy(failureThreshold: Fraction(1, 1)))

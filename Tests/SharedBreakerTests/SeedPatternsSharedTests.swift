@@ -35,6 +35,7 @@ import Testing
         #expect(await eventually { (try? await client.status("external-api"))?.state == .open })
         await #expect(throws: CircuitOpenError.self) { try await api.run { attempts.bump() } }
         #expect(attempts.count == 3, "rejected by the shared circuit without running")
+        #expect(sleeper.delays == [.seconds(1), .seconds(2)], "the rejection was not retried")
     }
 
     @Test func handlePredicatesDecideWhatCounts() async throws {
@@ -44,7 +45,7 @@ import Testing
             resource: "db", policy: try BreakerPolicy(failureThreshold: Fraction(1, 5)), client: client,
             handle: { $0 is ServiceDown })
         for _ in 0..<10 { await #expect(throws: NotOurProblem.self) { try await shared.run { throw NotOurProblem() } } }
-        try await Task.sleep(for: .milliseconds(50))
+        // The outcomes went with noreply; status is answered after them (one connection, in order).
         let status = try await client.status("db")
         #expect(status.state == .closed && status.windowFailures == 0 && status.windowCalls == 5, "unhandled errors count as successes")
         await #expect(throws: ServiceDown.self) { try await shared.run { throw ServiceDown() } }
@@ -60,8 +61,7 @@ import Testing
                 alerts.append("\(old)->\(new)")
                 if new == .open { alerts.append("ALERT: payments opened") }
             })
-        _ = monitor
-        try await Task.sleep(for: .milliseconds(50))
+        try await monitor.subscribed()
         // Another process makes the failures.
         let driver = try DriverProcess(["fail", "--server", "127.0.0.1:\(server.port)", "--resource", "payments", "--count", "5"])
         _ = try driver.readAll()

@@ -20,7 +20,7 @@ import Testing
                 try await b.run { calls.bump() }
                 return false
             } catch let e as CircuitOpenError {
-                return e.resource == "db" && e.state == .open && e.retryAfter > .seconds(50)
+                return e.resource == "db" && e.state == .open && e.retryAfter > .seconds(50) && e.source == .server
             } catch {
                 return false
             }
@@ -96,18 +96,73 @@ import Testing
         let watcherClient = try await connectedClient(port: server.port)
         let watched = try SharedCircuitBreaker(
             resource: "pay", client: watcherClient, onStateChange: { breaker, from, to in log.append("\(breaker.resource):\(from)->\(to)") })
-        _ = watched
-        try await Task.sleep(for: .milliseconds(50))  // let the watch reach the server
+        try await watched.subscribed()
         let admin = try await connectedClient(port: server.port, timeout: .seconds(5))
         _ = try await admin.configure("pay", policy: try BreakerPolicy(failureThreshold: Fraction(1, 1)))
         _ = try await admin.report("pay", outcome: .failure)
         _ = try await admin.force("pay", .closed, reason: "test")
         _ = try await admin.configure("payroll", policy: try BreakerPolicy(failureThreshold: Fraction(1, 1)))
         _ = try await admin.report("payroll", outcome: .failure)
-        #expect(await eventually { log.all.count >= 2 })
-        try await Task.sleep(for: .milliseconds(100))
-        #expect(log.all == ["pay:closed->open", "pay:open->forced_closed"], "only this resource, not payroll")
-        #expect(watched.lastKnownState == .forcedClosed)
+        // payroll's events reach the client too (the server watches the prefix "pay"); the release after them
+        // shows they were delivered, and skipped.
+        _ = try await admin.release("pay")
+        #expect(await eventually { log.all.count >= 3 })
+        #expect(log.all == ["pay:closed->open", "pay:open->forced_closed", "pay:forced_closed->closed"], "only pay")
+        #expect(watched.lastKnownState == .closed)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func onStateChangeFiresForATransitionRightAfterTheBreakerIsCreated() async throws {
+        // No sleep: the watch is queued when the breaker is created, before the force, on the same connection,
+        // and the server answers in order.
+        let server = try ServerProcess(arguments: [])
+        let client = BreakerClient(host: "127.0.0.1", port: server.port, clientName: "fresh")
+        try await client.connect()
+        let (changes, continuation) = AsyncStream.makeStream(of: String.self)
+        let breaker = try SharedCircuitBreaker(
+            resource: "fresh", client: client,
+            onStateChange: { breaker, from, to in continuation.yield("\(breaker.resource):\(from)->\(to)") })
+        _ = try await client.configure("fresh", policy: try BreakerPolicy(failureThreshold: Fraction(1, 2)))
+        _ = try await client.force("fresh", .open, reason: "at once")
+        var first: String?
+        for await change in changes {
+            first = change
+            break
+        }
+        #expect(first == "fresh:closed->forced_open")
+        #expect(breaker.lastKnownState == .forcedOpen)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func subscribedMeansTransitionsByOtherClientsReachTheHandler() async throws {
+        let server = try ServerProcess(arguments: [])
+        let client = try await connectedClient(port: server.port)
+        let (changes, continuation) = AsyncStream.makeStream(of: BreakerState.self)
+        let breaker = try SharedCircuitBreaker(
+            resource: "other", client: client, onStateChange: { _, _, to in continuation.yield(to) })
+        try await breaker.subscribed()
+        try await breaker.subscribed()  // already live: returns at once
+        let admin = try await connectedClient(port: server.port, timeout: .seconds(5))
+        _ = try await admin.configure("other", policy: try BreakerPolicy(failureThreshold: Fraction(1, 2)))
+        _ = try await admin.force("other", .closed)
+        var iterator = changes.makeAsyncIterator()
+        #expect(await iterator.next() == .forcedClosed)
+    }
+
+    @Test func aFallbackRejectionSaysItCameFromTheFallback() async throws {
+        var config = BreakerClient.Configuration(host: "127.0.0.1", port: 1)  // nothing listens on port 1
+        config.reconnectBackoff = try Backoff(minDelay: .milliseconds(50), maxDelay: .milliseconds(700))
+        let client = BreakerClient(configuration: config)
+        let shared = try SharedCircuitBreaker(resource: "gone", client: client, fallback: .reject)
+        await #expect {
+            try await shared.run {}
+        } throws: { error in
+            guard let e = error as? CircuitOpenError else { return false }
+            let text = "\(e)"
+            return e.source == .fallback && e.state == .open && e.retryAfter == .milliseconds(700)
+                && text.contains("rejected by the fallback") && text.contains("reconnect delay of 700 ms")
+        }
+        client.shutdown()
     }
 
     @Test func forcedOpenRejectsAndTheRejectionCarriesRetryAfter() async throws {
@@ -121,6 +176,7 @@ import Testing
         } throws: { error in
             guard let e = error as? CircuitOpenError else { return false }
             return e.state == .forcedOpen && e.retryAfter > .seconds(80) && e.retryAfter <= .seconds(90)
+                && e.source == .server
         }
     }
 

@@ -1,4 +1,4 @@
-import BreakerTestSupport
+import Foundation
 import HighwayBreaker
 import Synchronization
 
@@ -32,7 +32,8 @@ actor Gate {
     }
 }
 
-/// Polls `condition` every 5 ms until it holds or `timeout` passes (for state pushed asynchronously).
+/// Polls `condition` every 5 ms until it holds or `timeout` passes (for state pushed asynchronously, or another
+/// process's effects).
 func eventually(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
@@ -46,6 +47,15 @@ func connectedClient(port: Int, name: String = "test", timeout: Duration = .mill
     var config = BreakerClient.Configuration(host: "127.0.0.1", port: port, clientName: name)
     config.requestTimeout = timeout
     let client = BreakerClient(configuration: config)
-    guard await client.waitUntilConnected() else { throw LineClient.Failure(description: "client did not connect") }
+    try await client.connect()
     return client
+}
+
+/// True once the process `pid` is stopped (SIGSTOP takes effect when the process is next scheduled, not when
+/// `kill` returns): its state in /proc/PID/stat is `T`.
+func isStopped(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return false }
+    return stat[close...].dropFirst(2).first == "T"
 }
