@@ -44,8 +44,7 @@ let package = Package(
         .executableTarget(
             name: "breakerctl",
             dependencies: [
-                // BreakerServer only for its version (`breakerctl --version` prints the server's).
-                "BreakerControl", "BreakerServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "BreakerControl", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // The load generator of benchmarks/run.sh: drives breakerd and Redis with the same C code.

@@ -20,7 +20,7 @@ import Glibc
 /// ```
 public final class BreakerServer: Sendable {
     /// The server's version, reported by `hello`.
-    public static let version = "0.1.0"
+    public static let version = PackageVersion.current
 
     private let context: ServerContext
     private let loops: [EventLoop]

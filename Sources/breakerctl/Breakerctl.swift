@@ -1,6 +1,5 @@
 import ArgumentParser
 import BreakerControl
-import BreakerServer
 import HighwayBreaker
 import Logging
 
@@ -20,7 +19,7 @@ struct Breakerctl: AsyncParsableCommand {
 
             Example: breakerctl open payments-db --reason "provider outage, INC-4711" --for 30m
             """,
-        version: BreakerServer.version,
+        version: PackageVersion.current,
         subcommands: [
             Ping.self, List.self, Status.self, Open.self, Close.self, Release.self, Reset.self, Configure.self,
             Delete.self, Watch.self, History.self, Stats.self,
