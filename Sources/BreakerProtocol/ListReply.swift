@@ -1,11 +1,15 @@
-/// The reply to `list`: `{"id":…,"ok":true,"breakers":[{…},…]}`, sorted by name.
+/// The reply to `list`: `{"id":…,"ok":true,"breakers":[{…},…]}`, sorted by name, with `"next":"<name>"` when
+/// more breakers remain (ask again with `"after":` that name).
 public struct ListReply: Sendable, Hashable {
-    /// The breakers whose names start with the prefix asked for.
+    /// One page of the breakers whose names start with the prefix asked for.
     public var breakers: [BreakerInfo]
+    /// Set when more remain: the name to pass as `after` for the next page.
+    public var next: String?
 
     /// Creates the reply.
-    public init(breakers: [BreakerInfo]) {
+    public init(breakers: [BreakerInfo], next: String? = nil) {
         self.breakers = breakers
+        self.next = next
     }
 
     /// Writes the whole reply line, newline included.
@@ -15,6 +19,7 @@ public struct ListReply: Sendable, Hashable {
         w.beginArray()
         for info in breakers { info.write(to: &w) }
         w.endArray()
+        if let next { w.member("next", next) }
         Reply.end(&w)
     }
 
@@ -22,6 +27,6 @@ public struct ListReply: Sendable, Hashable {
     public init(json: JSONValue) throws(ReplyDecodingError) {
         var breakers: [BreakerInfo] = []
         for item in try json.array("breakers") { breakers.append(try BreakerInfo(json: item)) }
-        self.init(breakers: breakers)
+        self.init(breakers: breakers, next: json.optionalString("next"))
     }
 }

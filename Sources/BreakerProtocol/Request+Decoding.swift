@@ -5,6 +5,10 @@ extension Request {
     public static let maximumReasonLength = 1_024
     /// The longest `client` name in `hello`, in bytes.
     public static let maximumClientNameLength = 128
+    /// The most breakers one `list` page holds.
+    public static let maximumListLimit = 10_000
+    /// The breakers one `list` page holds when the request does not say.
+    public static let defaultListLimit = 1_000
     /// The most transitions `history` returns.
     public static let maximumHistoryLimit = TransitionRecord.retentionLimit
     /// The longest force TTL: 30 days.
@@ -228,7 +232,17 @@ struct Fields {
             let noreply = try bool("noreply") ?? false
             return .report(resource: resource, kind: kind, policy: try policy(required: false), durationMs: duration, noreply: noreply)
         case .status: return .status(resource: try resource())
-        case .list: return .list(prefix: try prefix())
+        case .list:
+            let prefix = try prefix()
+            let limit = try integer("limit", range: 1...Int64(Request.maximumListLimit)) ?? Int64(Request.defaultListLimit)
+            var after: String?
+            if let a = try string("after") {
+                if let problem = ResourceName.problem(with: a) {
+                    throw ProtocolError(.badRequest, "field 'after' must be a resource name (the 'next' of a page): \(problem)")
+                }
+                after = a
+            }
+            return .list(prefix: prefix, after: after, limit: Int(limit))
         case .configure:
             let resource = try resource()
             return .configure(resource: resource, policy: try policy(required: true)!)

@@ -38,7 +38,11 @@ extension Request {
             if noreply { w.member("noreply", true) }
         case .status(let resource), .release(let resource), .reset(let resource), .delete(let resource):
             w.member("resource", resource)
-        case .list(let prefix), .watch(let prefix):
+        case .list(let prefix, let after, let limit):
+            if !prefix.isEmpty { w.member("prefix", prefix) }
+            if let after { w.member("after", after) }
+            if limit != Request.defaultListLimit { w.member("limit", limit) }
+        case .watch(let prefix):
             if !prefix.isEmpty { w.member("prefix", prefix) }
         case .configure(let resource, let policy):
             w.member("resource", resource)

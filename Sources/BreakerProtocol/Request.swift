@@ -40,7 +40,9 @@ public struct Request: Sendable, Hashable {
         case acquire(resource: String, policy: BreakerPolicy?)
         case report(resource: String, kind: ReportKind, policy: BreakerPolicy?, durationMs: Int64?, noreply: Bool)
         case status(resource: String)
-        case list(prefix: String)
+        /// One page of breakers whose names start with `prefix`, sorted by name: those after `after` (nil: from
+        /// the first), at most `limit` of them.
+        case list(prefix: String, after: String?, limit: Int)
         case configure(resource: String, policy: BreakerPolicy)
         case force(resource: String, target: BreakerForce.Target, reason: String?, ttl: Duration?)
         case release(resource: String)

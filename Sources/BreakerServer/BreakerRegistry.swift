@@ -166,16 +166,47 @@ public final class BreakerRegistry: Sendable {
         }
     }
 
-    /// Every breaker whose name starts with `prefix`, sorted by name.
-    public func list(prefix: String) -> [BreakerInfo] {
-        var out: [BreakerInfo] = []
+    /// One page of the breakers whose names start with `prefix`, sorted by name (by their UTF-8 bytes): the
+    /// first `limit` after `after` (nil: from the first), and the name to continue after when more remain.
+    /// Only the page's breakers are copied; the names are chosen with a bounded buffer, so a page costs one
+    /// pass over the breakers whatever their number.
+    public func list(prefix: String, after: String? = nil, limit: Int = .max) -> (breakers: [BreakerInfo], next: String?) {
+        let keep = limit == .max ? Int.max : limit + 1
+        var names: [String] = []
+        var ceiling: String?
         for shard in shards {
             shard.state.withLock { s in
-                let now = clock.now
-                for (name, entry) in s.entries where name.hasPrefix(prefix) { out.append(info(name, entry, now: now)) }
+                for name in s.entries.keys where name.hasPrefix(prefix) {
+                    if let after, !Self.precedes(after, name) { continue }
+                    if let ceiling, !Self.precedes(name, ceiling) { continue }
+                    names.append(name)
+                    if names.count >= 2 * keep {
+                        names.sort(by: Self.precedes)
+                        names.removeLast(names.count - keep)
+                        ceiling = names.last
+                    }
+                }
             }
         }
-        return out.sorted { $0.resource < $1.resource }
+        names.sort(by: Self.precedes)
+        var next: String?
+        if names.count > limit {
+            names.removeLast(names.count - limit)
+            next = names.last
+        }
+        var out: [BreakerInfo] = []
+        out.reserveCapacity(names.count)
+        for name in names {
+            shards[shardIndex(for: name)].state.withLock { s in
+                if let entry = s.entries[name] { out.append(info(name, entry, now: clock.now)) }
+            }
+        }
+        return (out, next)
+    }
+
+    /// Name order: by UTF-8 bytes (resource names are ASCII, so this is also their character order).
+    static func precedes(_ a: String, _ b: String) -> Bool {
+        a.utf8.lexicographicallyPrecedes(b.utf8)
     }
 
     /// The newest `limit` transitions of `resource`, newest first; nil when there is no such breaker.

@@ -122,8 +122,9 @@ final class RequestHandler: Sendable {
             guard let info = registry.status(resource) else { throw notFound(resource) }
             BreakerReply(breaker: info).write(id: id, into: &out)
 
-        case .list(let prefix):
-            ListReply(breakers: registry.list(prefix: prefix)).write(id: id, into: &out)
+        case .list(let prefix, let after, let limit):
+            let page = registry.list(prefix: prefix, after: after, limit: limit)
+            ListReply(breakers: page.breakers, next: page.next).write(id: id, into: &out)
 
         case .configure(let resource, let policy):
             let r = try registry.configure(resource, policy: policy, by: session.actor)

@@ -134,10 +134,25 @@ public final class BreakerClient: Sendable {
         try await breaker(.status(resource: resource))
     }
 
-    /// `list` of the breakers whose names start with `prefix`, sorted by name.
+    /// Every breaker whose name starts with `prefix`, sorted by name: asks page after page (`listPage`) until
+    /// none remain.
     public func list(prefix: String = "") async throws(BreakerClientError) -> [BreakerInfo] {
-        let reply: ListReply = try await request(.list(prefix: prefix), timeout: configuration.adminTimeout)
-        return reply.breakers
+        var all: [BreakerInfo] = []
+        var after: String?
+        repeat {
+            let page = try await listPage(prefix: prefix, after: after)
+            all += page.breakers
+            after = page.next
+        } while after != nil
+        return all
+    }
+
+    /// One `list` page: at most `limit` (1–10,000) breakers whose names start with `prefix`, after `after`
+    /// (nil: from the first). The reply's `next` is set when more remain: pass it as `after`.
+    public func listPage(prefix: String = "", after: String? = nil, limit: Int = Request.defaultListLimit)
+        async throws(BreakerClientError) -> ListReply
+    {
+        try await request(.list(prefix: prefix, after: after, limit: limit), timeout: configuration.adminTimeout)
     }
 
     /// `configure` (admin): creates the breaker, or replaces its whole policy (fields left out of `policy` take

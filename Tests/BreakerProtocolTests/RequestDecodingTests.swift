@@ -24,8 +24,11 @@ import Testing
         #expect(try decode(#"{"op":"report","resource":"db","successes":5,"failures":2,"noreply":true}"#)
             == Request(.report(resource: "db", kind: .batch(successes: 5, failures: 2), policy: nil, durationMs: nil, noreply: true)))
         #expect(try decode(#"{"op":"status","resource":"a"}"#) == Request(.status(resource: "a")))
-        #expect(try decode(#"{"op":"list"}"#) == Request(.list(prefix: "")))
-        #expect(try decode(#"{"op":"list","prefix":"pay"}"#) == Request(.list(prefix: "pay")))
+        #expect(try decode(#"{"op":"list"}"#) == Request(.list(prefix: "", after: nil, limit: 1_000)))
+        #expect(try decode(#"{"op":"list","prefix":"pay"}"#) == Request(.list(prefix: "pay", after: nil, limit: 1_000)))
+        #expect(
+            try decode(#"{"op":"list","prefix":"pay","after":"pay-1","limit":10000}"#)
+                == Request(.list(prefix: "pay", after: "pay-1", limit: 10_000)))
         let p = try BreakerPolicy(failureThreshold: Fraction(2, 5))
         #expect(try decode(#"{"op":"configure","resource":"a","policy":{"failure_threshold":"2/5"}}"#) == Request(.configure(resource: "a", policy: p)))
         #expect(try decode(#"{"op":"force","resource":"a","state":"open","reason":"r","ttl_ms":600000}"#)

@@ -60,8 +60,8 @@ import Testing
                 noreply: false
             ),
             .status(resource: "db"),
-            .list(prefix: ""),
-            .list(prefix: "pay"),
+            .list(prefix: "", after: nil, limit: Request.defaultListLimit),
+            .list(prefix: "pay", after: "pay-7", limit: 25),
             .configure(resource: "db", policy: count),
             .configure(resource: "db", policy: time),
             .force(resource: "db", target: .open, reason: "provider \"outage\"\nINC-4711", ttl: .seconds(600)),
