@@ -28,6 +28,8 @@ import Testing
         let store = try BreakerStore(path: f.path)
         #expect(try store.loadBreakers().breakers == [row])
         #expect(try store.loadTransitions()["db"] == records.reversed())
+        let reader = try store.makeHistoryReader()
+        #expect(try reader.transitions(resource: "db", beforeGeneration: nil, limit: 10) == records)
     }
 
     @Test func anEmptyStringStaysEmptyAndNilStaysNil() throws {
