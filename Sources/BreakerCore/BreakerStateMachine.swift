@@ -12,7 +12,8 @@
 ///   `failureThreshold` (open if reached). A permit not reported within `permitTTL` frees its slot.
 /// - `forced_open` rejects everything; `forced_closed` allows everything, records, never trips. A force may
 ///   expire; expiry and release return to `closed` with an empty window. `reset` does so from any state.
-/// - Every transition increments `generation`; a report with a permit of an older generation is fenced.
+/// - Every transition increments `generation` (which stops at `maximumCounter`); a report with a permit of an
+///   older generation is fenced.
 public struct BreakerStateMachine: Sendable {
     
     struct Probe: Sendable, Hashable {
