@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the protocol's input path (LineFramer, Request.decode, JSON round trip) with libFuzzer.
+# Fuzzes the protocol's input path (LineFramer, Request.decode, JSON round trip) and, behind it, the
+# BreakerStateMachine that every decoded request drives, with libFuzzer.
 #   bash fuzz/run.sh            60 s (what CI runs)
 #   bash fuzz/run.sh 1800       30 minutes
 # Replays every input in fuzz/crashes first (past crashes stay fixed). New crash inputs are written to

@@ -12,7 +12,8 @@
 ///   `failureThreshold` (open if reached). A permit not reported within `permitTTL` frees its slot.
 /// - `forced_open` rejects everything; `forced_closed` allows everything, records, never trips. A force may
 ///   expire; expiry and release return to `closed` with an empty window. `reset` does so from any state.
-/// - Every transition increments `generation`; a report with a permit of an older generation is fenced.
+/// - Every transition increments `generation` (which stops at `maximumCounter`); a report with a permit of an
+///   older generation is fenced.
 public struct BreakerStateMachine: Sendable {
     
     struct Probe: Sendable, Hashable {
@@ -38,6 +39,13 @@ public struct BreakerStateMachine: Sendable {
     /// held by clients, so that old permits never collide with new ones.
     public var nextPermitSequence: UInt64
 
+    /// Where `generation` and `nextPermitSequence` stop counting: 2^63 − 1, the largest integer a database
+    /// column holds. Unreachable in practice (292,000 years at a million transitions a second), but a stored
+    /// value may start close to it; past it they stay put rather than wrap around to numbers already used.
+    public static let maximumCounter = UInt64(Int64.max)
+
+    // Bounded by construction: a permit is granted only while outstanding + successes + failures is below
+    // `policy.halfOpenPermits` (at most 10,000), and each counted report removes one outstanding permit.
     var outstanding: [Probe] = []
     var probeSuccesses = 0
     var probeFailures = 0
@@ -229,7 +237,7 @@ public struct BreakerStateMachine: Sendable {
     // MARK: Internals
 
     mutating func move(to newState: BreakerState, cause: TransitionCause, now: MonotonicInstant) -> BreakerTransition {
-        generation &+= 1
+        generation = generation < Self.maximumCounter ? generation + 1 : generation
         let transition = BreakerTransition(from: state, to: newState, cause: cause, generation: generation, at: now)
         state = newState
         changedAt = now
@@ -263,7 +271,7 @@ public struct BreakerStateMachine: Sendable {
             return AcquireDecision(allowed: false, permit: nil, retryAfter: wait, transitions: transitions)
         }
         let permit = Permit(generation: generation, sequence: nextPermitSequence)
-        nextPermitSequence &+= 1
+        nextPermitSequence = nextPermitSequence < Self.maximumCounter ? nextPermitSequence + 1 : nextPermitSequence
         outstanding.append(Probe(sequence: permit.sequence, expires: now + policy.permitTTL))
         return AcquireDecision(allowed: true, permit: permit, retryAfter: nil, transitions: transitions)
     }

@@ -1,9 +1,10 @@
 /// Durations as people write them on command lines: `500ms`, `5s`, `2m`, `1h`, `1m30s`; a bare number is seconds.
 public enum DurationText {
-    /// Parses `text`, or nil when it is not a duration.
+    /// Parses `text`, or nil when it is not a duration (or is longer than `Int64.max` milliseconds, about
+    /// 292 million years).
     public static func parse(_ text: String) -> Duration? {
         if let seconds = Int64(text) { return seconds >= 0 ? .seconds(seconds) : nil }
-        var total = Duration.zero
+        var totalMs: Int64 = 0
         var digits = ""
         var rest = Substring(text)
         var sawUnit = false
@@ -15,27 +16,32 @@ public enum DurationText {
             }
             guard let n = Int64(digits) else { return nil }
             digits = ""
+            let unitMs: Int64
             if rest.hasPrefix("ms") {
-                total += .milliseconds(n)
+                unitMs = 1
                 rest.removeFirst(2)
             } else if rest.hasPrefix("s") {
-                total += .seconds(n)
+                unitMs = 1_000
                 rest.removeFirst()
             } else if rest.hasPrefix("m") {
-                total += .seconds(n * 60)
+                unitMs = 60_000
                 rest.removeFirst()
             } else if rest.hasPrefix("h") {
-                total += .seconds(n * 3_600)
+                unitMs = 3_600_000
                 rest.removeFirst()
             } else if rest.hasPrefix("d") {
-                total += .seconds(n * 86_400)
+                unitMs = 86_400_000
                 rest.removeFirst()
             } else {
                 return nil
             }
+            let (partMs, o1) = n.multipliedReportingOverflow(by: unitMs)
+            let (sum, o2) = totalMs.addingReportingOverflow(partMs)
+            guard !o1, !o2 else { return nil }
+            totalMs = sum
             sawUnit = true
         }
-        return sawUnit && digits.isEmpty ? total : nil
+        return sawUnit && digits.isEmpty ? .milliseconds(totalMs) : nil
     }
 
     /// Writes `duration` the way people read it: `29s`, `4m10s`, `2h5m`, `850ms`.

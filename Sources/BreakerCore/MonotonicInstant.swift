@@ -20,9 +20,10 @@ public struct MonotonicInstant: Sendable, Hashable, Comparable, CustomStringConv
         return MonotonicInstant(nanoseconds: overflow ? (rhs < .zero ? .min : .max) : sum)
     }
 
-    /// The duration from `rhs` to `lhs` (negative when `lhs` is earlier).
+    /// The duration from `rhs` to `lhs` (negative when `lhs` is earlier), saturating at ±(2^63 − 1) ns (about
+    /// ±292 years) rather than wrapping around.
     public static func - (lhs: Self, rhs: Self) -> Duration {
-        .nanoseconds(lhs.nanoseconds &- rhs.nanoseconds)
+        .nanoseconds(lhs.nanoseconds.subtractingSaturated(rhs.nanoseconds))
     }
 
     public var description: String { "\(nanoseconds)ns" }

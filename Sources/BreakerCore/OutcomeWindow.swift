@@ -22,15 +22,17 @@ public struct OutcomeWindow: Sendable, Hashable {
     let bucketNanoseconds: Int64
     var buckets: [Bucket]
 
-    /// An empty window of the policy's shape.
+    /// An empty window of the policy's shape. (A shape `BreakerPolicy` would reject is made harmless: a count
+    /// window of fewer than 0 outcomes holds none, a time window of fewer than 1 bucket has one.)
     public init(_ shape: BreakerPolicy.Window) {
         switch shape {
         case .count(let size):
-            capacity = size
-            bits = Array(repeating: 0, count: (size + 63) / 64)
+            capacity = max(0, size)
+            bits = Array(repeating: 0, count: (capacity + 63) / 64)
             bucketNanoseconds = 0
             buckets = []
         case .time(let duration, let n):
+            let n = max(1, n)
             capacity = 0
             bits = []
             bucketNanoseconds = max(1, duration.nanosecondsClamped / Int64(n))
@@ -41,31 +43,35 @@ public struct OutcomeWindow: Sendable, Hashable {
     /// True for a time window.
     public var isTimeBased: Bool { bucketNanoseconds > 0 }
 
-    /// Adds `successes` successes, then `failures` failures, at `now`.
+    /// Adds `successes` successes, then `failures` failures, at `now` (a negative count adds none).
+    ///
+    /// Counts saturate at `Int.max` rather than overflow, so no sequence of reports can trap; failures never
+    /// exceed calls. (Reaching `Int.max` takes 2^32 reports of 2^31 − 1 outcomes each.)
     public mutating func record(successes: Int, failures: Int, now: MonotonicInstant) {
+        let successes = max(0, successes)
+        let failures = max(0, failures)
         if isTimeBased {
             let epoch = Self.floorDivide(now.nanoseconds, bucketNanoseconds)
             let slot = Int(Self.floorModulo(epoch, Int64(buckets.count)))
             if buckets[slot].epoch != epoch { buckets[slot] = Bucket(epoch: epoch, calls: 0, failures: 0) }
-            buckets[slot].calls += successes + failures
-            buckets[slot].failures += failures
+            buckets[slot].calls = buckets[slot].calls.addingSaturated(successes.addingSaturated(failures))
+            buckets[slot].failures = buckets[slot].failures.addingSaturated(failures)
         } else {
-            // Recording more than `capacity` of one kind is the same as recording `capacity` of it.
-            for _ in 0..<min(successes, capacity) { push(failure: false) }
-            for _ in 0..<min(failures, capacity) { push(failure: true) }
+            push(successes, failure: false)
+            push(failures, failure: true)
         }
     }
 
-    /// How many outcomes the window holds at `now`, and how many of them are failures.
+    /// How many outcomes the window holds at `now`, and how many of them are failures (each at most `Int.max`).
     public func totals(now: MonotonicInstant) -> (calls: Int, failures: Int) {
         guard isTimeBased else { return (count, failureCount) }
         let current = Self.floorDivide(now.nanoseconds, bucketNanoseconds)
-        let oldest = current &- Int64(buckets.count)
+        let oldest = current.subtractingSaturated(Int64(buckets.count))
         var calls = 0
         var failures = 0
         for bucket in buckets where bucket.epoch > oldest && bucket.epoch <= current {
-            calls += bucket.calls
-            failures += bucket.failures
+            calls = calls.addingSaturated(bucket.calls)
+            failures = failures.addingSaturated(bucket.failures)
         }
         return (calls, failures)
     }
@@ -105,6 +111,41 @@ public struct OutcomeWindow: Sendable, Hashable {
         }
         head += 1
         if head == capacity { head = 0 }
+    }
+
+    /// Pushes `n` outcomes of one kind: the same as `n` calls of `push(failure:)`, but for large `n` a word at a
+    /// time, so that a report of 2^31 − 1 outcomes costs at most `capacity / 64` word operations. Pushing more
+    /// than `capacity` is the same as pushing `capacity`.
+    mutating func push(_ n: Int, failure: Bool) {
+        let n = min(n, capacity)
+        if n <= 8 {
+            // One report (the hot path) or a few: bit by bit, as before.
+            for _ in 0..<max(0, n) { push(failure: failure) }
+            return
+        }
+        let first = min(n, capacity - head)
+        // Unused slots hold 0, so the ones overwritten are failures that leave the window.
+        var overwritten = assign(from: head, count: first, failure: failure)
+        if n > first { overwritten += assign(from: 0, count: n - first, failure: failure) }
+        failureCount += (failure ? n : 0) - overwritten
+        count = min(capacity, count + n)
+        head = (head + n) % capacity
+    }
+
+    /// Sets bits `start..<start + n` (within `capacity`, not wrapping) to `failure`; returns how many were set.
+    mutating func assign(from start: Int, count n: Int, failure: Bool) -> Int {
+        var ones = 0
+        var i = start
+        let end = start + n
+        while i < end {
+            let low = i & 63
+            let width = min(64 - low, end - i)
+            let mask = (width == 64 ? ~UInt64(0) : (UInt64(1) << UInt64(width)) - 1) << UInt64(low)
+            ones += (bits[i >> 6] & mask).nonzeroBitCount
+            if failure { bits[i >> 6] |= mask } else { bits[i >> 6] &= ~mask }
+            i += width
+        }
+        return ones
     }
 
     func bit(_ index: Int) -> Bool { bits[index >> 6] & (UInt64(1) << UInt64(index & 63)) != 0 }
