@@ -5,7 +5,11 @@ import BreakerProtocol
 /// last snapshot.
 struct BreakerEntry: Sendable {
     var machine: BreakerStateMachine
-    /// The audit log, a ring of at most `TransitionRecord.retentionLimit` records starting at `historyStart`.
+    /// How many of its newest transitions a breaker keeps in memory; `history` reads older ones from the
+    /// database, which keeps `TransitionRecord.retentionLimit` of them.
+    static let recentTransitionsInMemory = 16
+
+    /// The newest transitions, a ring of at most `recentTransitionsInMemory` records starting at `historyStart`.
     private var history: [TransitionRecord] = []
     private var historyStart = 0
     /// When the current state began, in ms since the Unix epoch (for display).
@@ -22,7 +26,7 @@ struct BreakerEntry: Sendable {
     /// Appends `record` to the audit log, dropping the oldest past the retention limit.
     mutating func record(_ r: TransitionRecord) {
         changedAtMs = r.atMs
-        if history.count < TransitionRecord.retentionLimit {
+        if history.count < Self.recentTransitionsInMemory {
             history.append(r)
         } else {
             history[historyStart] = r
@@ -30,7 +34,10 @@ struct BreakerEntry: Sendable {
         }
     }
 
-    /// The newest `limit` records, newest first.
+    /// True when the ring is full: older transitions may be on disk only.
+    var historyMayContinueOnDisk: Bool { history.count == Self.recentTransitionsInMemory }
+
+    /// The newest `limit` records in memory, newest first.
     func recent(_ limit: Int) -> [TransitionRecord] {
         let n = min(limit, history.count)
         return (0..<n).map { history[(historyStart + history.count - 1 - $0) % history.count] }

@@ -59,7 +59,7 @@ extension BreakerRegistry {
                 openUntil: now + (left.cooldown ?? .zero), force: force, window: window,
                 nextPermitSequence: row.nextPermitSequence &+ Self.permitSequenceGapOnRestore)
             var entry = BreakerEntry(machine: machine, changedAtMs: row.changedAtMs, dirty: false)
-            for r in (history[row.resource] ?? []).suffix(TransitionRecord.retentionLimit) { entry.record(r) }
+            for r in (history[row.resource] ?? []).suffix(BreakerEntry.recentTransitionsInMemory) { entry.record(r) }
             entry.changedAtMs = row.changedAtMs
             shards[shardIndex(for: row.resource)].state.withLock { $0.entries[row.resource] = entry }
             if let until = force?.until { restored.expiring.append((row.resource, until)) }

@@ -209,9 +209,12 @@ public final class BreakerRegistry: Sendable {
         a.utf8.lexicographicallyPrecedes(b.utf8)
     }
 
-    /// The newest `limit` transitions of `resource`, newest first; nil when there is no such breaker.
-    public func history(_ resource: String, limit: Int) -> [TransitionRecord]? {
-        shards[shardIndex(for: resource)].state.withLock { $0.entries[resource]?.recent(limit) }
+    /// The newest `limit` transitions of `resource` held in memory, newest first, and whether older ones may
+    /// be on disk only; nil when there is no such breaker.
+    public func recentHistory(_ resource: String, limit: Int) -> (records: [TransitionRecord], more: Bool)? {
+        shards[shardIndex(for: resource)].state.withLock { s in
+            s.entries[resource].map { ($0.recent(limit), $0.historyMayContinueOnDisk) }
+        }
     }
 
     /// How many breakers are in each state.

@@ -83,9 +83,20 @@ public final class BreakerServer: Sendable {
         // Restore before anything listens.
         let started = SystemClock.read()
         let restored: BreakerRegistry.Restored
+        let historyReader: HistoryReader
         do {
-            let (rows, skipped) = try store.loadBreakers()
-            let history = try store.loadTransitions()
+            if configuration.dropUnreadable {
+                let dropped = try store.dropUnreadableRows()
+                for resource in dropped {
+                    logger.warning(
+                        "--drop-unreadable: removed a stored breaker that could not be read, and its audit log",
+                        metadata: ["resource": LogText.value(resource)])
+                }
+                logger.notice("--drop-unreadable: \(dropped.count) unreadable breaker(s) removed")
+            }
+            let (rows, _) = try store.loadBreakers()
+            let history = try store.loadTransitions(newestPerResource: BreakerEntry.recentTransitionsInMemory)
+            historyReader = try store.makeHistoryReader()
             restored = registry.restore(rows, history: history)
             if let resource = restored.clockStepResource {
                 logger.warning(
@@ -94,11 +105,6 @@ public final class BreakerServer: Sendable {
                     were written); each was clamped to its cooldown or TTL
                     """,
                     metadata: ["step_ms": "\(restored.clockStepMs)", "example": "\(resource)"])
-            }
-            for resource in skipped {
-                logger.warning(
-                    "a stored breaker could not be read and was left in the database",
-                    metadata: ["resource": "\(resource)"])
             }
             if rows.count > configuration.maximumBreakers {
                 logger.warning(
@@ -116,7 +122,7 @@ public final class BreakerServer: Sendable {
         }
 
         let handler = RequestHandler(
-            registry: registry, publisher: publisher, hub: hub, stats: stats,
+            registry: registry, publisher: publisher, hub: hub, historyReader: historyReader, stats: stats,
             authenticator: Authenticator(configuration: configuration), wallClock: configuration.wallClock,
             serverVersion: Self.version, logger: logger, persistenceStats: { writer.stats })
         context = ServerContext(
@@ -175,6 +181,7 @@ public final class BreakerServer: Sendable {
             defer { s.started = false }
             return s.started
         }
+        context.handler.historyReader.close()
         return wasStarted ? writer.stop() : nil
     }
 

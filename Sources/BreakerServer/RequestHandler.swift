@@ -1,6 +1,7 @@
 import BreakerClock
 import BreakerCore
 import BreakerProtocol
+import BreakerStore
 import Logging
 
 /// Answers decoded request lines: authentication, roles, and every operation of protocol v1. It writes replies
@@ -29,6 +30,8 @@ final class RequestHandler: Sendable {
     let registry: BreakerRegistry
     let publisher: ChangePublisher
     let hub: WatcherHub
+    /// Reads transitions older than those kept in memory.
+    let historyReader: HistoryReader
     let stats: ServerStats
     let authenticator: Authenticator
     let wallClock: WallClock
@@ -38,13 +41,15 @@ final class RequestHandler: Sendable {
     let persistenceStats: @Sendable () -> DurableWriter.SnapshotStats
 
     init(
-        registry: BreakerRegistry, publisher: ChangePublisher, hub: WatcherHub, stats: ServerStats,
+        registry: BreakerRegistry, publisher: ChangePublisher, hub: WatcherHub, historyReader: HistoryReader,
+        stats: ServerStats,
         authenticator: Authenticator, wallClock: @escaping WallClock, serverVersion: String, logger: Logger,
         persistenceStats: @escaping @Sendable () -> DurableWriter.SnapshotStats
     ) {
         self.registry = registry
         self.publisher = publisher
         self.hub = hub
+        self.historyReader = historyReader
         self.stats = stats
         self.authenticator = authenticator
         self.wallClock = wallClock
@@ -173,8 +178,7 @@ final class RequestHandler: Sendable {
             Reply.success(id: id, into: &out)
 
         case .history(let resource, let limit):
-            guard let records = registry.history(resource, limit: limit) else { throw notFound(resource) }
-            HistoryReply(transitions: records).write(id: id, into: &out)
+            HistoryReply(transitions: try history(resource, limit: limit)).write(id: id, into: &out)
 
         case .stats:
             statsReply().write(id: id, into: &out)
@@ -197,6 +201,20 @@ final class RequestHandler: Sendable {
         session.role = role
         session.clientName = client ?? session.clientName
         HelloReply(server: "breakerd", version: serverVersion, protocolVersion: 1, role: role).write(id: id, into: &out)
+    }
+
+    /// The newest `limit` transitions: the newest from memory, older ones read from the database (an operator
+    /// request; the read takes the reader's lock and a short SQLite query on this loop).
+    private func history(_ resource: String, limit: Int) throws(ProtocolError) -> [TransitionRecord] {
+        guard let (recent, more) = registry.recentHistory(resource, limit: limit) else { throw notFound(resource) }
+        guard more, recent.count < limit else { return recent }
+        do {
+            let older = try historyReader.transitions(
+                resource: resource, beforeGeneration: recent.last?.generation, limit: limit - recent.count)
+            return recent + older
+        } catch {
+            throw ProtocolError(.internalError, "older transitions could not be read from the database: \(error)")
+        }
     }
 
     private func notFound(_ resource: String) -> ProtocolError {

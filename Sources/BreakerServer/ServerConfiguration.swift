@@ -52,6 +52,9 @@ public struct ServerConfiguration: Sendable {
     public var wallClock: WallClock = systemWallClock
     /// The SQLite file (`--db`, default `breakerd.sqlite` in the working directory); `:memory:` keeps nothing.
     public var databasePath = "breakerd.sqlite"
+    /// Remove stored breakers that cannot be read (and their audit logs) before restoring, logging each
+    /// (`--drop-unreadable`). Without it, such a row refuses the start.
+    public var dropUnreadable = false
     /// How often every breaker's window is written to the database (`--snapshot-interval`, default 5 s).
     public var snapshotInterval = Duration.seconds(5)
     /// The longest an event loop sleeps while a timer (a force TTL, a connection deadline) is pending. With the

@@ -15,6 +15,7 @@ public struct ServerOptions: Sendable {
     public var defaultPolicy: String?
     public var eventLoops: Int?
     public var db = "breakerd.sqlite"
+    public var dropUnreadable = false
     public var snapshotInterval = "5s"
 
     public init() {}
@@ -44,6 +45,7 @@ public struct ServerOptions: Sendable {
         config.maximumBreakers = maxBreakers
         if let eventLoops { config.eventLoopCount = eventLoops }
         config.databasePath = db
+        config.dropUnreadable = dropUnreadable
         guard let interval = DurationText.parse(snapshotInterval) else {
             throw ServerError.configuration(
                 "--snapshot-interval \(snapshotInterval): expected a duration such as 5s, 500ms, 2m or 1h")

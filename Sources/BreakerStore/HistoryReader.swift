@@ -79,6 +79,14 @@ public final class HistoryReader: Sendable {
     }
 }
 
+extension HistoryReader {
+    /// Closes the read connection (at shutdown, before the store's last checkpoint, so that the WAL can be
+    /// removed). Later calls return no transitions.
+    public func close() {
+        reader.withLock { $0 = nil }
+    }
+}
+
 extension BreakerStore {
     /// A `HistoryReader` on this store's file, for the threads that answer `history` (`:memory:`: one that reads
     /// nothing).

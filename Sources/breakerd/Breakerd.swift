@@ -60,6 +60,11 @@ struct Breakerd: ParsableCommand {
     @Option(help: "SQLite file for breakers and their audit log; ':memory:' keeps nothing.")
     var db = "breakerd.sqlite"
 
+    @Flag(help: ArgumentHelp(
+        "Remove stored breakers that cannot be read (logging each name), then start.",
+        discussion: "Without it, a row that cannot be read refuses the start and names it."))
+    var dropUnreadable = false
+
     @Option(help: "How often every breaker's window is written to the database (e.g. 5s, 500ms).")
     var snapshotInterval = "5s"
 
@@ -80,6 +85,7 @@ struct Breakerd: ParsableCommand {
         options.defaultPolicy = defaultPolicy
         options.eventLoops = eventLoops
         options.db = db
+        options.dropUnreadable = dropUnreadable
         options.snapshotInterval = snapshotInterval
 
         let level = logLevel

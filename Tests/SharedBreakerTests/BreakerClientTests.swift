@@ -162,7 +162,9 @@ import Testing
             #expect(error.message.contains("could not connect to breakerd at 127.0.0.1:1 within 300ms"), "\(error)")
             #expect(error.message.contains("refused"), "names why the last attempt failed: \(error)")
         }
-        #expect(ContinuousClock.now - start < .seconds(10), "not the default 5 s and more (generous: a loaded machine)")
+        // The message proves the 300 ms deadline was the one applied; the bound only catches a hang (the whole
+        // suite shares 2 cores and the cooperative pool with blocking tests, so a resumption can wait seconds).
+        #expect(ContinuousClock.now - start < .seconds(60), "a hang, not a deadline")
         client.shutdown()
         await #expect(throws: BreakerClientError.self) { try await client.connect() }
     }
