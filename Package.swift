@@ -33,11 +33,13 @@ let package = Package(
             dependencies: [
                 "BreakerCore", "BreakerClock", "BreakerProtocol", "BreakerStore", "CBreakerSystem",
                 .product(name: "Logging", package: "swift-log"),
-            ]),
+            ]
+        ),
         // The server executable: flags, logging, signals; everything else is in BreakerServer.
         .executableTarget(
             name: "breakerd",
-            dependencies: ["BreakerServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["BreakerServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         // breakerctl's logic: option parsing, tables, durations, exit codes (reachable by tests).
         .target(name: "BreakerControl", dependencies: ["HighwayBreaker", "BreakerProtocol"]),
         // The operators' CLI: thin commands over BreakerControl and BreakerClient.
@@ -46,7 +48,8 @@ let package = Package(
             dependencies: [
                 "BreakerControl", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]),
+            ]
+        ),
         // The load generator of benchmarks/run.sh: drives breakerd and Redis with the same C code.
         .executableTarget(name: "breaker-bench"),
         // The example: worker processes sharing one circuit against a flaky fake dependency.
@@ -54,23 +57,29 @@ let package = Package(
             name: "breaker-demo",
             dependencies: [
                 "HighwayBreaker", "BreakerServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            ]
+        ),
         // A separate process that uses SharedCircuitBreaker, for tests that need real processes.
         .executableTarget(
             name: "breaker-driver",
-            dependencies: ["HighwayBreaker", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["HighwayBreaker", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         // What users import: in-process policies (and, later, the shared breaker client).
         .target(
             name: "HighwayBreaker",
             dependencies: [
                 "BreakerCore", "BreakerClock", "BreakerProtocol", "CBreakerSystem",
                 .product(name: "Logging", package: "swift-log"),
-            ]),
+            ]
+        ),
 
         // Helpers for live tests: socket clients, breakerd processes, in-process servers on a manual clock.
         .target(
             name: "BreakerTestSupport",
-            dependencies: ["BreakerProtocol", "BreakerServer", "BreakerClock", .product(name: "Logging", package: "swift-log")]),
+            dependencies: [
+                "BreakerProtocol", "BreakerServer", "BreakerClock", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
 
         .testTarget(name: "BreakerCoreTests", dependencies: ["BreakerCore"]),
         .testTarget(name: "BreakerProtocolTests", dependencies: ["BreakerProtocol"]),
@@ -79,16 +88,21 @@ let package = Package(
         .testTarget(
             name: "BreakerServerTests",
             dependencies: ["BreakerServer", "BreakerProtocol", "BreakerTestSupport", "breakerd"],
-            resources: []),
+            resources: []
+        ),
         .testTarget(name: "HighwayBreakerTests", dependencies: ["HighwayBreaker", "BreakerClock"]),
         .testTarget(
             name: "BreakerControlTests",
-            dependencies: ["BreakerControl", "BreakerCore", "BreakerProtocol", "BreakerTestSupport", "breakerctl", "breakerd"]),
+            dependencies: [
+                "BreakerControl", "BreakerCore", "BreakerProtocol", "BreakerTestSupport", "breakerctl", "breakerd",
+            ]
+        ),
         .testTarget(
             name: "SharedBreakerTests",
             dependencies: [
                 "HighwayBreaker", "BreakerTestSupport", "BreakerProtocol", "breakerd", "breaker-driver", "breaker-demo",
-            ]),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

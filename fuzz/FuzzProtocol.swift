@@ -23,12 +23,15 @@ public func fuzzProtocol(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         let end = min(stream.count, offset + chunk)
         let piece = UnsafeRawBufferPointer(rebasing: stream[offset..<end])
         var resume = piece.count
-        switch framer.feed(piece, { line in
-            precondition(!line.isEmpty && line.count <= limit, "a line the framer should not hand out")
-            precondition(!line.contains(0x0A), "a newline inside a line")
-            check(line, core: &core)
-            return true
-        }) {
+        switch framer.feed(
+            piece,
+            { line in
+                precondition(!line.isEmpty && line.count <= limit, "a line the framer should not hand out")
+                precondition(!line.contains(0x0A), "a newline inside a line")
+                check(line, core: &core)
+                return true
+            }
+        ) {
         case .consumed: break
         case .stopped(let at): resume = at
         case .lineTooLong: failed = true
@@ -36,7 +39,10 @@ public func fuzzProtocol(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         precondition(framer.partial.count <= limit + 1, "partial line over the limit kept")
         offset += resume
     }
-    _ = framer.finish { check($0, core: &core); return true }
+    _ = framer.finish {
+        check($0, core: &core)
+        return true
+    }
     check(stream, core: &core)
     return 0
 }

@@ -33,13 +33,14 @@ public struct ControlFormatter: Sendable {
     /// `text` in the colour of `state` (when colouring is on).
     public func paint(_ state: BreakerState, _ text: String) -> String {
         guard color else { return text }
-        let code = switch state {
-        case .closed: "32"
-        case .open: "31"
-        case .halfOpen: "33"
-        case .forcedOpen: "1;31"
-        case .forcedClosed: "1;36"
-        }
+        let code =
+            switch state {
+            case .closed: "32"
+            case .open: "31"
+            case .halfOpen: "33"
+            case .forcedOpen: "1;31"
+            case .forcedClosed: "1;36"
+            }
         return "\u{1B}[\(code)m\(text)\u{1B}[0m"
     }
 
@@ -76,7 +77,8 @@ public struct ControlFormatter: Sendable {
         func line(_ cells: [String], state: BreakerState?) -> String {
             var out = ""
             for (i, cell) in cells.enumerated() {
-                let padded = i == cells.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count + 2)
+                let padded =
+                    i == cells.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count + 2)
                 out += (i == 1 && state != nil) ? paint(state!, padded) : padded
             }
             return out
@@ -113,7 +115,8 @@ public struct ControlFormatter: Sendable {
         if let f = b.forced {
             lines.append(
                 "forced:     \(f.state.rawValue) by \(f.by ?? "-")" + (f.reason.map { ": \($0)" } ?? "")
-                    + (f.remainingMs.map { " (ends in \(duration(ms: $0)))" } ?? " (until released)"))
+                    + (f.remainingMs.map { " (ends in \(duration(ms: $0)))" } ?? " (until released)")
+            )
         } else if b.state == .open, let r = b.retryAfterMs {
             lines.append("retry in:   \(duration(ms: r))")
         }
@@ -130,7 +133,8 @@ public struct ControlFormatter: Sendable {
     }
 
     func transition(_ r: TransitionRecord) -> String {
-        var line = "\(Self.timestamp(r.atMs))  \(paint(r.from, r.from.rawValue)) → \(paint(r.to, r.to.rawValue))  \(r.cause.rawValue)"
+        var line =
+            "\(Self.timestamp(r.atMs))  \(paint(r.from, r.from.rawValue)) → \(paint(r.to, r.to.rawValue))  \(r.cause.rawValue)"
         if let by = r.by { line += "  by \(by)" }
         if let reason = r.reason { line += "  \"\(reason)\"" }
         return line
@@ -161,38 +165,5 @@ public struct ControlFormatter: Sendable {
             "rejected:     \(s.rejectedConnections) connections, \(s.slowConsumerDisconnects) slow watchers",
             "snapshot:     \(at), \(s.snapshot.rows) rows in \(s.snapshot.durationMs) ms",
         ].joined(separator: "\n")
-    }
-}
-
-/// The server's objects as JSON lines, for `--json`.
-public enum ControlJSON {
-    /// A breaker object.
-    public static func breaker(_ b: BreakerInfo) -> String {
-        var w = JSONWriter()
-        b.write(to: &w)
-        return String(decoding: w.bytes, as: UTF8.self)
-    }
-
-    /// A transition object, as `history` returns it.
-    public static func transition(_ r: TransitionRecord) -> String {
-        var w = JSONWriter()
-        w.beginObject()
-        r.writeMembers(to: &w)
-        w.endObject()
-        return String(decoding: w.bytes, as: UTF8.self)
-    }
-
-    /// An event as the server pushes it (without its newline).
-    public static func event(_ e: BreakerEvent) -> String {
-        var w = JSONWriter()
-        e.write(into: &w)
-        return String(decoding: w.bytes.dropLast(), as: UTF8.self)
-    }
-
-    /// The `stats` object as the server sends it.
-    public static func stats(_ s: StatsReply) -> String {
-        var w = JSONWriter()
-        s.writeObject(to: &w)
-        return String(decoding: w.bytes, as: UTF8.self)
     }
 }

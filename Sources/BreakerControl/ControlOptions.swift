@@ -17,7 +17,10 @@ public enum ControlOptions {
             portText = text[text.index(after: colon)...]
         }
         guard !host.isEmpty, let port = Int(portText), (1...65_535).contains(port) else {
-            throw ControlFailure(exitCode: ControlFailure.usage, message: "--server \(text): expected HOST:PORT, for example 127.0.0.1:7433")
+            throw ControlFailure(
+                exitCode: ControlFailure.usage,
+                message: "--server \(text): expected HOST:PORT, for example 127.0.0.1:7433"
+            )
         }
         return (String(host), port)
     }
@@ -25,7 +28,10 @@ public enum ControlOptions {
     /// A duration such as `10m`, `30s`, `1h30m`, `500ms`.
     public static func duration(_ text: String, option: String) throws(ControlFailure) -> Duration {
         guard let d = DurationText.parse(text), d > .zero else {
-            throw ControlFailure(exitCode: ControlFailure.usage, message: "\(option) \(text): expected a duration such as 30s, 10m, 1h30m or 500ms")
+            throw ControlFailure(
+                exitCode: ControlFailure.usage,
+                message: "\(option) \(text): expected a duration such as 30s, 10m, 1h30m or 500ms"
+            )
         }
         return d
     }
@@ -33,7 +39,10 @@ public enum ControlOptions {
     /// `k/n`.
     public static func fraction(_ text: String, option: String) throws(ControlFailure) -> Fraction {
         guard let f = Fraction(parsing: text) else {
-            throw ControlFailure(exitCode: ControlFailure.usage, message: "\(option) \(text): expected k/n, for example 2/5 (2 of the last 5 calls)")
+            throw ControlFailure(
+                exitCode: ControlFailure.usage,
+                message: "\(option) \(text): expected k/n, for example 2/5 (2 of the last 5 calls)"
+            )
         }
         return f
     }
@@ -47,25 +56,42 @@ public enum ControlOptions {
         }
         throw ControlFailure(
             exitCode: ControlFailure.usage,
-            message: "--window \(text): expected N (the last N calls, e.g. 20) or T/B (the last T in B buckets, e.g. 10s/10)")
+            message:
+                "--window \(text): expected N (the last N calls, e.g. 20) or T/B (the last T in B buckets, e.g. 10s/10)"
+        )
     }
 
     /// A policy from `configure`'s options; BreakerCore checks the values and names the field at fault.
     public static func policy(
-        failureThreshold: String, successThreshold: String?, cooldown: String?, window: String?, minCalls: Int?,
-        halfOpenPermits: Int?, permitTTL: String?
+        failureThreshold: String,
+        successThreshold: String?,
+        cooldown: String?,
+        window: String?,
+        minCalls: Int?,
+        halfOpenPermits: Int?,
+        permitTTL: String?
     ) throws(ControlFailure) -> BreakerPolicy {
         let f = try fraction(failureThreshold, option: "--failure-threshold")
-        let s = try successThreshold.map { (t) throws(ControlFailure) in try fraction(t, option: "--success-threshold") }
+        let s = try successThreshold.map { (t) throws(ControlFailure) in try fraction(t, option: "--success-threshold")
+        }
         let c = try cooldown.map { (t) throws(ControlFailure) in try durationAllowingZero(t, option: "--cooldown") }
         let w = try window.map { (t) throws(ControlFailure) in try Self.window(t) }
         let ttl = try permitTTL.map { (t) throws(ControlFailure) in try duration(t, option: "--permit-ttl") }
         do {
             return try BreakerPolicy(
-                failureThreshold: f, successThreshold: s, cooldown: c ?? .seconds(30), window: w, minimumCalls: minCalls,
-                halfOpenPermits: halfOpenPermits, permitTTL: ttl ?? .seconds(10))
+                failureThreshold: f,
+                successThreshold: s,
+                cooldown: c ?? .seconds(30),
+                window: w,
+                minimumCalls: minCalls,
+                halfOpenPermits: halfOpenPermits,
+                permitTTL: ttl ?? .seconds(10)
+            )
         } catch {
-            throw ControlFailure(exitCode: ControlFailure.usage, message: "\(optionName(error.field)): \(error.message)")
+            throw ControlFailure(
+                exitCode: ControlFailure.usage,
+                message: "\(optionName(error.field)): \(error.message)"
+            )
         }
     }
 

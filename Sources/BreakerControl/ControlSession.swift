@@ -28,7 +28,8 @@ public enum ControlSession {
             throw ControlFailure(
                 exitCode: ControlFailure.unreachable,
                 message: "cannot reach breakerd at \(server): nothing answered within 1 s "
-                    + "(is it running? check --server or BREAKER_SERVER)")
+                    + "(is it running? check --server or BREAKER_SERVER)"
+            )
         }
         return client
     }

@@ -4,5 +4,8 @@ extension BreakerPolicy {
     /// `breakerd` creates breakers with it when a request carries no policy (unless `--default-policy` says
     /// otherwise), and `SharedCircuitBreaker` uses it for its local fallback when given no policy.
     public static let `default` = try! BreakerPolicy(
-        failureThreshold: Fraction(10, 20), successThreshold: Fraction(3, 3), cooldown: .seconds(30))
+        failureThreshold: Fraction(10, 20),
+        successThreshold: Fraction(3, 3),
+        cooldown: .seconds(30)
+    )
 }

@@ -65,8 +65,14 @@ extension BreakerPolicy {
         }
         guard let failure,
             let policy = try? BreakerPolicy(
-                failureThreshold: failure, successThreshold: success, cooldown: cooldown, window: window,
-                minimumCalls: minimumCalls, halfOpenPermits: halfOpenPermits, permitTTL: permitTTL)
+                failureThreshold: failure,
+                successThreshold: success,
+                cooldown: cooldown,
+                window: window,
+                minimumCalls: minimumCalls,
+                halfOpenPermits: halfOpenPermits,
+                permitTTL: permitTTL
+            )
         else { return nil }
         self = policy
     }

@@ -42,8 +42,13 @@ public struct BreakerPolicy: Sendable, Hashable {
         let permitTTL: Duration
 
         init(
-            failureThreshold: Fraction, successThreshold: Fraction?, cooldown: Duration, window: Window, minimumCalls: Int,
-            halfOpenPermits: Int, permitTTL: Duration
+            failureThreshold: Fraction,
+            successThreshold: Fraction?,
+            cooldown: Duration,
+            window: Window,
+            minimumCalls: Int,
+            halfOpenPermits: Int,
+            permitTTL: Duration
         ) {
             self.failureThreshold = failureThreshold
             self.successThreshold = successThreshold
@@ -121,19 +126,23 @@ public struct BreakerPolicy: Sendable, Hashable {
             guard size >= 1, size <= Self.maximumWindowSize else {
                 throw BreakerPolicyError(
                     field: "window.size",
-                    message: "the count window must hold 1 to \(Self.maximumWindowSize) calls, got \(size)")
+                    message: "the count window must hold 1 to \(Self.maximumWindowSize) calls, got \(size)"
+                )
             }
         case .time(let duration, let buckets):
             guard buckets >= 1, buckets <= Self.maximumBuckets else {
                 throw BreakerPolicyError(
                     field: "window.buckets",
-                    message: "a time window needs 1 to \(Self.maximumBuckets) buckets, got \(buckets)")
+                    message: "a time window needs 1 to \(Self.maximumBuckets) buckets, got \(buckets)"
+                )
             }
             try Self.check(duration, field: "window.ms", allowZero: false)
             guard duration / buckets >= Self.minimumBucketDuration else {
                 throw BreakerPolicyError(
                     field: "window.ms",
-                    message: "each of the \(buckets) buckets must span at least 1 ms; use a longer window or fewer buckets")
+                    message:
+                        "each of the \(buckets) buckets must span at least 1 ms; use a longer window or fewer buckets"
+                )
             }
         }
 
@@ -144,19 +153,28 @@ public struct BreakerPolicy: Sendable, Hashable {
         if case .count(let size) = window, minimumCalls > size {
             throw BreakerPolicyError(
                 field: "minimum_calls",
-                message: "\(minimumCalls) is more than the count window holds (\(size)), so the breaker could never trip")
+                message:
+                    "\(minimumCalls) is more than the count window holds (\(size)), so the breaker could never trip"
+            )
         }
 
         let halfOpenPermits = halfOpenPermits ?? (successThreshold ?? failureThreshold).denominator
         guard halfOpenPermits >= 1, halfOpenPermits <= Self.maximumHalfOpenPermits else {
             throw BreakerPolicyError(
                 field: "half_open_permits",
-                message: "must be 1 to \(Self.maximumHalfOpenPermits), got \(halfOpenPermits)")
+                message: "must be 1 to \(Self.maximumHalfOpenPermits), got \(halfOpenPermits)"
+            )
         }
 
         self.storage = Storage(
-            failureThreshold: failureThreshold, successThreshold: successThreshold, cooldown: cooldown, window: window,
-            minimumCalls: minimumCalls, halfOpenPermits: halfOpenPermits, permitTTL: permitTTL)
+            failureThreshold: failureThreshold,
+            successThreshold: successThreshold,
+            cooldown: cooldown,
+            window: window,
+            minimumCalls: minimumCalls,
+            halfOpenPermits: halfOpenPermits,
+            permitTTL: permitTTL
+        )
     }
 
     public static func == (a: BreakerPolicy, b: BreakerPolicy) -> Bool { a.storage == b.storage }
@@ -176,18 +194,23 @@ public struct BreakerPolicy: Sendable, Hashable {
         guard fraction.numerator >= 1, fraction.numerator <= fraction.denominator else {
             throw BreakerPolicyError(
                 field: field,
-                message: "\(fraction) must be k/n with 1 ≤ k ≤ n (for example 2/5: 2 of the last 5 calls)")
+                message: "\(fraction) must be k/n with 1 ≤ k ≤ n (for example 2/5: 2 of the last 5 calls)"
+            )
         }
         guard fraction.denominator <= maximumWindowSize else {
             throw BreakerPolicyError(
-                field: field, message: "the denominator of \(fraction) must be at most \(maximumWindowSize)")
+                field: field,
+                message: "the denominator of \(fraction) must be at most \(maximumWindowSize)"
+            )
         }
     }
 
     private static func check(_ duration: Duration, field: String, allowZero: Bool) throws(BreakerPolicyError) {
         guard duration > .zero || (allowZero && duration == .zero) else {
             throw BreakerPolicyError(
-                field: field, message: "must be \(allowZero ? "0 or more" : "more than 0"), got \(duration)")
+                field: field,
+                message: "must be \(allowZero ? "0 or more" : "more than 0"), got \(duration)"
+            )
         }
         guard duration <= maximumDuration else {
             throw BreakerPolicyError(field: field, message: "must be at most 30 days, got \(duration)")

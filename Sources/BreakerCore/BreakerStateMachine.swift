@@ -15,7 +15,7 @@
 /// - Every transition increments `generation` (which stops at `maximumCounter`); a report with a permit of an
 ///   older generation is fenced.
 public struct BreakerStateMachine: Sendable {
-    
+
     struct Probe: Sendable, Hashable {
         var sequence: UInt64
         var expires: MonotonicInstant
@@ -98,7 +98,12 @@ public struct BreakerStateMachine: Sendable {
             return AcquireDecision(allowed: false, permit: nil, retryAfter: wait, transitions: transitions)
         case .open:
             guard now >= openUntil else {
-                return AcquireDecision(allowed: false, permit: nil, retryAfter: openUntil - now, transitions: transitions)
+                return AcquireDecision(
+                    allowed: false,
+                    permit: nil,
+                    retryAfter: openUntil - now,
+                    transitions: transitions
+                )
             }
             transitions.append(move(to: .halfOpen, cause: .cooldownElapsed, now: now))
             return grantProbe(now: now, transitions: transitions)
@@ -174,7 +179,11 @@ public struct BreakerStateMachine: Sendable {
 
     /// Forces the breaker open or closed, until `ttl` has passed (nil: until released). The force keeps `ttl`.
     public mutating func force(
-        _ target: BreakerForce.Target, ttl: Duration?, reason: String?, by: String?, now: MonotonicInstant
+        _ target: BreakerForce.Target,
+        ttl: Duration?,
+        reason: String?,
+        by: String?,
+        now: MonotonicInstant
     ) -> BreakerTransition {
         let transition = move(to: target == .open ? .forcedOpen : .forcedClosed, cause: .forced, now: now)
         force = BreakerForce(target: target, reason: reason, by: by, until: ttl.map { now + $0 }, ttl: ttl)
@@ -296,6 +305,7 @@ public struct BreakerStateMachine: Sendable {
         transitions.append(
             close
                 ? move(to: .closed, cause: .probesSucceeded, now: now)
-                : move(to: .open, cause: .probesFailed, now: now))
+                : move(to: .open, cause: .probesFailed, now: now)
+        )
     }
 }

@@ -3,7 +3,7 @@
 /// One struct serves both shapes (rather than an enum with payloads) so that mutation happens in place,
 /// without copy-on-write copies of the storage on the hot path.
 public struct OutcomeWindow: Sendable, Hashable {
-    
+
     struct Bucket: Sendable, Hashable {
         /// Which bucket-length slice of time this slot holds (instant / bucket length).
         var epoch: Int64

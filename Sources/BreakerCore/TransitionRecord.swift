@@ -24,8 +24,13 @@ public struct TransitionRecord: Sendable, Hashable {
 
     /// Creates a record; `atMs` is in milliseconds since the Unix epoch.
     public init(
-        from: BreakerState, to: BreakerState, cause: TransitionCause, generation: UInt64, atMs: Int64,
-        by: String? = nil, reason: String? = nil
+        from: BreakerState,
+        to: BreakerState,
+        cause: TransitionCause,
+        generation: UInt64,
+        atMs: Int64,
+        by: String? = nil,
+        reason: String? = nil
     ) {
         self.from = from
         self.to = to

@@ -46,8 +46,16 @@ public struct BreakerInfo: Sendable, Hashable {
     public var changedAtMs: Int64
 
     public init(
-        resource: String, state: BreakerState, generation: UInt64, policy: BreakerPolicy, windowCalls: Int,
-        windowFailures: Int, retryAfterMs: Int64?, forced: Forced?, halfOpen: HalfOpen?, changedAtMs: Int64
+        resource: String,
+        state: BreakerState,
+        generation: UInt64,
+        policy: BreakerPolicy,
+        windowCalls: Int,
+        windowFailures: Int,
+        retryAfterMs: Int64?,
+        forced: Forced?,
+        halfOpen: HalfOpen?,
+        changedAtMs: Int64
     ) {
         self.resource = resource
         self.state = state

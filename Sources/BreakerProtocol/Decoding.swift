@@ -78,9 +78,14 @@ extension TransitionRecord {
             throw ReplyDecodingError("unknown cause \"\(causeText)\"")
         }
         self.init(
-            from: try json.state("from"), to: try json.state("to"), cause: cause,
-            generation: UInt64(max(0, try json.int("generation"))), atMs: try json.int("at_ms"),
-            by: json.optionalString("by"), reason: json.optionalString("reason"))
+            from: try json.state("from"),
+            to: try json.state("to"),
+            cause: cause,
+            generation: UInt64(max(0, try json.int("generation"))),
+            atMs: try json.int("at_ms"),
+            by: json.optionalString("by"),
+            reason: json.optionalString("reason")
+        )
     }
 }
 
@@ -100,20 +105,31 @@ extension BreakerInfo {
         if let f = json["forced"], case .object = f {
             let target = try f.string("state")
             forced = Forced(
-                state: target == "open" ? .open : .closed, reason: f.optionalString("reason"),
-                by: f.optionalString("by"), remainingMs: f.optionalInt("remaining_ms"))
+                state: target == "open" ? .open : .closed,
+                reason: f.optionalString("reason"),
+                by: f.optionalString("by"),
+                remainingMs: f.optionalInt("remaining_ms")
+            )
         }
         var halfOpen: HalfOpen?
         if let h = json["half_open"], case .object = h {
             halfOpen = HalfOpen(
-                permitsOut: Int(try h.int("permits_out")), successes: Int(try h.int("successes")),
-                failures: Int(try h.int("failures")))
+                permitsOut: Int(try h.int("permits_out")),
+                successes: Int(try h.int("successes")),
+                failures: Int(try h.int("failures"))
+            )
         }
         self.init(
-            resource: try json.string("resource"), state: try json.state("state"),
-            generation: UInt64(max(0, try json.int("generation"))), policy: policy,
-            windowCalls: Int(try window.int("calls")), windowFailures: Int(try window.int("failures")),
-            retryAfterMs: json.optionalInt("retry_after_ms"), forced: forced, halfOpen: halfOpen,
-            changedAtMs: try json.int("changed_at_ms"))
+            resource: try json.string("resource"),
+            state: try json.state("state"),
+            generation: UInt64(max(0, try json.int("generation"))),
+            policy: policy,
+            windowCalls: Int(try window.int("calls")),
+            windowFailures: Int(try window.int("failures")),
+            retryAfterMs: json.optionalInt("retry_after_ms"),
+            forced: forced,
+            halfOpen: halfOpen,
+            changedAtMs: try json.int("changed_at_ms")
+        )
     }
 }

@@ -62,9 +62,15 @@ public struct JSONParser {
             case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
             case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
             case UInt8(ascii: "\""): return .string(try parseString())
-            case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
-            case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
-            case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+            case UInt8(ascii: "t"):
+                try expectLiteral("true")
+                return .bool(true)
+            case UInt8(ascii: "f"):
+                try expectLiteral("false")
+                return .bool(false)
+            case UInt8(ascii: "n"):
+                try expectLiteral("null")
+                return .null
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
             default: throw error("unexpected character '\(Self.printable(byte))'")
             }
@@ -84,7 +90,9 @@ public struct JSONParser {
         }
 
         mutating func parseObject(depth: Int) throws(Error) -> JSONValue {
-            guard depth <= JSONParser.maximumDepth else { throw error("nesting deeper than \(JSONParser.maximumDepth)") }
+            guard depth <= JSONParser.maximumDepth else {
+                throw error("nesting deeper than \(JSONParser.maximumDepth)")
+            }
             index += 1
             var members: [String: JSONValue] = [:]
             skipWhitespace()
@@ -119,7 +127,9 @@ public struct JSONParser {
         }
 
         mutating func parseArray(depth: Int) throws(Error) -> JSONValue {
-            guard depth <= JSONParser.maximumDepth else { throw error("nesting deeper than \(JSONParser.maximumDepth)") }
+            guard depth <= JSONParser.maximumDepth else {
+                throw error("nesting deeper than \(JSONParser.maximumDepth)")
+            }
             index += 1
             var elements: [JSONValue] = []
             skipWhitespace()
@@ -223,11 +233,14 @@ public struct JSONParser {
                     case UInt8(ascii: "u"):
                         var scalar = try parseHex4()
                         if (0xD800...0xDBFF).contains(scalar) {
-                            guard peek == UInt8(ascii: "\\"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "u")
+                            guard peek == UInt8(ascii: "\\"), index + 1 < bytes.count,
+                                bytes[index + 1] == UInt8(ascii: "u")
                             else { throw error("unpaired surrogate in \\u escape") }
                             index += 2
                             let low = try parseHex4()
-                            guard (0xDC00...0xDFFF).contains(low) else { throw error("invalid low surrogate in \\u escape") }
+                            guard (0xDC00...0xDFFF).contains(low) else {
+                                throw error("invalid low surrogate in \\u escape")
+                            }
                             scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                         } else if (0xDC00...0xDFFF).contains(scalar) {
                             throw error("unpaired surrogate in \\u escape")

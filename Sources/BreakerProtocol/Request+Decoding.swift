@@ -29,11 +29,18 @@ extension Request {
         } catch {
             if let name = error.duplicateMember {
                 throw RequestDecodingError(
-                    id: nil, operation: nil, noreply: false,
-                    error: ProtocolError(.badRequest, "duplicate field '\(name)'; give each field once"))
+                    id: nil,
+                    operation: nil,
+                    noreply: false,
+                    error: ProtocolError(.badRequest, "duplicate field '\(name)'; give each field once")
+                )
             }
             throw RequestDecodingError(
-                id: nil, operation: nil, noreply: false, error: ProtocolError(.badJSON, "the line is not JSON: \(error)"))
+                id: nil,
+                operation: nil,
+                noreply: false,
+                error: ProtocolError(.badJSON, "the line is not JSON: \(error)")
+            )
         }
         return try decode(value)
     }
@@ -51,8 +58,11 @@ extension Request {
     public static func decode(_ value: JSONValue) throws(RequestDecodingError) -> Request {
         guard case .object = value else {
             throw RequestDecodingError(
-                id: nil, operation: nil, noreply: false,
-                error: ProtocolError(.badRequest, "a request must be a JSON object, got \(value.typeName)"))
+                id: nil,
+                operation: nil,
+                noreply: false,
+                error: ProtocolError(.badRequest, "a request must be a JSON object, got \(value.typeName)")
+            )
         }
         let fields = Fields(value: value)
         let id: RequestID?
@@ -69,18 +79,27 @@ extension Request {
             guard let name = OperationName(rawValue: s) else {
                 let known = OperationName.allCases.map(\.rawValue).joined(separator: ", ")
                 throw RequestDecodingError(
-                    id: id, operation: nil, noreply: noreply,
-                    error: ProtocolError(.unknownOp, "unknown op \"\(s)\"; protocol 1 has: \(known)"))
+                    id: id,
+                    operation: nil,
+                    noreply: noreply,
+                    error: ProtocolError(.unknownOp, "unknown op \"\(s)\"; protocol 1 has: \(known)")
+                )
             }
             opName = name
         case nil:
             throw RequestDecodingError(
-                id: id, operation: nil, noreply: noreply,
-                error: ProtocolError(.badRequest, "field 'op' is required (for example \"op\":\"acquire\")"))
+                id: id,
+                operation: nil,
+                noreply: noreply,
+                error: ProtocolError(.badRequest, "field 'op' is required (for example \"op\":\"acquire\")")
+            )
         case let other?:
             throw RequestDecodingError(
-                id: id, operation: nil, noreply: noreply,
-                error: ProtocolError(.badRequest, "field 'op' must be a string, got \(other.typeName)"))
+                id: id,
+                operation: nil,
+                noreply: noreply,
+                error: ProtocolError(.badRequest, "field 'op' must be a string, got \(other.typeName)")
+            )
         }
         do {
             return Request(id: id, try fields.operation(opName))
@@ -102,7 +121,8 @@ struct Fields {
             guard s.utf8.count <= RequestID.maximumStringLength else {
                 throw ProtocolError(
                     .badRequest,
-                    "field 'id' is a string of \(s.utf8.count) bytes; at most \(RequestID.maximumStringLength) are allowed")
+                    "field 'id' is a string of \(s.utf8.count) bytes; at most \(RequestID.maximumStringLength) are allowed"
+                )
             }
             return .string(s)
         case let other?:
@@ -115,7 +135,10 @@ struct Fields {
         case nil, .null?: return nil
         case .string(let s)?:
             if let maxBytes, s.utf8.count > maxBytes {
-                throw ProtocolError(.badRequest, "field '\(name)' is \(s.utf8.count) bytes; at most \(maxBytes) are allowed")
+                throw ProtocolError(
+                    .badRequest,
+                    "field '\(name)' is \(s.utf8.count) bytes; at most \(maxBytes) are allowed"
+                )
             }
             return s
         case let other?: throw ProtocolError(.badRequest, "field '\(name)' must be a string, got \(other.typeName)")
@@ -127,12 +150,16 @@ struct Fields {
         case nil, .null?: return nil
         case .integer(let i)?:
             guard range.contains(i) else {
-                throw ProtocolError(.badRequest, "field '\(name)' must be from \(range.lowerBound) to \(range.upperBound), got \(i)")
+                throw ProtocolError(
+                    .badRequest,
+                    "field '\(name)' must be from \(range.lowerBound) to \(range.upperBound), got \(i)"
+                )
             }
             return i
         case .number(let d)?:
             throw ProtocolError(.badRequest, JSONValue.wholeNumberProblem(d, field: name, range: range))
-        case let other?: throw ProtocolError(.badRequest, "field '\(name)' must be a whole number, got \(other.typeName)")
+        case let other?:
+            throw ProtocolError(.badRequest, "field '\(name)' must be a whole number, got \(other.typeName)")
         }
     }
 
@@ -140,7 +167,8 @@ struct Fields {
         switch value[name] {
         case nil, .null?: return nil
         case .bool(let b)?: return b
-        case let other?: throw ProtocolError(.badRequest, "field '\(name)' must be true or false, got \(other.typeName)")
+        case let other?:
+            throw ProtocolError(.badRequest, "field '\(name)' must be true or false, got \(other.typeName)")
         }
     }
 
@@ -161,7 +189,9 @@ struct Fields {
         guard let p = try string("prefix") else { return "" }
         guard ResourceName.isValidPrefix(p) else {
             throw ProtocolError(
-                .badRequest, "field 'prefix' must be at most \(ResourceName.maximumLength) bytes of A-Z a-z 0-9 . _ : / @ -")
+                .badRequest,
+                "field 'prefix' must be at most \(ResourceName.maximumLength) bytes of A-Z a-z 0-9 . _ : / @ -"
+            )
         }
         return p
     }
@@ -169,7 +199,12 @@ struct Fields {
     func policy(required: Bool) throws(ProtocolError) -> BreakerPolicy? {
         switch value["policy"] {
         case nil, .null?:
-            if required { throw ProtocolError(.badRequest, "field 'policy' is required (an object with at least failure_threshold)") }
+            if required {
+                throw ProtocolError(
+                    .badRequest,
+                    "field 'policy' is required (an object with at least failure_threshold)"
+                )
+            }
             return nil
         case let p?: return try WirePolicy.decode(p)
         }
@@ -182,7 +217,8 @@ struct Fields {
             if let match = choices.first(where: { $0.key == s }) { return match.value }
             throw ProtocolError(.badRequest, "field '\(name)' must be one of \(names), got \"\(s)\"")
         case nil, .null?: throw ProtocolError(.badRequest, "field '\(name)' is required: one of \(names)")
-        case let other?: throw ProtocolError(.badRequest, "field '\(name)' must be one of \(names), got \(other.typeName)")
+        case let other?:
+            throw ProtocolError(.badRequest, "field '\(name)' must be one of \(names), got \(other.typeName)")
         }
     }
 
@@ -207,14 +243,22 @@ struct Fields {
             let kind: Request.ReportKind
             if outcomeGiven {
                 guard successes == nil, failures == nil else {
-                    throw ProtocolError(.badRequest, "give either 'outcome' or the counts 'successes'/'failures', not both")
+                    throw ProtocolError(
+                        .badRequest,
+                        "give either 'outcome' or the counts 'successes'/'failures', not both"
+                    )
                 }
-                let outcome = try oneOf("outcome", ["success": Outcome.success, "failure": .failure, "ignored": .ignored])
+                let outcome = try oneOf(
+                    "outcome",
+                    ["success": Outcome.success, "failure": .failure, "ignored": .ignored]
+                )
                 var permit: Permit? = nil
                 if let permitText {
                     guard let p = Permit(parsing: permitText) else {
                         throw ProtocolError(
-                            .badRequest, "field 'permit' must be the permit string from acquire (\"<generation>.<sequence>\"), got \"\(permitText)\"")
+                            .badRequest,
+                            "field 'permit' must be the permit string from acquire (\"<generation>.<sequence>\"), got \"\(permitText)\""
+                        )
                     }
                     permit = p
                 }
@@ -226,19 +270,31 @@ struct Fields {
                 kind = .batch(successes: Int(successes ?? 0), failures: Int(failures ?? 0))
             } else {
                 throw ProtocolError(
-                    .badRequest, "field 'outcome' is required: one of \"success\", \"failure\", \"ignored\" (or give counts 'successes'/'failures')")
+                    .badRequest,
+                    "field 'outcome' is required: one of \"success\", \"failure\", \"ignored\" (or give counts 'successes'/'failures')"
+                )
             }
             let duration = try integer("duration_ms", range: 0...Int64.max)
             let noreply = try bool("noreply") ?? false
-            return .report(resource: resource, kind: kind, policy: try policy(required: false), durationMs: duration, noreply: noreply)
+            return .report(
+                resource: resource,
+                kind: kind,
+                policy: try policy(required: false),
+                durationMs: duration,
+                noreply: noreply
+            )
         case .status: return .status(resource: try resource())
         case .list:
             let prefix = try prefix()
-            let limit = try integer("limit", range: 1...Int64(Request.maximumListLimit)) ?? Int64(Request.defaultListLimit)
+            let limit =
+                try integer("limit", range: 1...Int64(Request.maximumListLimit)) ?? Int64(Request.defaultListLimit)
             var after: String?
             if let a = try string("after") {
                 if let problem = ResourceName.problem(with: a) {
-                    throw ProtocolError(.badRequest, "field 'after' must be a resource name (the 'next' of a page): \(problem)")
+                    throw ProtocolError(
+                        .badRequest,
+                        "field 'after' must be a resource name (the 'next' of a page): \(problem)"
+                    )
                 }
                 after = a
             }
@@ -250,7 +306,9 @@ struct Fields {
             let resource = try resource()
             let target = try oneOf("state", ["open": BreakerForce.Target.open, "closed": .closed])
             let reason = try string("reason", maxBytes: Request.maximumReasonLength)
-            let ttl = try integer("ttl_ms", range: 1...Request.maximumForceTTL.millisecondsRoundedUp).map { Duration.milliseconds($0) }
+            let ttl = try integer("ttl_ms", range: 1...Request.maximumForceTTL.millisecondsRoundedUp).map {
+                Duration.milliseconds($0)
+            }
             return .force(resource: resource, target: target, reason: reason, ttl: ttl)
         case .release: return .release(resource: try resource())
         case .reset: return .reset(resource: try resource())

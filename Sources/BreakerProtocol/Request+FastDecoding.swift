@@ -86,14 +86,21 @@ extension Request {
         }
         var parsedPermit: Permit?
         if let permit {
-            guard permit.count <= 64, let p = Permit(parsing: String(decoding: permit, as: UTF8.self)) else { return nil }
+            guard permit.count <= 64, let p = Permit(parsing: String(decoding: permit, as: UTF8.self)) else {
+                return nil
+            }
             parsedPermit = p
         }
         return Request(
             id: id,
             .report(
-                resource: name, kind: .outcome(value, permit: parsedPermit), policy: nil, durationMs: duration,
-                noreply: noreply ?? false))
+                resource: name,
+                kind: .outcome(value, permit: parsedPermit),
+                policy: nil,
+                durationMs: duration,
+                noreply: noreply ?? false
+            )
+        )
     }
 }
 
@@ -104,7 +111,9 @@ private enum FastKey {
         switch key.count {
         case 2: self = FastScanner.equals(key, "op") ? .op : (FastScanner.equals(key, "id") ? .id : .other)
         case 6: self = FastScanner.equals(key, "permit") ? .permit : .other
-        case 7: self = FastScanner.equals(key, "outcome") ? .outcome : (FastScanner.equals(key, "noreply") ? .noreply : .other)
+        case 7:
+            self =
+                FastScanner.equals(key, "outcome") ? .outcome : (FastScanner.equals(key, "noreply") ? .noreply : .other)
         case 8: self = FastScanner.equals(key, "resource") ? .resource : .other
         case 11: self = FastScanner.equals(key, "duration_ms") ? .durationMs : .other
         default: self = .other

@@ -1,19 +1,5 @@
 public import BreakerCore
 
-/// The operations of protocol v1, by their wire names.
-public enum OperationName: String, Sendable, Hashable, CaseIterable {
-    case ping, hello, acquire, report, status, list, configure, force, release, reset, delete, watch, unwatch,
-        history, stats
-
-    /// True for the operations only the admin role may use.
-    public var requiresAdmin: Bool {
-        switch self {
-        case .configure, .force, .release, .reset, .delete: true
-        default: false
-        }
-    }
-}
-
 /// One decoded request line.
 public struct Request: Sendable, Hashable {
     /// Echoed in the reply.
@@ -74,16 +60,4 @@ public struct Request: Sendable, Hashable {
             }
         }
     }
-}
-
-/// A request line that could not be decoded: the error to reply with, and what of the request was readable.
-public struct RequestDecodingError: Error, Sendable, Hashable {
-    /// The request's id, when it could be read (echoed in the error reply).
-    public let id: RequestID?
-    /// The operation, when it could be read (for statistics).
-    public let operation: OperationName?
-    /// True when the request asked for no reply.
-    public let noreply: Bool
-    /// The error to reply with.
-    public let error: ProtocolError
 }

@@ -23,7 +23,8 @@ public enum ResourceName {
             return "the resource name is \(utf8.count) bytes; at most \(maximumLength) are allowed"
         }
         if let bad = utf8.first(where: { !isAllowed($0) }) {
-            let shown = (0x20..<0x7F).contains(bad) ? "'\(Character(UnicodeScalar(bad)))'" : "byte 0x\(String(bad, radix: 16))"
+            let shown =
+                (0x20..<0x7F).contains(bad) ? "'\(Character(UnicodeScalar(bad)))'" : "byte 0x\(String(bad, radix: 16))"
             return "the resource name has \(shown); allowed are A-Z a-z 0-9 . _ : / @ -"
         }
         return nil

@@ -49,7 +49,10 @@ public enum TokenFile {
             if n <= 0 { break }
             bytes.append(contentsOf: chunk[0..<n])
             if bytes.count > maximumBytes {
-                throw Error(path: path, problem: "is larger than \(maximumBytes / 1_048_576) MiB; put one token per line")
+                throw Error(
+                    path: path,
+                    problem: "is larger than \(maximumBytes / 1_048_576) MiB; put one token per line"
+                )
             }
         }
         return try parse(bytes, path: path)
@@ -82,7 +85,8 @@ public enum TokenFile {
             throw Error(
                 path: path,
                 problem: "a token of \(short.utf8.count) bytes is too short to be secret; use at least "
-                    + "\(minimumTokenBytes) (e.g. openssl rand -hex 32)")
+                    + "\(minimumTokenBytes) (e.g. openssl rand -hex 32)"
+            )
         }
         return tokens
     }

@@ -18,12 +18,18 @@ public enum WirePolicy {
             switch value[name] {
             case nil, .null?:
                 if required {
-                    throw ProtocolError(.invalidPolicy, "\(field).\(name) is required, as \"k/n\" (for example \"2/5\")")
+                    throw ProtocolError(
+                        .invalidPolicy,
+                        "\(field).\(name) is required, as \"k/n\" (for example \"2/5\")"
+                    )
                 }
                 return nil
             case .string(let s)?:
                 guard let f = Fraction(parsing: s) else {
-                    throw ProtocolError(.invalidPolicy, "\(field).\(name) must be \"k/n\" (for example \"2/5\"), got \"\(s)\"")
+                    throw ProtocolError(
+                        .invalidPolicy,
+                        "\(field).\(name) must be \"k/n\" (for example \"2/5\"), got \"\(s)\""
+                    )
                 }
                 return f
             case let other?:
@@ -39,7 +45,8 @@ public enum WirePolicy {
                     .invalidPolicy,
                     d.isInfinite || d == d.rounded()
                         ? "\(path).\(name) is out of range: expected a whole number from 0 to \(Int64.max)"
-                        : "\(path).\(name) must be a whole number, got \(d)")
+                        : "\(path).\(name) must be a whole number, got \(d)"
+                )
             case let other?:
                 throw ProtocolError(.invalidPolicy, "\(path).\(name) must be a whole number, got \(other.typeName)")
             }
@@ -87,7 +94,8 @@ public enum WirePolicy {
                 window: window,
                 minimumCalls: try count("minimum_calls"),
                 halfOpenPermits: try count("half_open_permits"),
-                permitTTL: try milliseconds("permit_ttl_ms") ?? BreakerPolicy.defaultPermitTTL)
+                permitTTL: try milliseconds("permit_ttl_ms") ?? BreakerPolicy.defaultPermitTTL
+            )
         } catch let error as BreakerPolicyError {
             throw ProtocolError(.invalidPolicy, problem(error, in: value, field: field))
         } catch let error as ProtocolError {

@@ -18,7 +18,9 @@ final class Authenticator: Sendable {
         tokens = Mutex(
             Tokens(
                 client: configuration.clientTokens.map { Array($0.utf8) },
-                admin: configuration.adminTokens.map { Array($0.utf8) }))
+                admin: configuration.adminTokens.map { Array($0.utf8) }
+            )
+        )
         required = configuration.requiresAuthentication
     }
 

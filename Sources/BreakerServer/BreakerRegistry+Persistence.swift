@@ -49,15 +49,29 @@ extension BreakerRegistry {
             }
             let force = row.forced.map {
                 BreakerForce(
-                    target: $0.target, reason: $0.reason, by: $0.by, until: left.force.map { now + $0 },
-                    ttl: $0.ttlMs.map { .milliseconds($0) })
+                    target: $0.target,
+                    reason: $0.reason,
+                    by: $0.by,
+                    until: left.force.map { now + $0 },
+                    ttl: $0.ttlMs.map { .milliseconds($0) }
+                )
             }
             let window = OutcomeWindow(
-                row.policy.window, decoding: row.window, now: now, elapsed: .milliseconds(max(0, wall - row.savedAtMs)))
+                row.policy.window,
+                decoding: row.window,
+                now: now,
+                elapsed: .milliseconds(max(0, wall - row.savedAtMs))
+            )
             let machine = BreakerStateMachine(
-                restoring: row.state, policy: row.policy, generation: row.generation, changedAt: now,
-                openUntil: now + (left.cooldown ?? .zero), force: force, window: window,
-                nextPermitSequence: row.nextPermitSequence &+ Self.permitSequenceGapOnRestore)
+                restoring: row.state,
+                policy: row.policy,
+                generation: row.generation,
+                changedAt: now,
+                openUntil: now + (left.cooldown ?? .zero),
+                force: force,
+                window: window,
+                nextPermitSequence: row.nextPermitSequence &+ Self.permitSequenceGapOnRestore
+            )
             var entry = BreakerEntry(machine: machine, changedAtMs: row.changedAtMs, dirty: false)
             for r in (history[row.resource] ?? []).suffix(BreakerEntry.recentTransitionsInMemory) { entry.record(r) }
             entry.changedAtMs = row.changedAtMs
@@ -73,13 +87,24 @@ extension BreakerRegistry {
         let m = entry.machine
         func wallTime(_ instant: MonotonicInstant) -> Int64 { wall + (instant - now).millisecondsRoundedUp }
         return PersistedBreaker(
-            resource: resource, policy: m.policy, state: m.state, generation: m.generation,
-            nextPermitSequence: m.nextPermitSequence, openUntilMs: m.state == .open ? wallTime(m.openUntil) : nil,
+            resource: resource,
+            policy: m.policy,
+            state: m.state,
+            generation: m.generation,
+            nextPermitSequence: m.nextPermitSequence,
+            openUntilMs: m.state == .open ? wallTime(m.openUntil) : nil,
             forced: m.force.map {
                 PersistedBreaker.Forced(
-                    target: $0.target, reason: $0.reason, by: $0.by, untilMs: $0.until.map(wallTime),
-                    ttlMs: $0.ttl?.millisecondsRoundedUp)
+                    target: $0.target,
+                    reason: $0.reason,
+                    by: $0.by,
+                    untilMs: $0.until.map(wallTime),
+                    ttlMs: $0.ttl?.millisecondsRoundedUp
+                )
             },
-            changedAtMs: entry.changedAtMs, window: m.window.encoded(now: now), savedAtMs: wall)
+            changedAtMs: entry.changedAtMs,
+            window: m.window.encoded(now: now),
+            savedAtMs: wall
+        )
     }
 }

@@ -36,7 +36,10 @@ public final class BreakerRegistry: Sendable {
     let wallClock: WallClock
 
     init(
-        maximumBreakers: Int, defaultPolicy: BreakerPolicy, clock: any MonotonicClock, wallClock: @escaping WallClock,
+        maximumBreakers: Int,
+        defaultPolicy: BreakerPolicy,
+        clock: any MonotonicClock,
+        wallClock: @escaping WallClock,
         shardCount: Int = 64
     ) {
         self.shards = (0..<max(1, shardCount)).map { _ in Shard() }
@@ -69,13 +72,21 @@ public final class BreakerRegistry: Sendable {
             return Step(decision, transitions: decision.transitions, changed: decision.permit != nil)
         } finish: { entry, _, decision in
             AcquireReply(
-                allowed: decision.allowed, state: entry.machine.state, generation: entry.machine.generation,
-                permit: decision.permit, retryAfter: decision.retryAfter)
+                allowed: decision.allowed,
+                state: entry.machine.state,
+                generation: entry.machine.generation,
+                permit: decision.permit,
+                retryAfter: decision.retryAfter
+            )
         }
     }
 
     /// Reports outcomes; creates the breaker (with `policy`, else the default policy) when it is new.
-    func report(_ resource: String, kind: Request.ReportKind, policy: BreakerPolicy?) throws(ProtocolError)
+    func report(
+        _ resource: String,
+        kind: Request.ReportKind,
+        policy: BreakerPolicy?
+    ) throws(ProtocolError)
         -> RegistryResult<ReportReply>
     {
         try withEntry(resource, creatingWith: policy, by: nil) { entry, _, now in
@@ -87,15 +98,22 @@ public final class BreakerRegistry: Sendable {
             return Step(result, transitions: result.transitions, changed: result.counted)
         } finish: { entry, _, result in
             ReportReply(
-                state: entry.machine.state, generation: entry.machine.generation, counted: result.counted,
-                reason: result.ignoredBecause)
+                state: entry.machine.state,
+                generation: entry.machine.generation,
+                counted: result.counted,
+                reason: result.ignoredBecause
+            )
         }
     }
 
     // MARK: Operators
 
     /// Creates or reconfigures a breaker.
-    func configure(_ resource: String, policy: BreakerPolicy, by: String?) throws(ProtocolError)
+    func configure(
+        _ resource: String,
+        policy: BreakerPolicy,
+        by: String?
+    ) throws(ProtocolError)
         -> RegistryResult<BreakerInfo>
     {
         try withEntry(resource, creatingWith: policy, by: by) { entry, isNew, now in
@@ -109,7 +127,11 @@ public final class BreakerRegistry: Sendable {
 
     /// Forces a breaker open or closed. The result's `expiry` is when the force ends by itself (with a TTL).
     func force(
-        _ resource: String, target: BreakerForce.Target, reason: String?, ttl: Duration?, by: String?
+        _ resource: String,
+        target: BreakerForce.Target,
+        reason: String?,
+        ttl: Duration?,
+        by: String?
     ) throws(ProtocolError) -> RegistryResult<(info: BreakerInfo, expiry: MonotonicInstant?)> {
         var expiry: MonotonicInstant?
         let result = try withExisting(resource, by: by, reason: reason) { entry, now in
@@ -139,8 +161,13 @@ public final class BreakerRegistry: Sendable {
             guard s.entries.removeValue(forKey: resource) != nil else { return nil }
             defer { s.nextSequence &+= 1 }
             return BreakerChange(
-                resource: resource, transitions: [], deleted: true, durable: .delete(resource: resource), shard: index,
-                sequence: s.nextSequence)
+                resource: resource,
+                transitions: [],
+                deleted: true,
+                durable: .delete(resource: resource),
+                shard: index,
+                sequence: s.nextSequence
+            )
         }
         if change != nil { count.subtract(1, ordering: .relaxed) }
         return RegistryResult(value: change != nil, change: change)
@@ -170,7 +197,11 @@ public final class BreakerRegistry: Sendable {
     /// first `limit` after `after` (nil: from the first), and the name to continue after when more remain.
     /// Only the page's breakers are copied; the names are chosen with a bounded buffer, so a page costs one
     /// pass over the breakers whatever their number.
-    public func list(prefix: String, after: String? = nil, limit: Int = .max) -> (breakers: [BreakerInfo], next: String?) {
+    public func list(
+        prefix: String,
+        after: String? = nil,
+        limit: Int = .max
+    ) -> (breakers: [BreakerInfo], next: String?) {
         let keep = limit == .max ? Int.max : limit + 1
         var names: [String] = []
         var ceiling: String?
@@ -235,26 +266,45 @@ public final class BreakerRegistry: Sendable {
         let (calls, failures) = m.window.totals(now: now)
         let forced = m.force.map {
             BreakerInfo.Forced(
-                state: $0.target, reason: $0.reason, by: $0.by,
-                remainingMs: $0.until.map { max(($0 - now).millisecondsRoundedUp, 0) })
+                state: $0.target,
+                reason: $0.reason,
+                by: $0.by,
+                remainingMs: $0.until.map { max(($0 - now).millisecondsRoundedUp, 0) }
+            )
         }
         let halfOpen =
             m.state == .halfOpen
             ? BreakerInfo.HalfOpen(
-                permitsOut: m.halfOpenCounts.permitsOut, successes: m.halfOpenCounts.successes,
-                failures: m.halfOpenCounts.failures)
+                permitsOut: m.halfOpenCounts.permitsOut,
+                successes: m.halfOpenCounts.successes,
+                failures: m.halfOpenCounts.failures
+            )
             : nil
         return BreakerInfo(
-            resource: resource, state: m.state, generation: m.generation, policy: m.policy, windowCalls: calls,
-            windowFailures: failures, retryAfterMs: m.retryAfter(now: now)?.millisecondsRoundedUp, forced: forced,
-            halfOpen: halfOpen, changedAtMs: entry.changedAtMs)
+            resource: resource,
+            state: m.state,
+            generation: m.generation,
+            policy: m.policy,
+            windowCalls: calls,
+            windowFailures: failures,
+            retryAfterMs: m.retryAfter(now: now)?.millisecondsRoundedUp,
+            forced: forced,
+            halfOpen: halfOpen,
+            changedAtMs: entry.changedAtMs
+        )
     }
 
     /// Records `transitions` in the audit log of the entry at `i` and returns the change to publish: its new
     /// row and records, numbered in the shard's order. Under the shard's lock; calls nothing outside.
     private func record(
-        _ resource: String, _ transitions: [BreakerTransition], in s: inout ShardState,
-        at i: Dictionary<String, BreakerEntry>.Index, shard: Int, now: MonotonicInstant, by: String?, reason: String?
+        _ resource: String,
+        _ transitions: [BreakerTransition],
+        in s: inout ShardState,
+        at i: Dictionary<String, BreakerEntry>.Index,
+        shard: Int,
+        now: MonotonicInstant,
+        by: String?,
+        reason: String?
     ) -> BreakerChange {
         let wall = wallClock()
         var records: [TransitionRecord] = []
@@ -262,8 +312,14 @@ public final class BreakerRegistry: Sendable {
         for t in transitions {
             let operatorCause = [.forced, .released, .reset, .configured].contains(t.cause)
             let record = TransitionRecord(
-                from: t.from, to: t.to, cause: t.cause, generation: t.generation, atMs: wall,
-                by: operatorCause ? by : nil, reason: t.cause == .forced ? reason : nil)
+                from: t.from,
+                to: t.to,
+                cause: t.cause,
+                generation: t.generation,
+                atMs: wall,
+                by: operatorCause ? by : nil,
+                reason: t.cause == .forced ? reason : nil
+            )
             s.entries.values[i].record(record)
             records.append(record)
         }
@@ -272,8 +328,13 @@ public final class BreakerRegistry: Sendable {
         let row = persisted(resource, s.entries.values[i], now: now, wall: wall)
         defer { s.nextSequence &+= 1 }
         return BreakerChange(
-            resource: resource, transitions: records, deleted: false, durable: .save(row, transitions: records),
-            shard: shard, sequence: s.nextSequence)
+            resource: resource,
+            transitions: records,
+            deleted: false,
+            durable: .save(row, transitions: records),
+            shard: shard,
+            sequence: s.nextSequence
+        )
     }
 
     /// Counts one more breaker, or says why not.
@@ -287,7 +348,10 @@ public final class BreakerRegistry: Sendable {
                 )
             }
             let (exchanged, original) = count.compareExchange(
-                expected: current, desired: current + 1, ordering: .relaxed)
+                expected: current,
+                desired: current + 1,
+                ordering: .relaxed
+            )
             if exchanged { return nil }
             current = original
         }
@@ -312,7 +376,9 @@ public final class BreakerRegistry: Sendable {
     /// Runs `body` on the breaker's entry (creating it when new) under its shard lock, with one hash lookup,
     /// records what it did, then `finish` makes the reply's value from the updated entry.
     private func withEntry<Value, Answer>(
-        _ resource: String, creatingWith policy: BreakerPolicy?, by: String?,
+        _ resource: String,
+        creatingWith policy: BreakerPolicy?,
+        by: String?,
         _ body: (inout BreakerEntry, _ isNew: Bool, MonotonicInstant) -> Step<Value>,
         finish: (BreakerEntry, MonotonicInstant, Value) -> Answer
     ) throws(ProtocolError) -> RegistryResult<Answer> {
@@ -341,7 +407,9 @@ public final class BreakerRegistry: Sendable {
     }
 
     private func withExisting(
-        _ resource: String, by: String?, reason: String?,
+        _ resource: String,
+        by: String?,
+        reason: String?,
         _ body: (inout BreakerEntry, MonotonicInstant) -> [BreakerTransition]
     ) throws(ProtocolError) -> RegistryResult<BreakerInfo> {
         let index = shardIndex(for: resource)

@@ -1,8 +1,8 @@
-public import Logging
 import BreakerClock
 import BreakerCore
 import BreakerProtocol
 import BreakerStore
+public import Logging
 import Synchronization
 
 #if canImport(Glibc)
@@ -39,7 +39,8 @@ public final class BreakerServer: Sendable {
         where TokenFile.isReadableByOthers(path) {
             logger.warning(
                 "a token file may be read by its group or by others; tokens are secrets (chmod 600)",
-                metadata: ["file": "\(path)"])
+                metadata: ["file": "\(path)"]
+            )
         }
         let descriptors = DescriptorLimit.raiseToHardLimit()
         let fit = DescriptorLimit.connectionsThatFit(descriptors)
@@ -52,7 +53,8 @@ public final class BreakerServer: Sendable {
                 metadata: [
                     "open_files": "\(descriptors)", "max_connections": "\(fit)",
                     "requested": "\(configuration.maximumConnections)",
-                ])
+                ]
+            )
             configuration.maximumConnections = fit
         }
         let store: BreakerStore
@@ -66,12 +68,19 @@ public final class BreakerServer: Sendable {
         let stats = ServerStats(loops: mailboxes.count, startedAtMs: configuration.wallClock())
         let hub = WatcherHub { key, line in mailboxes[key.loop].post(.event(key, line)) }
         let registry = BreakerRegistry(
-            maximumBreakers: configuration.maximumBreakers, defaultPolicy: configuration.defaultPolicy,
-            clock: configuration.clock, wallClock: configuration.wallClock)
+            maximumBreakers: configuration.maximumBreakers,
+            defaultPolicy: configuration.defaultPolicy,
+            clock: configuration.clock,
+            wallClock: configuration.wallClock
+        )
         let writer = DurableWriter(
-            store: store, snapshotInterval: configuration.snapshotInterval, wallClock: configuration.wallClock,
-            logger: logger, rows: { registry.persistedRows(all: $0) },
-            release: { key, failure in mailboxes[key.loop].post(.committed(key, failure: failure)) })
+            store: store,
+            snapshotInterval: configuration.snapshotInterval,
+            wallClock: configuration.wallClock,
+            logger: logger,
+            rows: { registry.persistedRows(all: $0) },
+            release: { key, failure in mailboxes[key.loop].post(.committed(key, failure: failure)) }
+        )
         let publisher = ChangePublisher(shards: registry.shardCount) { change, waiter in
             for record in change.transitions {
                 hub.broadcast(.transition(resource: change.resource, record))
@@ -90,7 +99,8 @@ public final class BreakerServer: Sendable {
                 for resource in dropped {
                     logger.warning(
                         "--drop-unreadable: removed a stored breaker that could not be read, and its audit log",
-                        metadata: ["resource": LogText.value(resource)])
+                        metadata: ["resource": LogText.value(resource)]
+                    )
                 }
                 logger.notice("--drop-unreadable: \(dropped.count) unreadable breaker(s) removed")
             }
@@ -104,30 +114,47 @@ public final class BreakerServer: Sendable {
                     stored deadlines lay beyond their cooldown or force TTL (the wall clock was ahead when they \
                     were written); each was clamped to its cooldown or TTL
                     """,
-                    metadata: ["step_ms": "\(restored.clockStepMs)", "example": "\(resource)"])
+                    metadata: ["step_ms": "\(restored.clockStepMs)", "example": "\(resource)"]
+                )
             }
             if rows.count > configuration.maximumBreakers {
                 logger.warning(
                     "the database holds more breakers than --max-breakers; all were restored, none can be added",
-                    metadata: ["stored": "\(rows.count)", "max": "\(configuration.maximumBreakers)"])
+                    metadata: ["stored": "\(rows.count)", "max": "\(configuration.maximumBreakers)"]
+                )
             }
             logger.info(
                 "restored",
                 metadata: [
                     "database": "\(configuration.databasePath)", "breakers": "\(rows.count)",
                     "ms": "\((SystemClock.read() - started).millisecondsRoundedUp)",
-                ])
+                ]
+            )
         } catch {
             throw ServerError.database(error.message)
         }
 
         let handler = RequestHandler(
-            registry: registry, publisher: publisher, hub: hub, historyReader: historyReader, stats: stats,
-            authenticator: Authenticator(configuration: configuration), wallClock: configuration.wallClock,
-            serverVersion: Self.version, logger: logger, persistenceStats: { writer.stats })
+            registry: registry,
+            publisher: publisher,
+            hub: hub,
+            historyReader: historyReader,
+            stats: stats,
+            authenticator: Authenticator(configuration: configuration),
+            wallClock: configuration.wallClock,
+            serverVersion: Self.version,
+            logger: logger,
+            persistenceStats: { writer.stats }
+        )
         context = ServerContext(
-            configuration: configuration, stats: stats, hub: hub, registry: registry, handler: handler,
-            logger: logger, mailboxes: mailboxes)
+            configuration: configuration,
+            stats: stats,
+            hub: hub,
+            registry: registry,
+            handler: handler,
+            logger: logger,
+            mailboxes: mailboxes
+        )
         let context = context
         loops = try mailboxes.indices.map { (i) throws(ServerError) in try EventLoop(index: i, context: context) }
         for (i, (resource, until)) in restored.expiring.enumerated() {
@@ -149,10 +176,12 @@ public final class BreakerServer: Sendable {
             $0.bound = bound
         }
         context.logger.info(
-            "listening", metadata: [
+            "listening",
+            metadata: [
                 "address": "\(bound)", "auth": "\(context.configuration.requiresAuthentication)",
                 "event_loops": "\(loops.count)",
-            ])
+            ]
+        )
         return bound
     }
 
@@ -196,12 +225,15 @@ public final class BreakerServer: Sendable {
             return nil
         }
         do {
-            let client = try config.clientTokenFile.map { (path) throws(ServerError) in try ServerOptions.tokens(path) } ?? []
-            let admin = try config.adminTokenFile.map { (path) throws(ServerError) in try ServerOptions.tokens(path) } ?? []
+            let client =
+                try config.clientTokenFile.map { (path) throws(ServerError) in try ServerOptions.tokens(path) } ?? []
+            let admin =
+                try config.adminTokenFile.map { (path) throws(ServerError) in try ServerOptions.tokens(path) } ?? []
             context.handler.authenticator.replace(client: client, admin: admin)
             context.logger.notice(
                 "token files re-read; new hellos use them",
-                metadata: ["client_tokens": "\(client.count)", "admin_tokens": "\(admin.count)"])
+                metadata: ["client_tokens": "\(client.count)", "admin_tokens": "\(admin.count)"]
+            )
             return nil
         } catch {
             context.logger.error("token files not re-read; the old tokens stay valid", metadata: ["error": "\(error)"])

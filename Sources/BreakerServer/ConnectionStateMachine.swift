@@ -155,7 +155,9 @@ struct ConnectionStateMachine {
                 return .closeWithError(
                     ProtocolError(
                         .unauthorized,
-                        "more than \(limits.unauthenticatedBytes) bytes before a successful hello; closing"))
+                        "more than \(limits.unauthenticatedBytes) bytes before a successful hello; closing"
+                    )
+                )
             }
         }
         return .frame
@@ -204,7 +206,8 @@ struct ConnectionStateMachine {
         phase = .discarding(until: now + limits.linger)
         return ProtocolError(
             .lineTooLong,
-            "a request line is longer than \(maximumLineBytes) bytes; the connection will be closed")
+            "a request line is longer than \(maximumLineBytes) bytes; the connection will be closed"
+        )
     }
 
     /// The peer closed its side. Returns true when the loop should answer a last line that has no newline now
@@ -277,7 +280,9 @@ struct ConnectionStateMachine {
             return .closeWithError(
                 ProtocolError(
                     .unauthorized,
-                    "no successful hello within \(limits.helloTimeout.millisecondsRoundedUp) ms of connecting; closing"))
+                    "no successful hello within \(limits.helloTimeout.millisecondsRoundedUp) ms of connecting; closing"
+                )
+            )
         default:
             return .none
         }

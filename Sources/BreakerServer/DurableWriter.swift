@@ -53,7 +53,10 @@ final class DurableWriter: Sendable {
     ///   - rows: the breakers changed since the last call, or all of them, as rows (for snapshots).
     ///   - release: hands a commit's outcome to the waiting connection's event loop.
     init(
-        store: BreakerStore, snapshotInterval: Duration, wallClock: @escaping WallClock, logger: Logger,
+        store: BreakerStore,
+        snapshotInterval: Duration,
+        wallClock: @escaping WallClock,
+        logger: Logger,
         rows: @escaping @Sendable (_ all: Bool) -> [PersistedBreaker],
         release: @escaping @Sendable (ConnectionKey, String?) -> Void
     ) {
@@ -126,12 +129,15 @@ final class DurableWriter: Sendable {
                 if !snapshot() {
                     problems.append(
                         "the last snapshot failed: window counts since the previous one are not saved "
-                            + "(acknowledged changes are)")
+                            + "(acknowledged changes are)"
+                    )
                 }
                 do {
                     try store.checkpoint()
                 } catch {
-                    problems.append("the checkpoint failed (\(error)); the WAL file next to the database holds the rest")
+                    problems.append(
+                        "the checkpoint failed (\(error)); the WAL file next to the database holds the rest"
+                    )
                 }
                 finalFailure.withLock { $0 = problems.isEmpty ? nil : problems.joined(separator: "; ") }
                 stopped.signal()

@@ -187,8 +187,11 @@ extension EventLoop {
             // Past the total for all watchers: the one of this loop with the most waiting goes.
             let largest = connections.values.filter { $0.session.watching }.max { $0.pendingOutput < $1.pendingOutput }
             if let largest {
-                disconnectSlowWatcher(largest, why: "disconnecting the watcher with the most output waiting: "
-                    + "all watchers together are past --max-watch-buffer")
+                disconnectSlowWatcher(
+                    largest,
+                    why: "disconnecting the watcher with the most output waiting: "
+                        + "all watchers together are past --max-watch-buffer"
+                )
             }
         }
     }
@@ -197,7 +200,8 @@ extension EventLoop {
         context.stats.slowConsumerDisconnects.add(1, ordering: .relaxed)
         context.logger.warning(
             "\(why)",
-            metadata: ["client": LogText.value(c.session.clientName), "pending_bytes": "\(c.pendingOutput)"])
+            metadata: ["client": LogText.value(c.session.clientName), "pending_bytes": "\(c.pendingOutput)"]
+        )
         closeConnection(c)
     }
 

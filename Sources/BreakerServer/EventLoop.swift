@@ -120,7 +120,9 @@ final class EventLoop: @unchecked Sendable {
     /// that a test's manual clock is noticed), or for ever when no timer is pending.
     private func waitMilliseconds() -> Int32 {
         let resolution = context.configuration.timerResolution
-        if shutdownDeadline != nil || acceptPausedUntil != nil { return Int32(max(1, resolution.millisecondsRoundedUp)) }
+        if shutdownDeadline != nil || acceptPausedUntil != nil {
+            return Int32(max(1, resolution.millisecondsRoundedUp))
+        }
         guard let earliest = timers.earliest else { return -1 }
         let wait = min(max(earliest - context.configuration.clock.now, .zero), resolution)
         return Int32(clamping: wait.millisecondsRoundedUp)
@@ -177,7 +179,8 @@ final class EventLoop: @unchecked Sendable {
                 """
                 accept: out of file descriptors (\(error == EMFILE ? "EMFILE" : "ENFILE")); pausing accepts for \
                 100 ms. Raise the limit (LimitNOFILE / ulimit -n) or lower --max-connections
-                """)
+                """
+            )
         }
     }
 
@@ -198,7 +201,8 @@ final class EventLoop: @unchecked Sendable {
         if stats.currentConnections.load(ordering: .relaxed) >= config.maximumConnections {
             return ProtocolError(
                 .tooManyConnections,
-                "the server has its maximum of \(config.maximumConnections) connections; try again later")
+                "the server has its maximum of \(config.maximumConnections) connections; try again later"
+            )
         }
         if config.requiresAuthentication
             && stats.unauthenticatedConnections.load(ordering: .relaxed) >= config.maximumUnauthenticated
@@ -206,7 +210,8 @@ final class EventLoop: @unchecked Sendable {
             return ProtocolError(
                 .tooManyConnections,
                 "the server has its maximum of \(config.maximumUnauthenticated) connections waiting for a "
-                    + "successful hello; try again later")
+                    + "successful hello; try again later"
+            )
         }
         return nil
     }
@@ -224,8 +229,12 @@ final class EventLoop: @unchecked Sendable {
         let config = context.configuration
         let machine = ConnectionStateMachine(limits: config.connectionLimits, now: config.clock.now)
         let connection = Connection(
-            fd: fd, key: key, role: context.handler.authenticator.initialRole, machine: machine,
-            maximumLineBytes: config.maximumLineBytes)
+            fd: fd,
+            key: key,
+            role: context.handler.authenticator.initialRole,
+            machine: machine,
+            maximumLineBytes: config.maximumLineBytes
+        )
         connections[fd] = connection
         if !connection.isAuthenticated {
             connection.countedUnauthenticated = true

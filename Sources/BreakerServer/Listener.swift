@@ -16,7 +16,8 @@ enum Listener {
         let rc = getaddrinfo(address.host, String(address.port), &hints, &result)
         guard rc == 0, let first = result else {
             throw ServerError.configuration(
-                "cannot use listen address \(address): \(String(cString: gai_strerror(rc))); give a numeric address such as 127.0.0.1:7433 or [::1]:7433")
+                "cannot use listen address \(address): \(String(cString: gai_strerror(rc))); give a numeric address such as 127.0.0.1:7433 or [::1]:7433"
+            )
         }
         defer { freeaddrinfo(result) }
 
@@ -30,7 +31,8 @@ enum Listener {
             close(fd)
             if e == EADDRINUSE {
                 throw ServerError.configuration(
-                    "cannot listen on \(address): the address is in use (is another breakerd running?); choose another --listen port")
+                    "cannot listen on \(address): the address is in use (is another breakerd running?); choose another --listen port"
+                )
             }
             throw ServerError.system("bind \(address)", errno: e)
         }
@@ -47,7 +49,9 @@ enum Listener {
         let port: Int
         if Int32(storage.ss_family) == AF_INET6 {
             port = withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+                    Int(UInt16(bigEndian: $0.pointee.sin6_port))
+                }
             }
         } else {
             port = withUnsafePointer(to: &storage) {

@@ -20,8 +20,14 @@ extension RequestHandler {
             rejectedConnections: stats.rejectedConnections.load(ordering: .relaxed),
             slowConsumerDisconnects: stats.slowConsumerDisconnects.load(ordering: .relaxed),
             snapshot: StatsReply.Snapshot(
-                atMs: p.atMs, durationMs: p.durationMs, rows: p.rows, count: p.count, failures: p.failures),
+                atMs: p.atMs,
+                durationMs: p.durationMs,
+                rows: p.rows,
+                count: p.count,
+                failures: p.failures
+            ),
             commits: p.commits,
-            commitFailures: p.commitFailures)
+            commitFailures: p.commitFailures
+        )
     }
 }

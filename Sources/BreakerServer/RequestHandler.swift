@@ -41,9 +41,15 @@ final class RequestHandler: Sendable {
     let persistenceStats: @Sendable () -> DurableWriter.SnapshotStats
 
     init(
-        registry: BreakerRegistry, publisher: ChangePublisher, hub: WatcherHub, historyReader: HistoryReader,
+        registry: BreakerRegistry,
+        publisher: ChangePublisher,
+        hub: WatcherHub,
+        historyReader: HistoryReader,
         stats: ServerStats,
-        authenticator: Authenticator, wallClock: @escaping WallClock, serverVersion: String, logger: Logger,
+        authenticator: Authenticator,
+        wallClock: @escaping WallClock,
+        serverVersion: String,
+        logger: Logger,
         persistenceStats: @escaping @Sendable () -> DurableWriter.SnapshotStats
     ) {
         self.registry = registry
@@ -94,7 +100,10 @@ final class RequestHandler: Sendable {
 
     /// Publishes the change a request made, with the connection as the waiter of its commit.
     private func hold<Value>(
-        _ result: RegistryResult<Value>, _ session: Session, id: RequestID?, _ body: (Value) -> HeldReply.Body
+        _ result: RegistryResult<Value>,
+        _ session: Session,
+        id: RequestID?,
+        _ body: (Value) -> HeldReply.Body
     ) -> Answer? {
         guard let change = result.change else { return nil }
         publisher.publish(change, waiter: session.key)
@@ -102,7 +111,11 @@ final class RequestHandler: Sendable {
     }
 
     /// Performs the operation: writes its reply, or returns the reply to hold.
-    private func perform(_ request: Request, session: inout Session, out: inout JSONWriter) throws(ProtocolError)
+    private func perform(
+        _ request: Request,
+        session: inout Session,
+        out: inout JSONWriter
+    ) throws(ProtocolError)
         -> Answer
     {
         let id = request.id
@@ -144,7 +157,8 @@ final class RequestHandler: Sendable {
                 metadata: [
                     "resource": "\(resource)", "state": "\(target)", "by": LogText.value(session.actor),
                     "reason": LogText.value(reason),
-                ])
+                ]
+            )
             var answer = hold(r, session, id: id, { .breaker($0.info) }) ?? .done
             if case .done = answer.disposition { BreakerReply(breaker: r.value.info).write(id: id, into: &out) }
             answer.expiry = r.value.expiry.map { (resource, $0) }
@@ -187,7 +201,12 @@ final class RequestHandler: Sendable {
     }
 
     private func hello(
-        token: String?, client: String?, version: Int?, id: RequestID?, session: inout Session, out: inout JSONWriter
+        token: String?,
+        client: String?,
+        version: Int?,
+        id: RequestID?,
+        session: inout Session,
+        out: inout JSONWriter
     ) throws(ProtocolError) {
         if let version, version != 1 {
             throw ProtocolError(.badRequest, "field 'protocol': this server speaks protocol 1, not \(version)")
@@ -196,7 +215,8 @@ final class RequestHandler: Sendable {
             logger.notice("hello with an invalid token", metadata: ["client": LogText.value(client)])
             throw ProtocolError(
                 .unauthorized,
-                token == nil ? "this server needs a token: send hello with \"token\"" : "the token is not valid")
+                token == nil ? "this server needs a token: send hello with \"token\"" : "the token is not valid"
+            )
         }
         session.role = role
         session.clientName = client ?? session.clientName
@@ -210,7 +230,10 @@ final class RequestHandler: Sendable {
         guard more, recent.count < limit else { return recent }
         do {
             let older = try historyReader.transitions(
-                resource: resource, beforeGeneration: recent.last?.generation, limit: limit - recent.count)
+                resource: resource,
+                beforeGeneration: recent.last?.generation,
+                limit: limit - recent.count
+            )
             return recent + older
         } catch {
             throw ProtocolError(.internalError, "older transitions could not be read from the database: \(error)")

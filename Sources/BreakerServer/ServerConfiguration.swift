@@ -102,7 +102,11 @@ public struct ServerConfiguration: Sendable {
     /// The limits every connection lives under.
     var connectionLimits: ConnectionStateMachine.Limits {
         ConnectionStateMachine.Limits(
-            unauthenticatedBytes: unauthenticatedByteLimit, helloTimeout: helloTimeout,
-            backPressureBytes: backPressureBytes, slowConsumerBytes: slowConsumerLimit, linger: lineTooLongLinger)
+            unauthenticatedBytes: unauthenticatedByteLimit,
+            helloTimeout: helloTimeout,
+            backPressureBytes: backPressureBytes,
+            slowConsumerBytes: slowConsumerLimit,
+            linger: lineTooLongLinger
+        )
     }
 }

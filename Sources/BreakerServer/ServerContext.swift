@@ -12,8 +12,13 @@ final class ServerContext: Sendable {
     let mailboxes: [Mailbox]
 
     init(
-        configuration: ServerConfiguration, stats: ServerStats, hub: WatcherHub, registry: BreakerRegistry,
-        handler: RequestHandler, logger: Logger, mailboxes: [Mailbox]
+        configuration: ServerConfiguration,
+        stats: ServerStats,
+        hub: WatcherHub,
+        registry: BreakerRegistry,
+        handler: RequestHandler,
+        logger: Logger,
+        mailboxes: [Mailbox]
     ) {
         self.configuration = configuration
         self.stats = stats

@@ -23,7 +23,8 @@ public struct ServerError: Error, Sendable, CustomStringConvertible {
             .insecureListen,
             "refusing to listen on \(address) without authentication: that address is reachable from other "
                 + "machines. Give --client-token-file and/or --admin-token-file, or pass --insecure if the network "
-                + "is trusted")
+                + "is trusted"
+        )
     }
 
     /// A bad combination of settings.

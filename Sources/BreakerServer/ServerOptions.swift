@@ -25,7 +25,8 @@ public struct ServerOptions: Sendable {
         var config = ServerConfiguration()
         guard let address = ListenAddress(parsing: listen) else {
             throw ServerError.configuration(
-                "--listen \(listen): expected HOST:PORT, for example 127.0.0.1:7433, 0.0.0.0:7433 or [::1]:7433")
+                "--listen \(listen): expected HOST:PORT, for example 127.0.0.1:7433, 0.0.0.0:7433 or [::1]:7433"
+            )
         }
         config.listen = address
         if let path = clientTokenFile { config.clientTokens = try Self.tokens(path) }
@@ -38,7 +39,8 @@ public struct ServerOptions: Sendable {
         config.maximumUnauthenticated = maxUnauthenticated
         guard let watchBuffer = ByteCountText.parse(maxWatchBuffer) else {
             throw ServerError.configuration(
-                "--max-watch-buffer \(maxWatchBuffer): expected a size such as 256MiB, 64MiB or 1GiB")
+                "--max-watch-buffer \(maxWatchBuffer): expected a size such as 256MiB, 64MiB or 1GiB"
+            )
         }
         config.maximumWatchBuffer = watchBuffer
         config.maximumLineBytes = maxLineBytes
@@ -48,7 +50,8 @@ public struct ServerOptions: Sendable {
         config.dropUnreadable = dropUnreadable
         guard let interval = DurationText.parse(snapshotInterval) else {
             throw ServerError.configuration(
-                "--snapshot-interval \(snapshotInterval): expected a duration such as 5s, 500ms, 2m or 1h")
+                "--snapshot-interval \(snapshotInterval): expected a duration such as 5s, 500ms, 2m or 1h"
+            )
         }
         config.snapshotInterval = interval
         if let text = defaultPolicy {

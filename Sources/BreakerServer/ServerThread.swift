@@ -15,10 +15,15 @@ enum ServerThread {
     static func start(joinable: Bool, _ body: @escaping @Sendable () -> Void) throws(ServerError) -> pthread_t? {
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
         var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { arg in
-            Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue().body()
-            return nil
-        }, box)
+        let rc = pthread_create(
+            &tid,
+            nil,
+            { arg in
+                Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue().body()
+                return nil
+            },
+            box
+        )
         guard rc == 0 else {
             Unmanaged<Box>.fromOpaque(box).release()
             throw ServerError.system("pthread_create", errno: rc)

@@ -55,7 +55,8 @@ extension BreakerStore {
                 """
                 SELECT resource, policy, state, generation, next_permit, open_until_ms, forced_state, forced_reason,
                     forced_by, forced_until_ms, changed_at_ms, window, saved_at_ms, forced_ttl_ms FROM breakers
-                """)
+                """
+            )
             var out: [PersistedBreaker] = []
             var unreadable: [(name: String, key: StoredValue)] = []
             // Breakers share a few policies: parse each policy text once.
@@ -81,14 +82,27 @@ extension BreakerStore {
                 guard keepRows else { continue }
                 let forced = target.map {
                     PersistedBreaker.Forced(
-                        target: $0, reason: s.text(7), by: s.text(8), untilMs: s.optionalInt64(9),
-                        ttlMs: s.optionalInt64(13))
+                        target: $0,
+                        reason: s.text(7),
+                        by: s.text(8),
+                        untilMs: s.optionalInt64(9),
+                        ttlMs: s.optionalInt64(13)
+                    )
                 }
                 out.append(
                     PersistedBreaker(
-                        resource: resource, policy: policy, state: state, generation: UInt64(max(0, s.int64(3))),
-                        nextPermitSequence: UInt64(max(1, s.int64(4))), openUntilMs: s.optionalInt64(5),
-                        forced: forced, changedAtMs: s.int64(10), window: window, savedAtMs: s.int64(12)))
+                        resource: resource,
+                        policy: policy,
+                        state: state,
+                        generation: UInt64(max(0, s.int64(3))),
+                        nextPermitSequence: UInt64(max(1, s.int64(4))),
+                        openUntilMs: s.optionalInt64(5),
+                        forced: forced,
+                        changedAtMs: s.int64(10),
+                        window: window,
+                        savedAtMs: s.int64(12)
+                    )
+                )
             }
             return (out, unreadable)
         } catch {
@@ -131,12 +145,14 @@ extension BreakerStore {
             // read its newest records.
             let first = try connection.prepare("SELECT resource FROM transitions ORDER BY resource LIMIT 1")
             let next = try connection.prepare(
-                "SELECT resource FROM transitions WHERE resource > ?1 ORDER BY resource LIMIT 1")
+                "SELECT resource FROM transitions WHERE resource > ?1 ORDER BY resource LIMIT 1"
+            )
             let newest = try connection.prepare(
                 """
                 SELECT generation, from_state, to_state, cause, at_ms, by, reason FROM transitions
                 WHERE resource = ?1 ORDER BY generation DESC LIMIT ?2
-                """)
+                """
+            )
             var out: [String: [TransitionRecord]] = [:]
             var key = try first.step() ? first.storedValue(0) : nil
             while let current = key {
@@ -166,8 +182,14 @@ extension BreakerStore {
             let cause = TransitionCause(rawValue: s.text(column + 3) ?? "")
         else { return nil }
         return TransitionRecord(
-            from: from, to: to, cause: cause, generation: UInt64(max(0, s.int64(column))), atMs: s.int64(column + 4),
-            by: s.text(column + 5), reason: s.text(column + 6))
+            from: from,
+            to: to,
+            cause: cause,
+            generation: UInt64(max(0, s.int64(column))),
+            atMs: s.int64(column + 4),
+            by: s.text(column + 5),
+            reason: s.text(column + 6)
+        )
     }
 
     /// The force a breaker in `state` has: `.open` for `forced_open`, `.closed` for `forced_closed`, else none.

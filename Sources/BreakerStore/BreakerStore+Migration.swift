@@ -39,7 +39,8 @@ extension BreakerStore {
                             PRIMARY KEY (resource, generation)
                         ) WITHOUT ROWID;
                         INSERT INTO meta (key, value) VALUES ('created_by', 'breakerd');
-                        """)
+                        """
+                    )
                 case 1:
                     try connection.execute(Self.migration1to2)
                 default:

@@ -25,7 +25,8 @@ extension BreakerStore {
                 guard n == 16, header == Array("SQLite format 3\0".utf8) else {
                     throw StoreError(
                         .notADatabase,
-                        "\(path) is not a SQLite database; breakerd will not overwrite it. Give --db another path")
+                        "\(path) is not a SQLite database; breakerd will not overwrite it. Give --db another path"
+                    )
                 }
             }
         }
@@ -33,14 +34,18 @@ extension BreakerStore {
         guard fd >= 0 else {
             let reason = String(cString: strerror(errno))
             throw StoreError(
-                .unreadable, "database \(path) cannot be opened: \(reason); check the path and its permissions")
+                .unreadable,
+                "database \(path) cannot be opened: \(reason); check the path and its permissions"
+            )
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let e = errno
             close(fd)
             if e == EWOULDBLOCK {
                 throw StoreError(
-                    .inUse, "database \(path) is in use by another breakerd; one server writes one database file")
+                    .inUse,
+                    "database \(path) is in use by another breakerd; one server writes one database file"
+                )
             }
             throw StoreError(.unreadable, "database \(path) cannot be locked: \(String(cString: strerror(e)))")
         }
@@ -59,14 +64,16 @@ extension BreakerStore {
             StoreError(
                 .notADatabase,
                 "\(path) is not a SQLite database (\(error.message)); breakerd will not overwrite it. "
-                    + "Give --db another path")
+                    + "Give --db another path"
+            )
         case SQLITE_CORRUPT:
             StoreError(.corrupt, corruptMessage(path, detail: error.message))
         case SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_READONLY, SQLITE_AUTH:
             StoreError(
                 .unreadable,
                 "database \(path) cannot be opened (\(error.message)); check that it and its directory are readable "
-                    + "and writable by breakerd")
+                    + "and writable by breakerd"
+            )
         case SQLITE_BUSY, SQLITE_LOCKED:
             StoreError(.inUse, "database \(path) is locked by another process (\(error.message))")
         default:
@@ -108,7 +115,8 @@ extension BreakerStore {
             throw StoreError(
                 .newerSchema,
                 "database \(path) has schema version \(version), newer than this breakerd understands "
-                    + "(\(schemaVersion)); run a newer breakerd, or restore a backup made by this version")
+                    + "(\(schemaVersion)); run a newer breakerd, or restore a backup made by this version"
+            )
         }
     }
 

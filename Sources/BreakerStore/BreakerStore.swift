@@ -100,12 +100,14 @@ public final class BreakerStore: @unchecked Sendable {
                 forced_state, forced_reason, forced_by, forced_until_ms, changed_at_ms, window, saved_at_ms,
                 forced_ttl_ms)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-            """)
+            """
+        )
         insertTransition = try connection.prepare(
             """
             INSERT OR REPLACE INTO transitions (resource, generation, from_state, to_state, cause, at_ms, by, reason)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-            """)
+            """
+        )
         trimTransitions = try connection.prepare("DELETE FROM transitions WHERE resource = ?1 AND generation <= ?2")
         deleteBreaker = try connection.prepare("DELETE FROM breakers WHERE resource = ?1")
         deleteTransitions = try connection.prepare("DELETE FROM transitions WHERE resource = ?1")

@@ -22,7 +22,8 @@ public final class HistoryReader: Sendable {
                 """
                 SELECT generation, from_state, to_state, cause, at_ms, by, reason FROM transitions
                 WHERE resource = ?1 AND generation < ?2 ORDER BY generation DESC LIMIT ?3
-                """)
+                """
+            )
         }
     }
 
@@ -50,7 +51,9 @@ public final class HistoryReader: Sendable {
     /// Records with a state or cause this version does not know are left out. No records for an unknown
     /// resource, a `limit` of 0 or less, or a `:memory:` database.
     public func transitions(
-        resource: String, beforeGeneration: UInt64?, limit: Int
+        resource: String,
+        beforeGeneration: UInt64?,
+        limit: Int
     ) throws(StoreError) -> [TransitionRecord] {
         guard limit > 0 else { return [] }
         let result = reader.withLock { reader -> Result<[TransitionRecord], SQLiteError> in

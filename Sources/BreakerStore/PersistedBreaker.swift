@@ -48,8 +48,16 @@ public struct PersistedBreaker: Sendable, Hashable {
 
     /// Creates a row; every `…Ms` instant is in ms since the Unix epoch.
     public init(
-        resource: String, policy: BreakerPolicy, state: BreakerState, generation: UInt64, nextPermitSequence: UInt64,
-        openUntilMs: Int64?, forced: Forced?, changedAtMs: Int64, window: String, savedAtMs: Int64
+        resource: String,
+        policy: BreakerPolicy,
+        state: BreakerState,
+        generation: UInt64,
+        nextPermitSequence: UInt64,
+        openUntilMs: Int64?,
+        forced: Forced?,
+        changedAtMs: Int64,
+        window: String,
+        savedAtMs: Int64
     ) {
         self.resource = resource
         self.policy = policy
@@ -62,12 +70,4 @@ public struct PersistedBreaker: Sendable, Hashable {
         self.window = window
         self.savedAtMs = savedAtMs
     }
-}
-
-/// A durable change, written in the writer's next transaction.
-public enum StoreChange: Sendable {
-    /// Insert or replace the breaker's row and append its transitions to the audit log.
-    case save(PersistedBreaker, transitions: [TransitionRecord])
-    /// Remove the breaker and its audit log.
-    case delete(resource: String)
 }

@@ -27,7 +27,9 @@ public final class DriverProcess: @unchecked Sendable {
                 buffer.removeSubrange(...nl)
                 return try JSONParser.parse(line)
             }
-            guard ContinuousClock.now < deadline else { throw LineClient.Failure(description: "driver printed nothing within \(timeout)") }
+            guard ContinuousClock.now < deadline else {
+                throw LineClient.Failure(description: "driver printed nothing within \(timeout)")
+            }
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&pfd, 1, 50) > 0 else { continue }
             var chunk = [UInt8](repeating: 0, count: 4_096)

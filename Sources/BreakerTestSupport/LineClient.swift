@@ -51,7 +51,9 @@ public final class LineClient: @unchecked Sendable {
     public func send(bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            let n = bytes.withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+            }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw Failure(description: "send: errno \(errno)")
@@ -77,7 +79,10 @@ public final class LineClient: @unchecked Sendable {
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else { throw Failure(description: "no line within \(timeout)") }
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ms = Int32(clamping: remaining.components.seconds * 1_000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1)
+            let ms = Int32(
+                clamping: remaining.components.seconds * 1_000 + remaining.components.attoseconds
+                    / 1_000_000_000_000_000 + 1
+            )
             let ready = poll(&pfd, 1, ms)
             if ready < 0 && errno == EINTR { continue }
             if ready == 0 { continue }

@@ -95,7 +95,11 @@ public final class ServerProcess: @unchecked Sendable {
 }
 
 /// Runs a command to completion and returns its exit status and output (for flag and startup tests).
-public func runToCompletion(_ path: String, _ arguments: [String], timeout: TimeInterval = 30) throws
+public func runToCompletion(
+    _ path: String,
+    _ arguments: [String],
+    timeout: TimeInterval = 30
+) throws
     -> (status: Int32, stdout: String, stderr: String)
 {
     let base = NSTemporaryDirectory() + "run-\(UUID().uuidString)"

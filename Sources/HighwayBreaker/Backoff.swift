@@ -21,14 +21,18 @@ public struct Backoff: Sendable, Hashable {
         }
         guard maxDelay >= minDelay else {
             throw ConfigurationError.invalidValue(
-                "maxDelay", "must be at least minDelay (\(minDelay)), got \(maxDelay)")
+                "maxDelay",
+                "must be at least minDelay (\(minDelay)), got \(maxDelay)"
+            )
         }
         guard factor.isFinite, factor >= 1 else {
             throw ConfigurationError.invalidValue("factor", "must be a finite number of at least 1, got \(factor)")
         }
         guard jitter.isFinite, (0...1).contains(jitter) else {
             throw ConfigurationError.invalidValue(
-                "jitter", "must be between 0 and 1 (a fraction of each delay), got \(jitter)")
+                "jitter",
+                "must be between 0 and 1 (a fraction of each delay), got \(jitter)"
+            )
         }
         self.minDelay = minDelay
         self.maxDelay = maxDelay

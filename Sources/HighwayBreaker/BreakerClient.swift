@@ -149,7 +149,11 @@ public final class BreakerClient: Sendable {
 
     /// One `list` page: at most `limit` (1–10,000) breakers whose names start with `prefix`, after `after`
     /// (nil: from the first). The reply's `next` is set when more remain: pass it as `after`.
-    public func listPage(prefix: String = "", after: String? = nil, limit: Int = Request.defaultListLimit)
+    public func listPage(
+        prefix: String = "",
+        after: String? = nil,
+        limit: Int = Request.defaultListLimit
+    )
         async throws(BreakerClientError) -> ListReply
     {
         try await request(.list(prefix: prefix, after: after, limit: limit), timeout: configuration.adminTimeout)
@@ -250,11 +254,6 @@ public final class BreakerClient: Sendable {
             throw BreakerClientError(code: .malformedReply, message: "\(R.self): \(error.message)")
         }
     }
-}
-
-/// A reply type of BreakerProtocol, read with its one reader.
-protocol DecodableReply {
-    init(json: JSONValue) throws(ReplyDecodingError)
 }
 
 extension AcquireReply: DecodableReply {}

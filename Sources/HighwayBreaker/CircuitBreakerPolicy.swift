@@ -49,7 +49,10 @@ public final class CircuitBreakerPolicy: ResiliencePolicy {
         clock: any MonotonicClock = SystemClock()
     ) throws {
         let policy = try BreakerPolicy(
-            failureThreshold: failureThreshold, successThreshold: successThreshold, cooldown: cooldown)
+            failureThreshold: failureThreshold,
+            successThreshold: successThreshold,
+            cooldown: cooldown
+        )
         self.init(policy: policy, handle: handle, onStateChange: onStateChange, name: name, clock: clock)
     }
 
@@ -66,7 +69,9 @@ public final class CircuitBreakerPolicy: ResiliencePolicy {
         self.onStateChange = onStateChange
         self.clock = clock
         let machine = BreakerStateMachine(policy: policy, now: clock.now)
-        self.storage = Mutex(State(machine: machine, history: OutcomeHistory(capacity: policy.failureThreshold.denominator)))
+        self.storage = Mutex(
+            State(machine: machine, history: OutcomeHistory(capacity: policy.failureThreshold.denominator))
+        )
     }
 
     /// The policy in force.
@@ -123,7 +128,11 @@ public final class CircuitBreakerPolicy: ResiliencePolicy {
         notify(decision.transitions)
         guard decision.allowed else {
             throw CircuitOpenError(
-                resource: name, state: current, retryAfter: decision.retryAfter ?? .zero, source: .local)
+                resource: name,
+                state: current,
+                retryAfter: decision.retryAfter ?? .zero,
+                source: .local
+            )
         }
         return decision.permit
     }
@@ -142,7 +151,9 @@ public final class CircuitBreakerPolicy: ResiliencePolicy {
 
     /// Forces the breaker open or closed, for `ttl` (nil: until `release()`).
     public func force(_ target: BreakerForce.Target, ttl: Duration? = nil, reason: String? = nil) {
-        let transition = storage.withLock { $0.machine.force(target, ttl: ttl, reason: reason, by: nil, now: clock.now) }
+        let transition = storage.withLock {
+            $0.machine.force(target, ttl: ttl, reason: reason, by: nil, now: clock.now)
+        }
         notify([transition])
     }
 
@@ -167,24 +178,4 @@ public final class CircuitBreakerPolicy: ResiliencePolicy {
         guard let onStateChange else { return }
         for t in transitions { onStateChange(self, t.from, t.to) }
     }
-}
-
-/// The last `capacity` counted outcomes, oldest first.
-struct OutcomeHistory: Sendable {
-    private var ring: [Outcome] = []
-    private var next = 0
-    let capacity: Int
-
-    init(capacity: Int) { self.capacity = max(capacity, 1) }
-
-    mutating func append(_ outcome: Outcome) {
-        if ring.count < capacity {
-            ring.append(outcome)
-        } else {
-            ring[next] = outcome
-            next = (next + 1) % capacity
-        }
-    }
-
-    var outcomes: [Outcome] { Array(ring[next...] + ring[..<next]) }
 }

@@ -26,9 +26,11 @@ public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvert
     /// The same policy instance appears twice in one `Failsafe`.
     public static func duplicatePolicy(at index: Int, firstAt first: Int) -> Self {
         Self(
-            .duplicatePolicy, parameter: "policies",
+            .duplicatePolicy,
+            parameter: "policies",
             message: "the policy at index \(index) is the same instance as the one at index \(first); "
-                + "create a separate instance for each place it is used")
+                + "create a separate instance for each place it is used"
+        )
     }
 
     /// True when this error is about the same kind of problem as `other` (ignoring the details).

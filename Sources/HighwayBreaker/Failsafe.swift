@@ -41,7 +41,9 @@ public final class Failsafe: ResiliencePolicy {
     }
 
     private func layer<T>(
-        _ index: Int, isolation: isolated (any Actor)?, _ body: () async throws -> T
+        _ index: Int,
+        isolation: isolated (any Actor)?,
+        _ body: () async throws -> T
     ) async throws -> T {
         guard index < policies.count else { return try await body() }
         return try await policies[index].execute(isolation: isolation) {

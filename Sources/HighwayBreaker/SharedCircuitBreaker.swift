@@ -81,7 +81,9 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         onStateChange: StateChangeHandler? = nil,
         logger: Logger = Logger(label: "highway-breaker.shared")
     ) throws {
-        if let problem = ResourceName.problem(with: resource) { throw ConfigurationError.invalidValue("resource", problem) }
+        if let problem = ResourceName.problem(with: resource) {
+            throw ConfigurationError.invalidValue("resource", problem)
+        }
         self.resource = resource
         self.policy = policy
         self.client = client
@@ -209,10 +211,16 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
             defer { s.inOutage = false }
             return s.inOutage
         }
-        if backFromOutage { logger.notice("breakerd answers again; the shared circuit decides", metadata: ["resource": "\(resource)"]) }
+        if backFromOutage {
+            logger.notice("breakerd answers again; the shared circuit decides", metadata: ["resource": "\(resource)"])
+        }
         guard decision.allowed else {
             throw CircuitOpenError(
-                resource: resource, state: decision.state, retryAfter: decision.retryAfter ?? .zero, source: .server)
+                resource: resource,
+                state: decision.state,
+                retryAfter: decision.retryAfter ?? .zero,
+                source: .server
+            )
         }
         return decision.permit
     }
@@ -229,7 +237,8 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
             outages.add(1, ordering: .relaxed)
             logger.warning(
                 "breakerd cannot be asked; falling back",
-                metadata: ["resource": "\(resource)", "fallback": "\(fallback.rawValue)", "error": "\(error)"])
+                metadata: ["resource": "\(resource)", "fallback": "\(fallback.rawValue)", "error": "\(error)"]
+            )
         }
         if last == .forcedOpen { throw rejection(state: .forcedOpen) }
     }

@@ -20,7 +20,8 @@ struct BreakerDemo: AsyncParsableCommand {
         commandName: "breaker-demo",
         abstract: "Several processes sharing one circuit against a flaky dependency.",
         subcommands: [Run.self, Worker.self],
-        defaultSubcommand: Run.self)
+        defaultSubcommand: Run.self
+    )
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Start breakerd and the workers (the default).")
@@ -43,14 +44,18 @@ struct BreakerDemo: AsyncParsableCommand {
             let processes = try (0..<workers).map { id -> Process in
                 let p = Process()
                 p.executableURL = me
-                p.arguments = ["worker", "--port", "\(port)", "--id", "\(id)", "--start-ms", "\(start)", "--seconds", "\(seconds)"]
+                p.arguments = [
+                    "worker", "--port", "\(port)", "--id", "\(id)", "--start-ms", "\(start)", "--seconds", "\(seconds)",
+                ]
                 try p.run()
                 return p
             }
             for p in processes { p.waitUntilExit() }
             server.shutdown()
             server.waitUntilStopped()
-            say("\nEvery worker saw closed -> open at the same moment: failures anywhere opened the circuit everywhere.")
+            say(
+                "\nEvery worker saw closed -> open at the same moment: failures anywhere opened the circuit everywhere."
+            )
         }
     }
 
@@ -67,12 +72,18 @@ struct BreakerDemo: AsyncParsableCommand {
             let client = BreakerClient(host: "127.0.0.1", port: port, clientName: "worker-\(id)")
             try await client.connect()
             let policy = try BreakerPolicy(
-                failureThreshold: Fraction(5, 10), successThreshold: Fraction(2, 2), cooldown: .seconds(1))
+                failureThreshold: Fraction(5, 10),
+                successThreshold: Fraction(2, 2),
+                cooldown: .seconds(1)
+            )
             let breaker = try SharedCircuitBreaker(
-                resource: "fake-db", policy: policy, client: client,
+                resource: "fake-db",
+                policy: policy,
+                client: client,
                 onStateChange: { _, from, to in
                     say(String(format: "%@ %5.2fs circuit %@ -> %@", tag, elapsed(), "\(from)", "\(to)"))
-                })
+                }
+            )
             try await breaker.subscribed()  // from here on, every transition of fake-db reaches onStateChange
             var ran = 0
             var failed = 0
@@ -91,12 +102,12 @@ struct BreakerDemo: AsyncParsableCommand {
                 }
                 try await Task.sleep(for: .milliseconds(50))
             }
-            say("\(tag) done: \(ran) calls reached fake-db (\(failed) failed), \(rejected) rejected by the shared circuit")
+            say(
+                "\(tag) done: \(ran) calls reached fake-db (\(failed) failed), \(rejected) rejected by the shared circuit"
+            )
         }
     }
 }
-
-struct FakeDatabaseDown: Error {}
 
 /// Writes one line to stdout at once (stdout is a pipe when the demo's parent relays workers' lines).
 func say(_ line: String) {

@@ -13,7 +13,8 @@ struct BreakerDriver: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "breaker-driver",
         abstract: "Drives a shared circuit from a separate process (for tests).",
-        subcommands: [Fail.self, HoldPermit.self, Calls.self, ProbeBurst.self, ProbeUntilGranted.self])
+        subcommands: [Fail.self, HoldPermit.self, Calls.self, ProbeBurst.self, ProbeUntilGranted.self]
+    )
 
     struct Connection: ParsableArguments {
         @Option(help: "breakerd's HOST:PORT.") var server = "127.0.0.1:7433"
@@ -27,7 +28,12 @@ struct BreakerDriver: AsyncParsableCommand {
                 throw ValidationError("--server must be HOST:PORT")
             }
             let token = try tokenFile.map { try BreakerClient.Configuration.readToken(fromFile: $0) }
-            var config = BreakerClient.Configuration(host: String(server[..<colon]), port: port, token: token, clientName: name)
+            var config = BreakerClient.Configuration(
+                host: String(server[..<colon]),
+                port: port,
+                token: token,
+                clientName: name
+            )
             config.requestTimeout = .milliseconds(Int64(timeoutMs))
             let client = BreakerClient(configuration: config)
             do {
@@ -47,7 +53,10 @@ struct BreakerDriver: AsyncParsableCommand {
 
         func run() async throws {
             let client = try await connection.client()
-            let policy = try BreakerPolicy(failureThreshold: Fraction(parsing: failureThreshold)!, cooldown: .seconds(60))
+            let policy = try BreakerPolicy(
+                failureThreshold: Fraction(parsing: failureThreshold)!,
+                cooldown: .seconds(60)
+            )
             let breaker = try SharedCircuitBreaker(resource: connection.resource, policy: policy, client: client)
             for i in 0..<count {
                 do {
@@ -55,7 +64,9 @@ struct BreakerDriver: AsyncParsableCommand {
                 } catch is DriverFailure {
                     emit(#"{"call":\#(i),"result":"failed","fallback":\#(breaker.isInFallback)}"#)
                 } catch let open as CircuitOpenError {
-                    emit(#"{"call":\#(i),"result":"rejected","state":"\#(open.state)","fallback":\#(breaker.isInFallback)}"#)
+                    emit(
+                        #"{"call":\#(i),"result":"rejected","state":"\#(open.state)","fallback":\#(breaker.isInFallback)}"#
+                    )
                 }
             }
             _ = try? await client.ping()  // answered after the noreply reports sent before it: they have arrived
@@ -91,9 +102,11 @@ struct BreakerDriver: AsyncParsableCommand {
         func run() async throws {
             let client = try await connection.client()
             let breaker = try SharedCircuitBreaker(
-                resource: connection.resource, client: client,
+                resource: connection.resource,
+                client: client,
                 fallback: SharedCircuitBreaker.Fallback(rawValue: fallback) ?? .local,
-                onStateChange: { _, from, to in emit(#"{"event":"\#(from)->\#(to)"}"#) })
+                onStateChange: { _, from, to in emit(#"{"event":"\#(from)->\#(to)"}"#) }
+            )
             try await breaker.subscribed(timeout: .seconds(10))
             var i = 0
             while i < count {
@@ -145,7 +158,9 @@ extension BreakerDriver {
             let client = try await connection.client()
             let end = ContinuousClock.now + .seconds(maxSeconds)
             while ContinuousClock.now < end {
-                if let reply = try? await client.acquire(connection.resource), reply.permit != nil || (reply.allowed && reply.state == .closed) {
+                if let reply = try? await client.acquire(connection.resource),
+                    reply.permit != nil || (reply.allowed && reply.state == .closed)
+                {
                     emit(#"{"granted":true,"state":"\#(reply.state)"}"#)
                     return
                 }
@@ -155,8 +170,6 @@ extension BreakerDriver {
         }
     }
 }
-
-struct DriverFailure: Error {}
 
 /// Milliseconds since the Unix epoch.
 func wallMs() -> Int64 {

@@ -5,7 +5,9 @@ import HighwayBreaker
 extension Breakerctl {
     struct Ping: ControlCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check that breakerd answers.", discussion: "Example: breakerctl ping --server 10.0.0.5:7433")
+            abstract: "Check that breakerd answers.",
+            discussion: "Example: breakerctl ping --server 10.0.0.5:7433"
+        )
         @OptionGroup var globals: Globals
         @ParentCommand var parent: Breakerctl
 
@@ -17,20 +19,28 @@ extension Breakerctl {
 
     struct List: ControlCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Every circuit at a glance.", discussion: "Example: breakerctl list --prefix payments/")
+            abstract: "Every circuit at a glance.",
+            discussion: "Example: breakerctl list --prefix payments/"
+        )
         @OptionGroup var globals: Globals
         @ParentCommand var parent: Breakerctl
         @Option(help: "Only resources whose names start with this.") var prefix = ""
 
         func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
             let all = try await call { () async throws(BreakerClientError) in try await client.list(prefix: prefix) }
-            if out.json { all.forEach { out.line(ControlJSON.breaker($0)) } } else { out.line(out.formatter.table(all)) }
+            if out.json {
+                for breaker in all { out.line(ControlJSON.breaker(breaker)) }
+            } else {
+                out.line(out.formatter.table(all))
+            }
         }
     }
 
     struct Status: ControlCommand {
         static let configuration = CommandConfiguration(
-            abstract: "One circuit in detail.", discussion: "Example: breakerctl status payments-db")
+            abstract: "One circuit in detail.",
+            discussion: "Example: breakerctl status payments-db"
+        )
         @OptionGroup var globals: Globals
         @ParentCommand var parent: Breakerctl
         @Argument(help: "The resource.") var name: String
@@ -43,7 +53,8 @@ extension Breakerctl {
     struct Open: ControlCommand {
         static let configuration = CommandConfiguration(
             abstract: "Force a circuit open for the whole fleet (every call is rejected).",
-            discussion: #"Example: breakerctl open payments-db --reason "provider outage, INC-4711" --for 30m"#)
+            discussion: #"Example: breakerctl open payments-db --reason "provider outage, INC-4711" --for 30m"#
+        )
         @OptionGroup var globals: Globals
         @ParentCommand var parent: Breakerctl
         @OptionGroup var force: ForceOptions
@@ -56,7 +67,8 @@ extension Breakerctl {
     struct Close: ControlCommand {
         static let configuration = CommandConfiguration(
             abstract: "Force a circuit closed for the whole fleet (every call goes ahead; it never trips).",
-            discussion: #"Example: breakerctl close search --reason "false alarms during deploy" --for 15m"#)
+            discussion: #"Example: breakerctl close search --reason "false alarms during deploy" --for 15m"#
+        )
         @OptionGroup var globals: Globals
         @ParentCommand var parent: Breakerctl
         @OptionGroup var force: ForceOptions
@@ -68,7 +80,9 @@ extension Breakerctl {
 
     struct Release: ControlCommand {
         static let configuration = CommandConfiguration(
-            abstract: "End a force: back to automatic (closed, empty window).", discussion: "Example: breakerctl release payments-db")
+            abstract: "End a force: back to automatic (closed, empty window).",
+            discussion: "Example: breakerctl release payments-db"
+        )
         @OptionGroup var globals: Globals
         @ParentCommand var parent: Breakerctl
         @Argument(help: "The resource.") var name: String
@@ -81,7 +95,9 @@ extension Breakerctl {
 
     struct Reset: ControlCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Return a circuit to closed with an empty window.", discussion: "Example: breakerctl reset payments-db")
+            abstract: "Return a circuit to closed with an empty window.",
+            discussion: "Example: breakerctl reset payments-db"
+        )
         @OptionGroup var globals: Globals
         @ParentCommand var parent: Breakerctl
         @Argument(help: "The resource.") var name: String
@@ -95,7 +111,9 @@ extension Breakerctl {
     struct Configure: ControlCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a circuit or replace its policy.",
-            discussion: "Example: breakerctl configure payments-db --failure-threshold 5/20 --success-threshold 3/3 --cooldown 30s --window 10s/10")
+            discussion:
+                "Example: breakerctl configure payments-db --failure-threshold 5/20 --success-threshold 3/3 --cooldown 30s --window 10s/10"
+        )
         @OptionGroup var globals: Globals
         @ParentCommand var parent: Breakerctl
         @Argument(help: "The resource.") var name: String
@@ -109,21 +127,32 @@ extension Breakerctl {
 
         func policy() throws(ControlFailure) -> BreakerPolicy {
             try ControlOptions.policy(
-                failureThreshold: failureThreshold, successThreshold: successThreshold, cooldown: cooldown, window: window,
-                minCalls: minCalls, halfOpenPermits: halfOpenPermits, permitTTL: permitTtl)
+                failureThreshold: failureThreshold,
+                successThreshold: successThreshold,
+                cooldown: cooldown,
+                window: window,
+                minCalls: minCalls,
+                halfOpenPermits: halfOpenPermits,
+                permitTTL: permitTtl
+            )
         }
 
         func validate() throws { _ = try policy() }
 
         func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
             let policy = try policy()
-            out.breaker(try await call { () async throws(BreakerClientError) in try await client.configure(name, policy: policy) })
+            out.breaker(
+                try await call { () async throws(BreakerClientError) in try await client.configure(name, policy: policy)
+                }
+            )
         }
     }
 
     struct Delete: ControlCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Remove a circuit and its history.", discussion: "Example: breakerctl delete old-service")
+            abstract: "Remove a circuit and its history.",
+            discussion: "Example: breakerctl delete old-service"
+        )
         @OptionGroup var globals: Globals
         @ParentCommand var parent: Breakerctl
         @Argument(help: "The resource.") var name: String
@@ -136,7 +165,9 @@ extension Breakerctl {
 
     struct Watch: ControlCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Live transitions, until Ctrl-C.", discussion: "Example: breakerctl watch --prefix payments/")
+            abstract: "Live transitions, until Ctrl-C.",
+            discussion: "Example: breakerctl watch --prefix payments/"
+        )
         @OptionGroup var globals: Globals
         @ParentCommand var parent: Breakerctl
         @Option(help: "Only resources whose names start with this.") var prefix = ""
@@ -145,7 +176,9 @@ extension Breakerctl {
             let events = client.watch(prefix: prefix)
             // The header comes once the server watches: every transition after it is printed.
             try await call { () async throws(BreakerClientError) in try await client.waitUntilWatching(prefix: prefix) }
-            if !out.json { out.line("watching \(prefix.isEmpty ? "every circuit" : "\(prefix)*") on \(server) (Ctrl-C to stop)") }
+            if !out.json {
+                out.line("watching \(prefix.isEmpty ? "every circuit" : "\(prefix)*") on \(server) (Ctrl-C to stop)")
+            }
             for await event in events {
                 var formatter = out.formatter
                 formatter.nowMs = ControlFormatter.wallNowMs()
@@ -157,20 +190,30 @@ extension Breakerctl {
     struct History: ControlCommand {
         static let configuration = CommandConfiguration(
             abstract: "A circuit's transitions, newest first, with who and why for operator actions.",
-            discussion: "Example: breakerctl history payments-db --limit 20")
+            discussion: "Example: breakerctl history payments-db --limit 20"
+        )
         @OptionGroup var globals: Globals
         @ParentCommand var parent: Breakerctl
         @Argument(help: "The resource.") var name: String
         @Option(help: "How many (1-1000).") var limit = 50
 
         func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
-            let records = try await call { () async throws(BreakerClientError) in try await client.history(name, limit: limit) }
-            if out.json { records.forEach { out.line(ControlJSON.transition($0)) } } else { out.line(out.formatter.history(records)) }
+            let records = try await call { () async throws(BreakerClientError) in
+                try await client.history(name, limit: limit)
+            }
+            if out.json {
+                for record in records { out.line(ControlJSON.transition(record)) }
+            } else {
+                out.line(out.formatter.history(records))
+            }
         }
     }
 
     struct Stats: ControlCommand {
-        static let configuration = CommandConfiguration(abstract: "The server's counters.", discussion: "Example: breakerctl stats --json | jq .breakers")
+        static let configuration = CommandConfiguration(
+            abstract: "The server's counters.",
+            discussion: "Example: breakerctl stats --json | jq .breakers"
+        )
         @OptionGroup var globals: Globals
         @ParentCommand var parent: Breakerctl
 
@@ -185,13 +228,19 @@ extension Breakerctl {
 struct ForceOptions: ParsableArguments {
     @Argument(help: "The resource.") var name: String
     @Option(help: "Why (kept in the audit log).") var reason: String?
-    @Option(name: .customLong("for"), help: "End the force by itself after this long (e.g. 10m, 1h).") var duration: String?
+    @Option(name: .customLong("for"), help: "End the force by itself after this long (e.g. 10m, 1h).") var duration:
+        String?
 
     func validate() throws {
         if let duration { _ = try ControlOptions.duration(duration, option: "--for") }
     }
 
-    func run(_ target: BreakerForce.Target, client: BreakerClient, out: Output, server: String) async throws(ControlFailure) {
+    func run(
+        _ target: BreakerForce.Target,
+        client: BreakerClient,
+        out: Output,
+        server: String
+    ) async throws(ControlFailure) {
         let ttl = try duration.map { (d) throws(ControlFailure) in try ControlOptions.duration(d, option: "--for") }
         let b: BreakerInfo
         do throws(BreakerClientError) {
@@ -200,6 +249,10 @@ struct ForceOptions: ParsableArguments {
             throw ControlFailure(error, server: server)
         }
         let until = b.forced?.remainingMs.map { " for \(out.formatter.duration(ms: $0))" } ?? " until released"
-        out.breaker(b, human: "\(name): \(out.formatter.paint(b.state, b.state.rawValue))\(until)" + (reason.map { " (\($0))" } ?? ""))
+        out.breaker(
+            b,
+            human: "\(name): \(out.formatter.paint(b.state, b.state.rawValue))\(until)"
+                + (reason.map { " (\($0))" } ?? "")
+        )
     }
 }

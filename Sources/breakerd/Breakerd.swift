@@ -20,7 +20,8 @@ struct Breakerd: ParsableCommand {
             On start it prints 'breakerd listening on HOST:PORT'. SIGTERM or SIGINT stop it gracefully;
             SIGUSR1 writes a snapshot of every breaker now; SIGHUP re-reads the token files.
             """,
-        version: BreakerServer.version)
+        version: BreakerServer.version
+    )
 
     @Option(help: "HOST:PORT to listen on; port 0 picks a free port. Non-loopback needs token files or --insecure.")
     var listen = "127.0.0.1:7433"
@@ -49,9 +50,12 @@ struct Breakerd: ParsableCommand {
     @Option(help: "Most breakers held.")
     var maxBreakers = 100_000
 
-    @Option(help: ArgumentHelp(
-        "Policy JSON for breakers created without one.",
-        discussion: #"Default: {"failure_threshold":"10/20","success_threshold":"3/3","cooldown_ms":30000}"#))
+    @Option(
+        help: ArgumentHelp(
+            "Policy JSON for breakers created without one.",
+            discussion: #"Default: {"failure_threshold":"10/20","success_threshold":"3/3","cooldown_ms":30000}"#
+        )
+    )
     var defaultPolicy: String?
 
     @Option(help: "Event-loop threads (default: one per core but one, 1 to 4).")
@@ -60,9 +64,12 @@ struct Breakerd: ParsableCommand {
     @Option(help: "SQLite file for breakers and their audit log; ':memory:' keeps nothing.")
     var db = "breakerd.sqlite"
 
-    @Flag(help: ArgumentHelp(
-        "Remove stored breakers that cannot be read (logging each name), then start.",
-        discussion: "Without it, a row that cannot be read refuses the start and names it."))
+    @Flag(
+        help: ArgumentHelp(
+            "Remove stored breakers that cannot be read (logging each name), then start.",
+            discussion: "Without it, a row that cannot be read refuses the start and names it."
+        )
+    )
     var dropUnreadable = false
 
     @Option(help: "How often every breaker's window is written to the database (e.g. 5s, 500ms).")
@@ -139,12 +146,6 @@ struct Breakerd: ParsableCommand {
         }
         logger.info("stopped")
     }
-}
-
-/// A failure (at start, or a shutdown that could not save everything) printed as `breakerd: <message>`, exit 1.
-struct StartupFailure: Error, CustomStringConvertible {
-    let message: String
-    var description: String { message }
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}

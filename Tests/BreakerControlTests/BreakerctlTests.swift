@@ -34,7 +34,9 @@ import Testing
         var r = try run(["ping"] + s)
         #expect(r.status == 0 && r.stdout.contains("answers"))
 
-        r = try run(["configure", "payments-db", "--failure-threshold", "2/5", "--cooldown", "30s", "--window", "5"] + s)
+        r = try run(
+            ["configure", "payments-db", "--failure-threshold", "2/5", "--cooldown", "30s", "--window", "5"] + s
+        )
         #expect(r.status == 0 && r.stdout.contains("payments-db") && r.stdout.contains("closed"), "\(r.stderr)")
         let c = try server.connect()
         try c.request(#"{"op":"report","resource":"payments-db","successes":3,"failures":2}"#)
@@ -43,7 +45,10 @@ import Testing
         #expect(r.status == 1 && r.stderr.contains("not_found"), "force needs an existing breaker")
         try c.request(#"{"op":"acquire","resource":"search"}"#)
         r = try run(["open", "search", "--reason", "deploy freeze", "--for", "10m"] + s)
-        #expect(r.status == 0 && r.stdout.contains("forced_open for 10m") && r.stdout.contains("deploy freeze"), "\(r.stdout)")
+        #expect(
+            r.status == 0 && r.stdout.contains("forced_open for 10m") && r.stdout.contains("deploy freeze"),
+            "\(r.stdout)"
+        )
 
         r = try run(["list"] + s)
         let lines = r.stdout.split(separator: "\n")
@@ -73,7 +78,10 @@ import Testing
         let h = r.stdout.split(separator: "\n")
         #expect(r.status == 0 && h.count == 3)
         #expect(h[0].contains("forced_closed → closed") && h[0].contains("released"))
-        #expect(h[2].contains("closed → forced_open") && h[2].contains("by breakerctl") && h[2].contains("\"deploy freeze\""))
+        #expect(
+            h[2].contains("closed → forced_open") && h[2].contains("by breakerctl")
+                && h[2].contains("\"deploy freeze\"")
+        )
         r = try run(["history", "search", "--limit", "1", "--json"] + s)
         #expect(try JSONParser.parse(Array(r.stdout.utf8))["cause"] == .string("released"))
 
@@ -128,9 +136,13 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "client-token-0123456789abcdef\n".write(toFile: dir + "/client", atomically: true, encoding: .utf8)
         try "admin-token-0123456789abcdef\n".write(toFile: dir + "/admin", atomically: true, encoding: .utf8)
-        let server = try ServerProcess(arguments: ["--client-token-file", dir + "/client", "--admin-token-file", dir + "/admin"])
+        let server = try ServerProcess(arguments: [
+            "--client-token-file", dir + "/client", "--admin-token-file", dir + "/admin",
+        ])
         let s = ["--server", "127.0.0.1:\(server.port)"]
-        #expect(try run(["configure", "x", "--failure-threshold", "1/2", "--token-file", dir + "/admin"] + s).status == 0)
+        #expect(
+            try run(["configure", "x", "--failure-threshold", "1/2", "--token-file", dir + "/admin"] + s).status == 0
+        )
         let r = try run(["open", "x", "--token-file", dir + "/client"] + s)
         #expect(r.status == 1 && r.stderr.contains("forbidden"), "\(r.stderr)")
         #expect(try run(["status", "x"] + s, env: ["BREAKER_TOKEN_FILE": dir + "/client"]).status == 0)
@@ -138,8 +150,10 @@ import Testing
     }
 
     @Test func usageErrorsAreExitTwo() throws {
-        for args in [["open"], ["frobnicate"], ["configure", "x"], ["configure", "x", "--failure-threshold", "nine"],
-                     ["open", "x", "--for", "soon"], ["list", "--server", "nonsense"]] {
+        for args in [
+            ["open"], ["frobnicate"], ["configure", "x"], ["configure", "x", "--failure-threshold", "nine"],
+            ["open", "x", "--for", "soon"], ["list", "--server", "nonsense"],
+        ] {
             let r = try run(args)
             #expect(r.status == 2, "\(args): \(r.status) \(r.stderr)")
             #expect(!r.stderr.isEmpty)
@@ -147,7 +161,10 @@ import Testing
     }
 
     @Test func everySubcommandHasHelpWithAnExample() throws {
-        for sub in ["ping", "list", "status", "open", "close", "release", "reset", "configure", "delete", "watch", "history", "stats"] {
+        for sub in [
+            "ping", "list", "status", "open", "close", "release", "reset", "configure", "delete", "watch", "history",
+            "stats",
+        ] {
             let r = try run([sub, "--help"])
             #expect(r.status == 0 && r.stdout.contains("Example: breakerctl \(sub)"), "\(sub)")
         }
@@ -183,7 +200,10 @@ import Testing
         process.waitUntilExit()
         let line = String(decoding: collected, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
         let event = try JSONParser.parse(Array(line.utf8))
-        #expect(event["event"] == .string("transition") && event["resource"] == .string("w") && event["to"] == .string("open"))
+        #expect(
+            event["event"] == .string("transition") && event["resource"] == .string("w")
+                && event["to"] == .string("open")
+        )
     }
 }
 
@@ -210,9 +230,15 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "client-token-0123456789abcdef\n".write(toFile: dir + "/client", atomically: true, encoding: .utf8)
         let server = try ServerProcess(arguments: ["--client-token-file", dir + "/client"])
-        let r = try runToCompletion(ServerProcess.binary(named: "breakerctl"), ["ping", "--server", "127.0.0.1:\(server.port)"])
+        let r = try runToCompletion(
+            ServerProcess.binary(named: "breakerctl"),
+            ["ping", "--server", "127.0.0.1:\(server.port)"]
+        )
         #expect(r.status == 0, "\(r.stderr)")
-        let denied = try runToCompletion(ServerProcess.binary(named: "breakerctl"), ["list", "--server", "127.0.0.1:\(server.port)"])
+        let denied = try runToCompletion(
+            ServerProcess.binary(named: "breakerctl"),
+            ["list", "--server", "127.0.0.1:\(server.port)"]
+        )
         #expect(denied.status == 1 && denied.stderr.contains("unauthorized"))
     }
 }

@@ -27,14 +27,28 @@ import Testing
         #expect(try ControlOptions.window("10s/10") == .time(duration: .seconds(10), buckets: 10))
         #expect(throws: ControlFailure.self) { try ControlOptions.window("ten") }
         let p = try ControlOptions.policy(
-            failureThreshold: "2/5", successThreshold: "3/3", cooldown: "45s", window: "10s/10", minCalls: 4,
-            halfOpenPermits: 2, permitTTL: "5s")
-        #expect(p.failureThreshold == Fraction(2, 5) && p.successThreshold == Fraction(3, 3) && p.cooldown == .seconds(45))
+            failureThreshold: "2/5",
+            successThreshold: "3/3",
+            cooldown: "45s",
+            window: "10s/10",
+            minCalls: 4,
+            halfOpenPermits: 2,
+            permitTTL: "5s"
+        )
+        #expect(
+            p.failureThreshold == Fraction(2, 5) && p.successThreshold == Fraction(3, 3) && p.cooldown == .seconds(45)
+        )
         #expect(p.window == .time(duration: .seconds(10), buckets: 10) && p.minimumCalls == 4 && p.halfOpenPermits == 2)
         do {
             _ = try ControlOptions.policy(
-                failureThreshold: "2/5", successThreshold: nil, cooldown: nil, window: nil, minCalls: 9, halfOpenPermits: nil,
-                permitTTL: nil)
+                failureThreshold: "2/5",
+                successThreshold: nil,
+                cooldown: nil,
+                window: nil,
+                minCalls: 9,
+                halfOpenPermits: nil,
+                permitTTL: nil
+            )
             Issue.record("expected a failure")
         } catch {
             #expect(error.exitCode == 2 && error.message.hasPrefix("--min-calls"))
@@ -51,11 +65,30 @@ import Testing
     @Test func tableIsAlignedAndColouredOnlyWhenAsked() throws {
         let policy = try BreakerPolicy(failureThreshold: Fraction(2, 5))
         let rows = [
-            BreakerInfo(resource: "payments-db", state: .open, generation: 1, policy: policy, windowCalls: 5, windowFailures: 3,
-                        retryAfterMs: 29_000, forced: nil, halfOpen: nil, changedAtMs: 1_000_000 - 250_000),
-            BreakerInfo(resource: "s", state: .forcedOpen, generation: 2, policy: policy, windowCalls: 0, windowFailures: 0,
-                        retryAfterMs: 600_000, forced: .init(state: .open, reason: "x", by: "op", remainingMs: 600_000),
-                        halfOpen: nil, changedAtMs: 1_000_000),
+            BreakerInfo(
+                resource: "payments-db",
+                state: .open,
+                generation: 1,
+                policy: policy,
+                windowCalls: 5,
+                windowFailures: 3,
+                retryAfterMs: 29_000,
+                forced: nil,
+                halfOpen: nil,
+                changedAtMs: 1_000_000 - 250_000
+            ),
+            BreakerInfo(
+                resource: "s",
+                state: .forcedOpen,
+                generation: 2,
+                policy: policy,
+                windowCalls: 0,
+                windowFailures: 0,
+                retryAfterMs: 600_000,
+                forced: .init(state: .open, reason: "x", by: "op", remainingMs: 600_000),
+                halfOpen: nil,
+                changedAtMs: 1_000_000
+            ),
         ]
         let plain = ControlFormatter(color: false, nowMs: 1_000_000).table(rows)
         let lines = plain.split(separator: "\n")

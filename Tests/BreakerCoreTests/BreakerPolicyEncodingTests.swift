@@ -29,9 +29,15 @@ import Testing
                         for permits in [nil, 1, BreakerPolicy.maximumHalfOpenPermits] as [Int?] {
                             out.append(
                                 try BreakerPolicy(
-                                    failureThreshold: failure, successThreshold: success, cooldown: cooldown,
-                                    window: window, minimumCalls: minimumCalls, halfOpenPermits: permits,
-                                    permitTTL: ttl))
+                                    failureThreshold: failure,
+                                    successThreshold: success,
+                                    cooldown: cooldown,
+                                    window: window,
+                                    minimumCalls: minimumCalls,
+                                    halfOpenPermits: permits,
+                                    permitTTL: ttl
+                                )
+                            )
                         }
                     }
                 }
@@ -54,8 +60,10 @@ import Testing
         let p = try BreakerPolicy(failureThreshold: Fraction(2, 4), successThreshold: Fraction(3, 3))
         #expect(p.encoded == "v=1;f=2/4;s=3/3;c=30000;w=count:4;m=4;p=3;t=10000")
         let q = try BreakerPolicy(
-            failureThreshold: Fraction(10, 20), window: .time(duration: .seconds(60), buckets: 60),
-            permitTTL: .seconds(5))
+            failureThreshold: Fraction(10, 20),
+            window: .time(duration: .seconds(60), buckets: 60),
+            permitTTL: .seconds(5)
+        )
         #expect(q.encoded == "v=1;f=10/20;c=30000;w=time:60000:60;m=20;p=20;t=5000", "no s= when nil")
         let r = try BreakerPolicy(failureThreshold: Fraction(1, 1), cooldown: .microseconds(1_500))
         #expect(r.encoded.hasPrefix("v=1;f=1/1;c=1500000ns;"), "a duration that is not whole ms keeps its ns")
@@ -65,13 +73,18 @@ import Testing
         #expect(BreakerPolicy(encoded: "f=2/5") == (try BreakerPolicy(failureThreshold: Fraction(2, 5))))
         #expect(BreakerPolicy(encoded: "v=1;f=10/20;s=3/3") == .default)
         let time = try BreakerPolicy(
-            failureThreshold: Fraction(3, 7), window: .time(duration: .seconds(10), buckets: 10))
+            failureThreshold: Fraction(3, 7),
+            window: .time(duration: .seconds(10), buckets: 10)
+        )
         #expect(BreakerPolicy(encoded: "v=1;f=3/7;w=time:10000:10") == time)
     }
 
     @Test func unknownKeysAreIgnored() throws {
         let p = try BreakerPolicy(
-            failureThreshold: Fraction(2, 5), successThreshold: Fraction(1, 2), cooldown: .seconds(7))
+            failureThreshold: Fraction(2, 5),
+            successThreshold: Fraction(1, 2),
+            cooldown: .seconds(7)
+        )
         #expect(BreakerPolicy(encoded: p.encoded + ";slow_call_ms=500;x=") == p)
         #expect(BreakerPolicy(encoded: "future=a:b:c;" + p.encoded) == p)
     }

@@ -26,21 +26,46 @@ import Testing
 
     @Test func invalidValuesNameTheirField() {
         let cases: [(String, () throws -> BreakerPolicy)] = [
-        ("failure_threshold", { try BreakerPolicy(failureThreshold: Fraction(1, 0)) }),
-        ("failure_threshold", { try BreakerPolicy(failureThreshold: Fraction(0, 5)) }),
-        ("failure_threshold", { try BreakerPolicy(failureThreshold: Fraction(6, 5)) }),
-        ("failure_threshold", { try BreakerPolicy(failureThreshold: Fraction(-1, 5)) }),
-        ("success_threshold", { try BreakerPolicy(failureThreshold: Fraction(1, 5), successThreshold: Fraction(0, 3)) }),
-        ("success_threshold", { try BreakerPolicy(failureThreshold: Fraction(1, 5), successThreshold: Fraction(4, 3)) }),
-        ("cooldown_ms", { try BreakerPolicy(failureThreshold: Fraction(1, 5), cooldown: .milliseconds(-1)) }),
-        ("permit_ttl_ms", { try BreakerPolicy(failureThreshold: Fraction(1, 5), permitTTL: .zero) }),
-        ("window.size", { try BreakerPolicy(failureThreshold: Fraction(1, 5), window: .count(size: 0)) }),
-        ("window.ms", { try BreakerPolicy(failureThreshold: Fraction(1, 5), window: .time(duration: .zero, buckets: 1)) }),
-        ("window.buckets", { try BreakerPolicy(failureThreshold: Fraction(1, 5), window: .time(duration: .seconds(1), buckets: 0)) }),
-        ("window.ms", { try BreakerPolicy(failureThreshold: Fraction(1, 5), window: .time(duration: .milliseconds(5), buckets: 10)) }),
-        ("minimum_calls", { try BreakerPolicy(failureThreshold: Fraction(1, 5), minimumCalls: 0) }),
-        ("minimum_calls", { try BreakerPolicy(failureThreshold: Fraction(1, 5), minimumCalls: 6) }),
-        ("half_open_permits", { try BreakerPolicy(failureThreshold: Fraction(1, 5), halfOpenPermits: 0) }),
+            ("failure_threshold", { try BreakerPolicy(failureThreshold: Fraction(1, 0)) }),
+            ("failure_threshold", { try BreakerPolicy(failureThreshold: Fraction(0, 5)) }),
+            ("failure_threshold", { try BreakerPolicy(failureThreshold: Fraction(6, 5)) }),
+            ("failure_threshold", { try BreakerPolicy(failureThreshold: Fraction(-1, 5)) }),
+            (
+                "success_threshold",
+                { try BreakerPolicy(failureThreshold: Fraction(1, 5), successThreshold: Fraction(0, 3)) }
+            ),
+            (
+                "success_threshold",
+                { try BreakerPolicy(failureThreshold: Fraction(1, 5), successThreshold: Fraction(4, 3)) }
+            ),
+            ("cooldown_ms", { try BreakerPolicy(failureThreshold: Fraction(1, 5), cooldown: .milliseconds(-1)) }),
+            ("permit_ttl_ms", { try BreakerPolicy(failureThreshold: Fraction(1, 5), permitTTL: .zero) }),
+            ("window.size", { try BreakerPolicy(failureThreshold: Fraction(1, 5), window: .count(size: 0)) }),
+            (
+                "window.ms",
+                { try BreakerPolicy(failureThreshold: Fraction(1, 5), window: .time(duration: .zero, buckets: 1)) }
+            ),
+            (
+                "window.buckets",
+                {
+                    try BreakerPolicy(
+                        failureThreshold: Fraction(1, 5),
+                        window: .time(duration: .seconds(1), buckets: 0)
+                    )
+                }
+            ),
+            (
+                "window.ms",
+                {
+                    try BreakerPolicy(
+                        failureThreshold: Fraction(1, 5),
+                        window: .time(duration: .milliseconds(5), buckets: 10)
+                    )
+                }
+            ),
+            ("minimum_calls", { try BreakerPolicy(failureThreshold: Fraction(1, 5), minimumCalls: 0) }),
+            ("minimum_calls", { try BreakerPolicy(failureThreshold: Fraction(1, 5), minimumCalls: 6) }),
+            ("half_open_permits", { try BreakerPolicy(failureThreshold: Fraction(1, 5), halfOpenPermits: 0) }),
         ]
         for (field, make) in cases {
             #expect(throws: BreakerPolicyError.self) { _ = try make() }

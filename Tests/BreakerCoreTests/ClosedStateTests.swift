@@ -21,7 +21,11 @@ import Testing
         #expect(m.state == .closed)
         // Now the window is [S,F,S,S,F] after this failure: 2/5 ≥ 2/5.
         let transitions = m.feed([F], now: at(3))
-        #expect(transitions == [BreakerTransition(from: .closed, to: .open, cause: .failureThreshold, generation: 1, at: at(3))])
+        #expect(
+            transitions == [
+                BreakerTransition(from: .closed, to: .open, cause: .failureThreshold, generation: 1, at: at(3))
+            ]
+        )
         #expect(m.state == .open)
         #expect(m.generation == 1)
     }

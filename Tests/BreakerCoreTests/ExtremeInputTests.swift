@@ -27,14 +27,30 @@ import Testing
         let size = if case .count(let size) = window { size } else { 100_000 }
         return [
             try BreakerPolicy(
-                failureThreshold: Fraction(1, size), cooldown: .zero, window: window, minimumCalls: 1,
-                halfOpenPermits: 1, permitTTL: .nanoseconds(1)),
+                failureThreshold: Fraction(1, size),
+                cooldown: .zero,
+                window: window,
+                minimumCalls: 1,
+                halfOpenPermits: 1,
+                permitTTL: .nanoseconds(1)
+            ),
             try BreakerPolicy(
-                failureThreshold: Fraction(size, size), successThreshold: Fraction(10_000, 10_000), cooldown: days30,
-                window: window, halfOpenPermits: 10_000, permitTTL: days30),
+                failureThreshold: Fraction(size, size),
+                successThreshold: Fraction(10_000, 10_000),
+                cooldown: days30,
+                window: window,
+                halfOpenPermits: 10_000,
+                permitTTL: days30
+            ),
             try BreakerPolicy(
-                failureThreshold: Fraction(1, 2), successThreshold: Fraction(1, 3), cooldown: .milliseconds(1),
-                window: window, minimumCalls: size, halfOpenPermits: 3, permitTTL: .milliseconds(1)),
+                failureThreshold: Fraction(1, 2),
+                successThreshold: Fraction(1, 3),
+                cooldown: .milliseconds(1),
+                window: window,
+                minimumCalls: size,
+                halfOpenPermits: 3,
+                permitTTL: .milliseconds(1)
+            ),
         ]
     }
 
@@ -124,7 +140,8 @@ import Testing
                         let text = m.window.encoded(now: now)
                         #expect(OutcomeWindow.fits(text, shape: m.policy.window), "\(context)")
                         let back = try #require(
-                            OutcomeWindow(m.policy.window, decoding: text, now: now, elapsed: .zero))
+                            OutcomeWindow(m.policy.window, decoding: text, now: now, elapsed: .zero)
+                        )
                         #expect(back.totals(now: now) == (calls, failures), "\(context)")
                     }
                 }
@@ -189,8 +206,15 @@ import Testing
         let now = MonotonicInstant(nanoseconds: 5_000_000_000_000)
         let window = OutcomeWindow(shape, decoding: "t:0,\(Int64.max),0;1,\(Int64.max),0", now: now, elapsed: .zero)
         var m = BreakerStateMachine(
-            restoring: .closed, policy: policy, generation: 7, changedAt: now, openUntil: now, force: nil,
-            window: window, nextPermitSequence: 1)
+            restoring: .closed,
+            policy: policy,
+            generation: 7,
+            changedAt: now,
+            openUntil: now,
+            force: nil,
+            window: window,
+            nextPermitSequence: 1
+        )
         #expect(m.record(successes: 0, failures: Self.int32Max, now: now).transitions.isEmpty)
         #expect(m.state == .closed)
         #expect(m.record(successes: Self.int32Max, failures: Self.int32Max, now: now).transitions.isEmpty)
@@ -205,8 +229,15 @@ import Testing
         let top = BreakerStateMachine.maximumCounter
         #expect(top == UInt64(Int64.max))
         var m = BreakerStateMachine(
-            restoring: .open, policy: policy, generation: top - 2, changedAt: now, openUntil: now, force: nil,
-            window: nil, nextPermitSequence: top - 1)
+            restoring: .open,
+            policy: policy,
+            generation: top - 2,
+            changedAt: now,
+            openUntil: now,
+            force: nil,
+            window: nil,
+            nextPermitSequence: top - 1
+        )
         let probe = m.acquire(now: now)
         #expect(probe.transitions.map(\.generation) == [top - 1])
         #expect(probe.permit == Permit(generation: top - 1, sequence: top - 1))
@@ -222,8 +253,15 @@ import Testing
         #expect(m.generation == top && m.nextPermitSequence == top)
 
         var beyond = BreakerStateMachine(
-            restoring: .closed, policy: policy, generation: .max, changedAt: now, openUntil: now, force: nil,
-            window: nil, nextPermitSequence: .max)
+            restoring: .closed,
+            policy: policy,
+            generation: .max,
+            changedAt: now,
+            openUntil: now,
+            force: nil,
+            window: nil,
+            nextPermitSequence: .max
+        )
         #expect(beyond.reset(now: now).generation == .max, "a value past the top is left as it is")
         _ = beyond.force(.open, ttl: nil, reason: nil, by: nil, now: now)
         _ = beyond.release(now: now)

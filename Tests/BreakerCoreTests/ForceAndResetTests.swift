@@ -43,10 +43,22 @@ import Testing
 
         // A restore after a restart: 100 s left of a 600 s force, on a new monotonic origin.
         let restoredForce = BreakerForce(
-            target: .open, reason: "deploy", by: "bob", until: at(100_000), ttl: .seconds(600))
+            target: .open,
+            reason: "deploy",
+            by: "bob",
+            until: at(100_000),
+            ttl: .seconds(600)
+        )
         var r = BreakerStateMachine(
-            restoring: .forcedOpen, policy: try policy("1/1"), generation: 4, changedAt: at(0), openUntil: at(0),
-            force: restoredForce, window: nil, nextPermitSequence: 1)
+            restoring: .forcedOpen,
+            policy: try policy("1/1"),
+            generation: 4,
+            changedAt: at(0),
+            openUntil: at(0),
+            force: restoredForce,
+            window: nil,
+            nextPermitSequence: 1
+        )
         #expect(r.force == restoredForce && r.force?.ttl == .seconds(600))
         #expect(r.retryAfter(now: at(0)) == .seconds(100))
         #expect(r.expire(now: at(100_000))?.cause == .forceExpired)

@@ -4,13 +4,23 @@ import BreakerCore
 func at(_ ms: Int64) -> MonotonicInstant { MonotonicInstant(nanoseconds: 1_000_000_000_000 + ms * 1_000_000) }
 
 func policy(
-    _ failure: String, success: String? = nil, cooldownMs: Int64 = 30_000, window: BreakerPolicy.Window? = nil,
-    minimumCalls: Int? = nil, permits: Int? = nil, permitTTLMs: Int64 = 10_000
+    _ failure: String,
+    success: String? = nil,
+    cooldownMs: Int64 = 30_000,
+    window: BreakerPolicy.Window? = nil,
+    minimumCalls: Int? = nil,
+    permits: Int? = nil,
+    permitTTLMs: Int64 = 10_000
 ) throws -> BreakerPolicy {
     try BreakerPolicy(
-        failureThreshold: Fraction(parsing: failure)!, successThreshold: success.map { Fraction(parsing: $0)! },
-        cooldown: .milliseconds(cooldownMs), window: window, minimumCalls: minimumCalls, halfOpenPermits: permits,
-        permitTTL: .milliseconds(permitTTLMs))
+        failureThreshold: Fraction(parsing: failure)!,
+        successThreshold: success.map { Fraction(parsing: $0)! },
+        cooldown: .milliseconds(cooldownMs),
+        window: window,
+        minimumCalls: minimumCalls,
+        halfOpenPermits: permits,
+        permitTTL: .milliseconds(permitTTLMs)
+    )
 }
 
 extension BreakerStateMachine {

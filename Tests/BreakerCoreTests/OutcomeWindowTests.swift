@@ -48,10 +48,14 @@ import Testing
 @Suite struct OutcomeWindowEncodingTests {
     @Test func countWindowRoundTrips() throws {
         var w = OutcomeWindow(.count(size: 5))
-        for f in [true, false, false, true, true, false] { w.record(successes: f ? 0 : 1, failures: f ? 1 : 0, now: at(0)) }
+        for f in [true, false, false, true, true, false] {
+            w.record(successes: f ? 0 : 1, failures: f ? 1 : 0, now: at(0))
+        }
         let text = w.encoded(now: at(0))
         #expect(text == "c:SSFFS")
-        let back = try #require(OutcomeWindow(.count(size: 5), decoding: text, now: at(999_999), elapsed: .seconds(3_600)))
+        let back = try #require(
+            OutcomeWindow(.count(size: 5), decoding: text, now: at(999_999), elapsed: .seconds(3_600))
+        )
         #expect(back.outcomes == w.outcomes && back.totals(now: at(0)) == (5, 2))
     }
 
@@ -62,18 +66,37 @@ import Testing
         let text = w.encoded(now: at(800))
         #expect(text.hasPrefix("t:"))
         // Restored on another clock, 100 ms later: both buckets still inside the window.
-        let later = try #require(OutcomeWindow(.time(duration: .seconds(1), buckets: 10), decoding: text, now: at(50_000), elapsed: .milliseconds(100)))
+        let later = try #require(
+            OutcomeWindow(
+                .time(duration: .seconds(1), buckets: 10),
+                decoding: text,
+                now: at(50_000),
+                elapsed: .milliseconds(100)
+            )
+        )
         #expect(later.totals(now: at(50_000)) == (7, 2))
         // 300 ms later: the bucket of t=0 (age 8, now 11) fell out.
-        let older = try #require(OutcomeWindow(.time(duration: .seconds(1), buckets: 10), decoding: text, now: at(50_000), elapsed: .milliseconds(300)))
+        let older = try #require(
+            OutcomeWindow(
+                .time(duration: .seconds(1), buckets: 10),
+                decoding: text,
+                now: at(50_000),
+                elapsed: .milliseconds(300)
+            )
+        )
         #expect(older.totals(now: at(50_000)) == (4, 0))
     }
 
     @Test func mismatchedOrMalformedTextIsRefused() {
         #expect(OutcomeWindow(.count(size: 3), decoding: "t:0,1,1", now: at(0), elapsed: .zero) == nil)
-        #expect(OutcomeWindow(.time(duration: .seconds(1), buckets: 2), decoding: "c:SF", now: at(0), elapsed: .zero) == nil)
+        #expect(
+            OutcomeWindow(.time(duration: .seconds(1), buckets: 2), decoding: "c:SF", now: at(0), elapsed: .zero) == nil
+        )
         #expect(OutcomeWindow(.count(size: 3), decoding: "c:SXF", now: at(0), elapsed: .zero) == nil)
         #expect(OutcomeWindow(.count(size: 3), decoding: "garbage", now: at(0), elapsed: .zero) == nil)
-        #expect(OutcomeWindow(.time(duration: .seconds(1), buckets: 2), decoding: "t:0,1,5", now: at(0), elapsed: .zero) == nil)
+        #expect(
+            OutcomeWindow(.time(duration: .seconds(1), buckets: 2), decoding: "t:0,1,5", now: at(0), elapsed: .zero)
+                == nil
+        )
     }
 }

@@ -46,12 +46,22 @@ import Testing
                     let permit = held.isEmpty || Bool.random(using: &rng) ? nil : held.removeFirst()
                     transitions = m.report(outcome, permit: permit, now: t).transitions
                 case 85..<90:
-                    transitions = m.record(
-                        successes: Int.random(in: 0...3, using: &rng), failures: Int.random(in: 0...3, using: &rng),
-                        now: t
-                    ).transitions
+                    transitions =
+                        m.record(
+                            successes: Int.random(in: 0...3, using: &rng),
+                            failures: Int.random(in: 0...3, using: &rng),
+                            now: t
+                        ).transitions
                 case 90..<93:
-                    transitions = [m.force(Bool.random(using: &rng) ? .open : .closed, ttl: .milliseconds(Int64.random(in: 1...40, using: &rng)), reason: nil, by: nil, now: t)]
+                    transitions = [
+                        m.force(
+                            Bool.random(using: &rng) ? .open : .closed,
+                            ttl: .milliseconds(Int64.random(in: 1...40, using: &rng)),
+                            reason: nil,
+                            by: nil,
+                            now: t
+                        )
+                    ]
                 case 93..<95:
                     transitions = [m.release(now: t)].compactMap { $0 }
                 case 95..<96:

@@ -1,6 +1,6 @@
-import Foundation
 import BreakerCore
 import BreakerProtocol
+import Foundation
 import Testing
 
 /// The hand-written decoder of acquire/report against the general JSON path, on the same random inputs.
@@ -37,29 +37,54 @@ import Testing
         }
         let space = { (rng: inout SplitMix) -> String in ["", "", " ", "\t", "  "].randomElement(using: &rng)! }
         var members: [String] = []
-        members.append(#""op":"# + pick([#""acquire""#, #""report""#, #""report""#, #""status""#, "7", #""acq\u0075ire""#]))
-        members.append(#""resource":"# + pick([#""db""#, #""pay/x@1:y-z.q_r""#, #""has space""#, #""""#, "5", #""é""#,
-                                               "\"" + String(repeating: "a", count: 200) + "\"", "\"" + String(repeating: "b", count: 201) + "\""]))
+        members.append(
+            #""op":"# + pick([#""acquire""#, #""report""#, #""report""#, #""status""#, "7", #""acq\u0075ire""#])
+        )
+        members.append(
+            #""resource":"#
+                + pick([
+                    #""db""#, #""pay/x@1:y-z.q_r""#, #""has space""#, #""""#, "5", #""é""#,
+                    "\"" + String(repeating: "a", count: 200) + "\"", "\"" + String(repeating: "b", count: 201) + "\"",
+                ])
+        )
         if Bool.random(using: &rng) {
-            members.append(#""id":"# + pick(["1", "-0", "0", "007", "1.0", "9223372036854775807", "9223372036854775808", #""x""#,
-                                             "\"" + String(repeating: "i", count: 64) + "\"", "\"" + String(repeating: "i", count: 65) + "\"", "{}", "null", "-"]))
+            members.append(
+                #""id":"#
+                    + pick([
+                        "1", "-0", "0", "007", "1.0", "9223372036854775807", "9223372036854775808", #""x""#,
+                        "\"" + String(repeating: "i", count: 64) + "\"",
+                        "\"" + String(repeating: "i", count: 65) + "\"", "{}", "null", "-",
+                    ])
+            )
         }
-        if Bool.random(using: &rng) { members.append(#""outcome":"# + pick([#""success""#, #""failure""#, #""ignored""#, #""maybe""#, "true"])) }
-        if Int.random(in: 0..<3, using: &rng) == 0 { members.append(#""permit":"# + pick([#""2.1""#, #""0.0""#, #""x.1""#, #""2.""#, "21"])) }
-        if Int.random(in: 0..<3, using: &rng) == 0 { members.append(#""noreply":"# + pick(["true", "false", #""yes""#, "1"])) }
-        if Int.random(in: 0..<3, using: &rng) == 0 { members.append(#""duration_ms":"# + pick(["0", "12", "-1", "1.5", "1e3"])) }
+        if Bool.random(using: &rng) {
+            members.append(#""outcome":"# + pick([#""success""#, #""failure""#, #""ignored""#, #""maybe""#, "true"]))
+        }
+        if Int.random(in: 0..<3, using: &rng) == 0 {
+            members.append(#""permit":"# + pick([#""2.1""#, #""0.0""#, #""x.1""#, #""2.""#, "21"]))
+        }
+        if Int.random(in: 0..<3, using: &rng) == 0 {
+            members.append(#""noreply":"# + pick(["true", "false", #""yes""#, "1"]))
+        }
+        if Int.random(in: 0..<3, using: &rng) == 0 {
+            members.append(#""duration_ms":"# + pick(["0", "12", "-1", "1.5", "1e3"]))
+        }
         if !validOnly {
             if Int.random(in: 0..<5, using: &rng) == 0 { members.append(#""extra":"# + pick(["1", #""x""#, "[1,2]"])) }
             if Int.random(in: 0..<6, using: &rng) == 0 { members.append(#""policy":{"failure_threshold":"1/2"}"#) }
             if Int.random(in: 0..<6, using: &rng) == 0 { members.append(#""successes":3"#) }
-            if Int.random(in: 0..<8, using: &rng) == 0, let dup = members.randomElement(using: &rng) { members.append(dup) }
+            if Int.random(in: 0..<8, using: &rng) == 0, let dup = members.randomElement(using: &rng) {
+                members.append(dup)
+            }
         }
         members.shuffle(using: &rng)
         var line = space(&rng) + "{" + space(&rng)
         line += members.map { $0.replacingOccurrences(of: ":", with: space(&rng) + ":" + space(&rng), maxOnce: true) }
             .joined(separator: space(&rng) + "," + space(&rng))
         line += space(&rng) + "}" + space(&rng)
-        if !validOnly && Int.random(in: 0..<20, using: &rng) == 0 { line += ["x", ",", "}"].randomElement(using: &rng)! }
+        if !validOnly && Int.random(in: 0..<20, using: &rng) == 0 {
+            line += ["x", ",", "}"].randomElement(using: &rng)!
+        }
         return line
     }
 

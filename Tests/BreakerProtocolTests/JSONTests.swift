@@ -6,7 +6,10 @@ import Testing
 
     @Test func parsesEveryKindOfValue() throws {
         let v = try parse(#" {"a":[1,-2,3.5,1e3,true,false,null],"b":{"c":"d"},"e":"\u00e9\ud83d\ude00\n\"\\/"} "#)
-        #expect(v["a"] == .array([.integer(1), .integer(-2), .number(3.5), .number(1000), .bool(true), .bool(false), .null]))
+        #expect(
+            v["a"]
+                == .array([.integer(1), .integer(-2), .number(3.5), .number(1000), .bool(true), .bool(false), .null])
+        )
         #expect(v["b"]?["c"] == .string("d"))
         #expect(v["e"] == .string("é😀\n\"\\/"))
         #expect(try parse("9223372036854775807") == .integer(.max))
@@ -50,7 +53,9 @@ import Testing
     }
 
     @Test func limitsNesting() throws {
-        let ok = String(repeating: "[", count: JSONParser.maximumDepth) + String(repeating: "]", count: JSONParser.maximumDepth)
+        let ok =
+            String(repeating: "[", count: JSONParser.maximumDepth)
+            + String(repeating: "]", count: JSONParser.maximumDepth)
         #expect(throws: Never.self) { _ = try parse(ok) }
         let deep = String(repeating: "[", count: 100_000)
         #expect { _ = try parse(deep) } throws: { "\($0)".contains("nesting deeper") }
@@ -97,7 +102,13 @@ import Testing
             case 4: return .string("plain")
             case 5: return .array((0..<Int.random(in: 0..<4, using: &rng)).map { _ in random(depth + 1) })
             default:
-                return .object(Dictionary(uniqueKeysWithValues: (0..<Int.random(in: 0..<4, using: &rng)).map { ("k\($0)", random(depth + 1)) }))
+                return .object(
+                    Dictionary(
+                        uniqueKeysWithValues: (0..<Int.random(in: 0..<4, using: &rng)).map {
+                            ("k\($0)", random(depth + 1))
+                        }
+                    )
+                )
             }
         }
         for _ in 0..<500 {
@@ -111,6 +122,6 @@ import Testing
     @Test func numbersBeyondDoubleAreValidJSONAndReadAsInfinity() throws {
         #expect(try JSONParser.parse(Array("1e999".utf8)) == .number(.infinity))
         #expect(try JSONParser.parse(Array("-1e999".utf8)) == .number(-.infinity))
-        #expect(try JSONParser.parse(Array("18446744073709551616".utf8)) == .number(18446744073709551616))
+        #expect(try JSONParser.parse(Array("18446744073709551616".utf8)) == .number(18_446_744_073_709_551_616))
     }
 }

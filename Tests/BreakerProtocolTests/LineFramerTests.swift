@@ -3,18 +3,24 @@ import Testing
 
 @Suite struct LineFramerTests {
     /// Feeds `chunks` and returns the lines seen and the outcomes.
-    func run(_ chunks: [String], limit: Int = 16, stopAfter: Int? = nil) -> (lines: [String], outcomes: [LineFramer.Outcome], framer: LineFramer) {
+    func run(
+        _ chunks: [String],
+        limit: Int = 16,
+        stopAfter: Int? = nil
+    ) -> (lines: [String], outcomes: [LineFramer.Outcome], framer: LineFramer) {
         var framer = LineFramer(maximumLineBytes: limit)
         var lines: [String] = []
         var outcomes: [LineFramer.Outcome] = []
         for chunk in chunks {
             let bytes = Array(chunk.utf8)
-            outcomes.append(bytes.withUnsafeBytes { buffer in
-                framer.feed(buffer) { line in
-                    lines.append(String(decoding: line, as: UTF8.self))
-                    return stopAfter.map { lines.count < $0 } ?? true
+            outcomes.append(
+                bytes.withUnsafeBytes { buffer in
+                    framer.feed(buffer) { line in
+                        lines.append(String(decoding: line, as: UTF8.self))
+                        return stopAfter.map { lines.count < $0 } ?? true
+                    }
                 }
-            })
+            )
         }
         return (lines, outcomes, framer)
     }
@@ -47,7 +53,12 @@ import Testing
     @Test func finishAnswersALastLineWithoutNewline() {
         var r = run(["a\nlast"])
         var tail: [String] = []
-        #expect(r.framer.finish { tail.append(String(decoding: $0, as: UTF8.self)); return true } == .consumed)
+        #expect(
+            r.framer.finish {
+                tail.append(String(decoding: $0, as: UTF8.self))
+                return true
+            } == .consumed
+        )
         #expect(tail == ["last"])
     }
 }

@@ -16,23 +16,55 @@ import Testing
 
     @Test func decodesEveryOperation() throws {
         #expect(try decode(#"{"op":"ping"}"#) == Request(.ping))
-        #expect(try decode(#"{"op":"hello","token":"t","client":"api-1","protocol":1,"extra":"ignored"}"#)
-            == Request(.hello(token: "t", client: "api-1", protocolVersion: 1)))
-        #expect(try decode(#"{"id":7,"op":"acquire","resource":"db"}"#) == Request(id: .integer(7), .acquire(resource: "db", policy: nil)))
-        #expect(try decode(#"{"id":"x","op":"report","resource":"db","outcome":"failure","permit":"3.9","duration_ms":12}"#)
-            == Request(id: .string("x"), .report(resource: "db", kind: .outcome(.failure, permit: Permit(generation: 3, sequence: 9)), policy: nil, durationMs: 12, noreply: false)))
-        #expect(try decode(#"{"op":"report","resource":"db","successes":5,"failures":2,"noreply":true}"#)
-            == Request(.report(resource: "db", kind: .batch(successes: 5, failures: 2), policy: nil, durationMs: nil, noreply: true)))
+        #expect(
+            try decode(#"{"op":"hello","token":"t","client":"api-1","protocol":1,"extra":"ignored"}"#)
+                == Request(.hello(token: "t", client: "api-1", protocolVersion: 1))
+        )
+        #expect(
+            try decode(#"{"id":7,"op":"acquire","resource":"db"}"#)
+                == Request(id: .integer(7), .acquire(resource: "db", policy: nil))
+        )
+        #expect(
+            try decode(#"{"id":"x","op":"report","resource":"db","outcome":"failure","permit":"3.9","duration_ms":12}"#)
+                == Request(
+                    id: .string("x"),
+                    .report(
+                        resource: "db",
+                        kind: .outcome(.failure, permit: Permit(generation: 3, sequence: 9)),
+                        policy: nil,
+                        durationMs: 12,
+                        noreply: false
+                    )
+                )
+        )
+        #expect(
+            try decode(#"{"op":"report","resource":"db","successes":5,"failures":2,"noreply":true}"#)
+                == Request(
+                    .report(
+                        resource: "db",
+                        kind: .batch(successes: 5, failures: 2),
+                        policy: nil,
+                        durationMs: nil,
+                        noreply: true
+                    )
+                )
+        )
         #expect(try decode(#"{"op":"status","resource":"a"}"#) == Request(.status(resource: "a")))
         #expect(try decode(#"{"op":"list"}"#) == Request(.list(prefix: "", after: nil, limit: 1_000)))
         #expect(try decode(#"{"op":"list","prefix":"pay"}"#) == Request(.list(prefix: "pay", after: nil, limit: 1_000)))
         #expect(
             try decode(#"{"op":"list","prefix":"pay","after":"pay-1","limit":10000}"#)
-                == Request(.list(prefix: "pay", after: "pay-1", limit: 10_000)))
+                == Request(.list(prefix: "pay", after: "pay-1", limit: 10_000))
+        )
         let p = try BreakerPolicy(failureThreshold: Fraction(2, 5))
-        #expect(try decode(#"{"op":"configure","resource":"a","policy":{"failure_threshold":"2/5"}}"#) == Request(.configure(resource: "a", policy: p)))
-        #expect(try decode(#"{"op":"force","resource":"a","state":"open","reason":"r","ttl_ms":600000}"#)
-            == Request(.force(resource: "a", target: .open, reason: "r", ttl: .seconds(600))))
+        #expect(
+            try decode(#"{"op":"configure","resource":"a","policy":{"failure_threshold":"2/5"}}"#)
+                == Request(.configure(resource: "a", policy: p))
+        )
+        #expect(
+            try decode(#"{"op":"force","resource":"a","state":"open","reason":"r","ttl_ms":600000}"#)
+                == Request(.force(resource: "a", target: .open, reason: "r", ttl: .seconds(600)))
+        )
         #expect(try decode(#"{"op":"release","resource":"a"}"#) == Request(.release(resource: "a")))
         #expect(try decode(#"{"op":"reset","resource":"a"}"#) == Request(.reset(resource: "a")))
         #expect(try decode(#"{"op":"delete","resource":"a"}"#) == Request(.delete(resource: "a")))
@@ -56,10 +88,22 @@ import Testing
         (#"{"op":"acquire","resource":"a b"}"#, "invalid_resource", "' '"),
         (#"{"op":"acquire","resource":"\#(String(repeating: "a", count: 201))"}"#, "invalid_resource", "201 bytes"),
         (#"{"op":"acquire","resource":"a","policy":{}}"#, "invalid_policy", "policy.failure_threshold"),
-        (#"{"op":"acquire","resource":"a","policy":{"failure_threshold":"0/5"}}"#, "invalid_policy", "policy.failure_threshold"),
-        (#"{"op":"acquire","resource":"a","policy":{"failure_threshold":"1/5","cooldown_ms":"x"}}"#, "invalid_policy", "policy.cooldown_ms"),
-        (#"{"op":"acquire","resource":"a","policy":{"failure_threshold":"1/5","window":{"type":"sliding"}}}"#, "invalid_policy", "policy.window.type"),
-        (#"{"op":"acquire","resource":"a","policy":{"failure_threshold":"1/5","minimum_calls":9}}"#, "invalid_policy", "policy.minimum_calls"),
+        (
+            #"{"op":"acquire","resource":"a","policy":{"failure_threshold":"0/5"}}"#, "invalid_policy",
+            "policy.failure_threshold"
+        ),
+        (
+            #"{"op":"acquire","resource":"a","policy":{"failure_threshold":"1/5","cooldown_ms":"x"}}"#,
+            "invalid_policy", "policy.cooldown_ms"
+        ),
+        (
+            #"{"op":"acquire","resource":"a","policy":{"failure_threshold":"1/5","window":{"type":"sliding"}}}"#,
+            "invalid_policy", "policy.window.type"
+        ),
+        (
+            #"{"op":"acquire","resource":"a","policy":{"failure_threshold":"1/5","minimum_calls":9}}"#,
+            "invalid_policy", "policy.minimum_calls"
+        ),
         (#"{"op":"report","resource":"a","outcome":"maybe"}"#, "bad_request", "'outcome'"),
         (#"{"op":"report","resource":"a"}"#, "bad_request", "'outcome'"),
         (#"{"op":"report","resource":"a","outcome":"success","successes":1}"#, "bad_request", "not both"),
@@ -86,7 +130,9 @@ import Testing
     @Test func validationComesBeforeTheResource() throws {
         // Both the resource and the outcome are bad: the field error wins over nothing else, and a bad
         // policy is reported even for a resource that does not exist yet.
-        let e = try #require(failure(#"{"op":"report","resource":"ok","outcome":"maybe","policy":{"failure_threshold":"9/1"}}"#))
+        let e = try #require(
+            failure(#"{"op":"report","resource":"ok","outcome":"maybe","policy":{"failure_threshold":"9/1"}}"#)
+        )
         #expect(e.error.code == .badRequest)
     }
 

@@ -13,9 +13,14 @@ import Testing
         let policies = [
             try BreakerPolicy(failureThreshold: Fraction(2, 4)),
             try BreakerPolicy(
-                failureThreshold: Fraction(3, 10), successThreshold: Fraction(2, 3), cooldown: .milliseconds(1_500),
-                window: .time(duration: .seconds(60), buckets: 12), minimumCalls: 7, halfOpenPermits: 4,
-                permitTTL: .seconds(3)),
+                failureThreshold: Fraction(3, 10),
+                successThreshold: Fraction(2, 3),
+                cooldown: .milliseconds(1_500),
+                window: .time(duration: .seconds(60), buckets: 12),
+                minimumCalls: 7,
+                halfOpenPermits: 4,
+                permitTTL: .seconds(3)
+            ),
         ]
         for p in policies { #expect(try roundTrip(p) == p) }
     }

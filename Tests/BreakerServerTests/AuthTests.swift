@@ -63,7 +63,10 @@ import Testing
     @Test func unauthenticatedConnectionsMaySendAtMost16KiB() throws {
         let s = try server()
         let c = try s.connect()
-        let filler = String(repeating: #"{"op":"ping","pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"# + "\n", count: 400)
+        let filler = String(
+            repeating: #"{"op":"ping","pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"# + "\n",
+            count: 400
+        )
         try? c.send(raw: filler)
         var sawLimit = false
         while let line = try c.readLine() {
@@ -91,25 +94,36 @@ import Testing
         let dir = NSTemporaryDirectory() + "tokens-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try "# client tokens\n\(Self.clientToken)\nsecond-client-token-000000000\n".write(toFile: dir + "/client", atomically: true, encoding: .utf8)
+        try "# client tokens\n\(Self.clientToken)\nsecond-client-token-000000000\n".write(
+            toFile: dir + "/client",
+            atomically: true,
+            encoding: .utf8
+        )
         try "\(Self.adminToken)\n".write(toFile: dir + "/admin", atomically: true, encoding: .utf8)
         let server = try ServerProcess(
             arguments: ["--client-token-file", dir + "/client", "--admin-token-file", dir + "/admin"],
-            listen: "0.0.0.0:0")
+            listen: "0.0.0.0:0"
+        )
         let c = try server.connect()
         #expect(try c.request(#"{"op":"acquire","resource":"x"}"#).errorCode == "unauthorized")
         #expect(try c.request(#"{"op":"hello","token":"second-client-token-000000000"}"#)["role"] == .string("client"))
         #expect(try c.request(#"{"op":"force","resource":"x","state":"open"}"#).errorCode == "forbidden")
 
         try "short\n".write(toFile: dir + "/weak", atomically: true, encoding: .utf8)
-        let weak = try runToCompletion(ServerProcess.binaryPath, ["--listen", "127.0.0.1:0", "--client-token-file", dir + "/weak"])
+        let weak = try runToCompletion(
+            ServerProcess.binaryPath,
+            ["--listen", "127.0.0.1:0", "--client-token-file", dir + "/weak"]
+        )
         #expect(weak.status != 0 && weak.stderr.contains("too short"))
     }
 
     @Test func constantTimeComparisonIsCorrect() throws {
         // Behaviour only (timing is not asserted): equal, prefix, longer, different.
         let s = try server()
-        for (token, ok) in [(Self.clientToken, true), (String(Self.clientToken.dropLast()), false), (Self.clientToken + "x", false), ("", false)] {
+        for (token, ok) in [
+            (Self.clientToken, true), (String(Self.clientToken.dropLast()), false), (Self.clientToken + "x", false),
+            ("", false),
+        ] {
             let c = try s.connect()
             #expect(try c.request(#"{"op":"hello","token":"\#(token)"}"#).isOK == ok, "\(token)")
         }

@@ -19,8 +19,14 @@ import Testing
             (#"{"op":"history","resource":"r","limit":-5}"#, "bad_request", "'limit'"),
             (#"{"op":"teleport"}"#, "unknown_op", "teleport"),
             (#"{"op":"acquire","resource":"has space"}"#, "invalid_resource", "allowed are"),
-            (#"{"op":"acquire","resource":"r","policy":{"failure_threshold":"5/3"}}"#, "invalid_policy", "policy.failure_threshold"),
-            (#"{"op":"configure","resource":"r","policy":{"failure_threshold":"1/3","window":{"type":"time","ms":1000,"buckets":0}}}"#, "invalid_policy", "policy.window.buckets"),
+            (
+                #"{"op":"acquire","resource":"r","policy":{"failure_threshold":"5/3"}}"#, "invalid_policy",
+                "policy.failure_threshold"
+            ),
+            (
+                #"{"op":"configure","resource":"r","policy":{"failure_threshold":"1/3","window":{"type":"time","ms":1000,"buckets":0}}}"#,
+                "invalid_policy", "policy.window.buckets"
+            ),
         ]
         for (line, code, mention) in cases {
             let reply = try c.request(line)
@@ -104,7 +110,10 @@ import Testing
         for i in 0..<5 { #expect(try c.request(#"{"op":"acquire","resource":"b\#(i)"}"#).isOK) }
         let r = try c.request(#"{"op":"acquire","resource":"b5"}"#)
         #expect(r.errorCode == "too_many_breakers" && r.errorMessage?.contains("--max-breakers") == true)
-        #expect(try c.request(#"{"op":"configure","resource":"b6","policy":{"failure_threshold":"1/2"}}"#).errorCode == "too_many_breakers")
+        #expect(
+            try c.request(#"{"op":"configure","resource":"b6","policy":{"failure_threshold":"1/2"}}"#).errorCode
+                == "too_many_breakers"
+        )
         #expect(try c.request(#"{"op":"acquire","resource":"b4"}"#).isOK, "existing breakers still work")
         try c.request(#"{"op":"delete","resource":"b0"}"#)
         #expect(try c.request(#"{"op":"acquire","resource":"b5"}"#).isOK, "a delete frees a slot")

@@ -9,8 +9,13 @@ import Testing
 @Suite struct ChangePublisherTests {
     func change(shard: Int, _ sequence: UInt64) -> BreakerChange {
         BreakerChange(
-            resource: "r\(shard)", transitions: [], deleted: true, durable: .delete(resource: "r\(shard)"),
-            shard: shard, sequence: sequence)
+            resource: "r\(shard)",
+            transitions: [],
+            deleted: true,
+            durable: .delete(resource: "r\(shard)"),
+            shard: shard,
+            sequence: sequence
+        )
     }
 
     @Test func changesPublishedOutOfOrderAreDeliveredInOrder() {
@@ -40,7 +45,9 @@ import Testing
         await withTaskGroup(of: Void.self) { group in
             for lane in 0..<4 {
                 group.addTask {
-                    for s in stride(from: UInt64(lane), to: total, by: 4) { publisher.publish(change(shard: 0, s), waiter: nil) }
+                    for s in stride(from: UInt64(lane), to: total, by: 4) {
+                        publisher.publish(change(shard: 0, s), waiter: nil)
+                    }
                 }
             }
         }

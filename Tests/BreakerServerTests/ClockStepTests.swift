@@ -19,7 +19,9 @@ import Testing
                 $0.wallClock = { systemWallClock() + offsetMs }
             }
             let c = try skewed.connect()
-            try c.request(#"{"op":"configure","resource":"tripped","policy":{"failure_threshold":"1/1","cooldown_ms":5000}}"#)
+            try c.request(
+                #"{"op":"configure","resource":"tripped","policy":{"failure_threshold":"1/1","cooldown_ms":5000}}"#
+            )
             let trip = try c.request(#"{"op":"report","resource":"tripped","outcome":"failure"}"#)
             #expect(trip["state"] == .string("open"))
             try c.request(#"{"op":"configure","resource":"forced","policy":{"failure_threshold":"1/2"}}"#)

@@ -30,10 +30,14 @@ import Testing
     /// Trips "shared" (3 probe permits), then for 5 rounds: `beforeProbing()`, 200 connections ask at once
     /// (every request sent before any reply is read), exactly 3 get distinct permits, and the probes fail.
     func halfOpenRounds(
-        admin: LineClient, connect: () throws -> LineClient, cooldownMs: Int, beforeProbing: () -> Void
+        admin: LineClient,
+        connect: () throws -> LineClient,
+        cooldownMs: Int,
+        beforeProbing: () -> Void
     ) throws {
         try admin.request(
-            #"{"op":"configure","resource":"shared","policy":{"failure_threshold":"1/1","success_threshold":"3/3","cooldown_ms":\#(cooldownMs),"permit_ttl_ms":60000}}"#)
+            #"{"op":"configure","resource":"shared","policy":{"failure_threshold":"1/1","success_threshold":"3/3","cooldown_ms":\#(cooldownMs),"permit_ttl_ms":60000}}"#
+        )
         let clients = try (0..<200).map { _ in try connect() }
         try admin.request(#"{"op":"report","resource":"shared","outcome":"failure"}"#)
         for round in 0..<5 {
@@ -55,28 +59,34 @@ import Testing
             let status = try admin.request(#"{"op":"status","resource":"shared"}"#)
             #expect(status["breaker"]?["half_open"]?["permits_out"] == .integer(3))
             // The three probes fail: back to open for the next round.
-            for p in permits { try admin.request(#"{"op":"report","resource":"shared","outcome":"failure","permit":"\#(p)"}"#) }
+            for p in permits {
+                try admin.request(#"{"op":"report","resource":"shared","outcome":"failure","permit":"\#(p)"}"#)
+            }
         }
     }
 
     @Test func twoHundredConnectionsNeverExceedTheHalfOpenPermits() throws {
         let s = try TestServer()
-        try halfOpenRounds(admin: try s.connect(), connect: { try s.connect() }, cooldownMs: 1_000) {
-            s.clock.advance(by: .seconds(1))
-        }
+        try halfOpenRounds(
+            admin: try s.connect(),
+            connect: { try s.connect() },
+            cooldownMs: 1_000,
+            beforeProbing: { s.clock.advance(by: .seconds(1)) }
+        )
     }
 
     @Test func twoHundredConnectionsAgainstTheBinary() throws {
         // Cooldown 0: the first acquire after the trip moves to half-open, with no clock to advance.
         let s = try ServerProcess(arguments: [])
-        try halfOpenRounds(admin: try s.connect(), connect: { try s.connect() }, cooldownMs: 0) {}
+        try halfOpenRounds(admin: try s.connect(), connect: { try s.connect() }, cooldownMs: 0, beforeProbing: {})
     }
 
     @Test func twoHundredThreadsHammeringOneResource() throws {
         let s = try ServerProcess(arguments: [])
         let admin = try s.connect()
         try admin.request(
-            #"{"op":"configure","resource":"hot","policy":{"failure_threshold":"5/10","success_threshold":"2/2","cooldown_ms":0,"permit_ttl_ms":60000}}"#)
+            #"{"op":"configure","resource":"hot","policy":{"failure_threshold":"5/10","success_threshold":"2/2","cooldown_ms":0,"permit_ttl_ms":60000}}"#
+        )
         let granted = Mutex<[String: Int]>([:])
         let failures = Mutex<[String]>([])
         let group = DispatchGroup()
@@ -92,9 +102,13 @@ import Testing
                         guard a.isOK else { throw LineClient.Failure(description: a.jsonText) }
                         if let permit = a["permit"]?.stringValue {
                             granted.withLock { $0[permit, default: 0] += 1 }
-                            try c.request(#"{"op":"report","resource":"hot","outcome":"\#((t + i) % 3 == 0 ? "failure" : "success")","permit":"\#(permit)"}"#)
+                            try c.request(
+                                #"{"op":"report","resource":"hot","outcome":"\#((t + i) % 3 == 0 ? "failure" : "success")","permit":"\#(permit)"}"#
+                            )
                         } else if a["allowed"] == .bool(true) {
-                            try c.request(#"{"op":"report","resource":"hot","outcome":"\#((t + i) % 2 == 0 ? "failure" : "success")"}"#)
+                            try c.request(
+                                #"{"op":"report","resource":"hot","outcome":"\#((t + i) % 2 == 0 ? "failure" : "success")"}"#
+                            )
                         }
                     }
                 } catch {

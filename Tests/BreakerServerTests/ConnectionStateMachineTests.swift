@@ -8,8 +8,12 @@ import Testing
 /// before `hello`, `line_too_long`, HTTP on the wrong port, and closing.
 @Suite struct ConnectionStateMachineTests {
     static let limits = ConnectionStateMachine.Limits(
-        unauthenticatedBytes: 100, helloTimeout: .seconds(10), backPressureBytes: 1_000,
-        slowConsumerBytes: 5_000, linger: .seconds(2))
+        unauthenticatedBytes: 100,
+        helloTimeout: .seconds(10),
+        backPressureBytes: 1_000,
+        slowConsumerBytes: 5_000,
+        linger: .seconds(2)
+    )
     let t0 = MonotonicInstant(nanoseconds: 1_000_000_000)
 
     func machine() -> ConnectionStateMachine { ConnectionStateMachine(limits: Self.limits, now: t0) }

@@ -78,7 +78,8 @@ import Testing
         let restoreLog = again.stderr.split(separator: "\n").first { $0.contains("restored") } ?? ""
         print(
             "persistence-100k: snapshot_ms=\(snapshotMs) worst_acquire_during_snapshots_ms=\(worst.millisecondsDouble) "
-                + "acquires=\(roundTrips) restart_to_listening_ms=\(restart.millisecondsDouble) restore_log=\"\(restoreLog)\"")
+                + "acquires=\(roundTrips) restart_to_listening_ms=\(restart.millisecondsDouble) restore_log=\"\(restoreLog)\""
+        )
     }
 }
 

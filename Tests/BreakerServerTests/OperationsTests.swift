@@ -47,7 +47,9 @@ import Testing
         let noPermit = try c.request(#"{"op":"report","resource":"db","outcome":"success"}"#)
         #expect(noPermit["counted"] == .bool(false) && noPermit["reason"] == .string("missing_permit"))
         _ = try c.request(#"{"op":"report","resource":"db","outcome":"success","permit":"2.1"}"#)
-        let closed = try c.request(#"{"op":"report","resource":"db","outcome":"success","permit":"2.2","duration_ms":4}"#)
+        let closed = try c.request(
+            #"{"op":"report","resource":"db","outcome":"success","permit":"2.2","duration_ms":4}"#
+        )
         #expect(closed["state"] == .string("closed") && closed["generation"] == .integer(3))
         let stale = try c.request(#"{"op":"report","resource":"db","outcome":"failure","permit":"2.1"}"#)
         #expect(stale["counted"] == .bool(false) && stale["reason"] == .string("stale_permit"))
@@ -56,7 +58,9 @@ import Testing
     @Test func batchedAndNoreplyReports() throws {
         let s = try TestServer()
         let c = try s.connect()
-        try c.send(#"{"op":"report","resource":"b","successes":3,"failures":1,"noreply":true,"policy":{"failure_threshold":"5/10"}}"#)
+        try c.send(
+            #"{"op":"report","resource":"b","successes":3,"failures":1,"noreply":true,"policy":{"failure_threshold":"5/10"}}"#
+        )
         try c.send(#"{"op":"report","resource":"b","outcome":"maybe","noreply":true}"#)
         let status = try c.request(#"{"id":9,"op":"status","resource":"b"}"#)
         #expect(status["id"] == .integer(9), "noreply reports, even failing ones, write no line")
@@ -81,14 +85,21 @@ import Testing
         let s = try TestServer()
         let c = try s.connect()
         try c.request(#"{"op":"hello","client":"alice"}"#)
-        let created = try c.request(#"{"op":"configure","resource":"api","policy":{"failure_threshold":"1/2","cooldown_ms":1000}}"#)
+        let created = try c.request(
+            #"{"op":"configure","resource":"api","policy":{"failure_threshold":"1/2","cooldown_ms":1000}}"#
+        )
         #expect(created["breaker"]?["state"] == .string("closed") && created["breaker"]?["generation"] == .integer(0))
 
         let reconf = try c.request(#"{"op":"configure","resource":"api","policy":{"failure_threshold":"3/6"}}"#)
         #expect(reconf["breaker"]?["generation"] == .integer(1), "configure of an automatic breaker is a transition")
-        #expect(reconf["breaker"]?["policy"]?["cooldown_ms"] == .integer(30_000), "left-out fields take the core default")
+        #expect(
+            reconf["breaker"]?["policy"]?["cooldown_ms"] == .integer(30_000),
+            "left-out fields take the core default"
+        )
 
-        let forced = try c.request(#"{"op":"force","resource":"api","state":"open","reason":"db failover","ttl_ms":60000}"#)
+        let forced = try c.request(
+            #"{"op":"force","resource":"api","state":"open","reason":"db failover","ttl_ms":60000}"#
+        )
         let f = try #require(forced["breaker"]?["forced"])
         #expect(forced["breaker"]?["state"] == .string("forced_open"))
         #expect(f["state"] == .string("open") && f["reason"] == .string("db failover") && f["by"] == .string("alice"))
@@ -148,7 +159,9 @@ import Testing
         try other.request(#"{"op":"report","resource":"x","outcome":"failure"}"#)
         let e = try w.readJSON()
         #expect(e["event"] == .string("transition") && e["resource"] == .string("x"))
-        #expect(e["from"] == .string("closed") && e["to"] == .string("open") && e["cause"] == .string("failure_threshold"))
+        #expect(
+            e["from"] == .string("closed") && e["to"] == .string("open") && e["cause"] == .string("failure_threshold")
+        )
         #expect(e["generation"] == .integer(1) && e["at_ms"]?.intValue != nil)
         try other.request(#"{"op":"delete","resource":"x"}"#)
         #expect(try w.readJSON().jsonText == #"{"event":"deleted","resource":"x"}"#)

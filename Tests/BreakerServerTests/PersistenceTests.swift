@@ -32,18 +32,26 @@ import Testing
             let server = try start(db)
             let c = try server.connect()
             // Each reply below is sent only after its change was committed; SIGKILL follows the last one.
-            let forced = try c.request(#"{"op":"force","resource":"forced","state":"open","reason":"round \#(round)","ttl_ms":600000}"#)
+            let forced = try c.request(
+                #"{"op":"force","resource":"forced","state":"open","reason":"round \#(round)","ttl_ms":600000}"#
+            )
             if round == 1 {
                 #expect(forced.errorCode == "not_found")
                 try c.request(#"{"op":"configure","resource":"forced","policy":{"failure_threshold":"1/2"}}"#)
                 try c.request(#"{"op":"force","resource":"forced","state":"open","reason":"round 1","ttl_ms":600000}"#)
             }
-            try c.request(#"{"op":"configure","resource":"configured","policy":{"failure_threshold":"\#(round % 9 + 1)/10","cooldown_ms":\#(round * 1000)}}"#)
-            try c.request(#"{"op":"configure","resource":"tripped","policy":{"failure_threshold":"1/1","cooldown_ms":600000}}"#)
+            try c.request(
+                #"{"op":"configure","resource":"configured","policy":{"failure_threshold":"\#(round % 9 + 1)/10","cooldown_ms":\#(round * 1000)}}"#
+            )
+            try c.request(
+                #"{"op":"configure","resource":"tripped","policy":{"failure_threshold":"1/1","cooldown_ms":600000}}"#
+            )
             let trip = try c.request(#"{"op":"report","resource":"tripped","outcome":"failure"}"#)
             #expect(trip["state"] == .string("open"))
             if round == 1 {
-                try c.request(#"{"op":"configure","resource":"reset-me","policy":{"failure_threshold":"1/1","cooldown_ms":600000}}"#)
+                try c.request(
+                    #"{"op":"configure","resource":"reset-me","policy":{"failure_threshold":"1/1","cooldown_ms":600000}}"#
+                )
             }
             // Trip it (a transition), then reset it: the reset is the last reply before SIGKILL.
             try c.request(#"{"op":"report","resource":"reset-me","outcome":"failure"}"#)
@@ -60,7 +68,10 @@ import Testing
             let remaining = f["forced"]?["remaining_ms"]?.intValue ?? 0
             #expect(remaining > 540_000 && remaining <= 600_000, "round \(round): remaining TTL \(remaining)")
             let cfg = try r.request(#"{"op":"status","resource":"configured"}"#)["breaker"]?["policy"]
-            #expect(cfg?["failure_threshold"] == .string("\(round % 9 + 1)/10") && cfg?["cooldown_ms"] == .integer(Int64(round * 1000)))
+            #expect(
+                cfg?["failure_threshold"] == .string("\(round % 9 + 1)/10")
+                    && cfg?["cooldown_ms"] == .integer(Int64(round * 1000))
+            )
             let t = try r.request(#"{"op":"status","resource":"tripped"}"#)["breaker"]
             #expect(t?["state"] == .string("open"), "round \(round)")
             let cooldownLeft = t?["retry_after_ms"]?.intValue ?? 0
@@ -99,7 +110,9 @@ import Testing
         let db = dir.file("h.sqlite")
         let s1 = try start(db)
         let c = try s1.connect()
-        try c.request(#"{"op":"configure","resource":"p","policy":{"failure_threshold":"1/1","success_threshold":"1/1","cooldown_ms":0}}"#)
+        try c.request(
+            #"{"op":"configure","resource":"p","policy":{"failure_threshold":"1/1","success_threshold":"1/1","cooldown_ms":0}}"#
+        )
         try c.request(#"{"op":"report","resource":"p","outcome":"failure"}"#)
         let probe = try c.request(#"{"op":"acquire","resource":"p"}"#)  // open → half_open: durable
         let oldPermit = try #require(probe["permit"]?.stringValue)
@@ -109,7 +122,10 @@ import Testing
         let s2 = try start(db)
         let r = try s2.connect()
         let fresh = try r.request(#"{"op":"acquire","resource":"p"}"#)
-        #expect(fresh["state"] == .string("half_open") && fresh["allowed"] == .bool(true), "a restarted half-open breaker grants fresh permits")
+        #expect(
+            fresh["state"] == .string("half_open") && fresh["allowed"] == .bool(true),
+            "a restarted half-open breaker grants fresh permits"
+        )
         #expect(fresh["permit"]?.stringValue != oldPermit)
         let late = try r.request(#"{"op":"report","resource":"p","outcome":"success","permit":"\#(oldPermit)"}"#)
         #expect(late["counted"] == .bool(false), "a permit from before the restart never counts")
@@ -120,7 +136,9 @@ import Testing
         let db = dir.file("w.sqlite")
         let s1 = try start(db)
         let c = try s1.connect()
-        try c.request(#"{"op":"report","resource":"w","successes":7,"failures":2,"policy":{"failure_threshold":"5/10"}}"#)
+        try c.request(
+            #"{"op":"report","resource":"w","successes":7,"failures":2,"policy":{"failure_threshold":"5/10"}}"#
+        )
         s1.signal(SIGTERM)  // graceful: a final snapshot
         #expect(s1.waitForExit() == 0)
         let s2 = try start(db)
@@ -163,7 +181,11 @@ import Testing
         let dir = try TempDirectory()
         func refuse(_ path: String, mentioning words: [String]) throws {
             let before = FileManager.default.contents(atPath: path)
-            let r = try runToCompletion(ServerProcess.binaryPath, ["--listen", "127.0.0.1:0", "--db", path], timeout: 10)
+            let r = try runToCompletion(
+                ServerProcess.binaryPath,
+                ["--listen", "127.0.0.1:0", "--db", path],
+                timeout: 10
+            )
             #expect(r.status != 0, "\(path)")
             #expect(r.stderr.contains(path), "the message names the file: \(r.stderr)")
             for w in words { #expect(r.stderr.contains(w), "\(w) in \(r.stderr)") }
@@ -189,7 +211,9 @@ import Testing
         let corrupt = dir.file("corrupt.sqlite")
         let s2 = try start(corrupt)
         let c2 = try s2.connect()
-        for i in 0..<300 { try c2.request(#"{"op":"configure","resource":"r\#(i)","policy":{"failure_threshold":"1/2"}}"#) }
+        for i in 0..<300 {
+            try c2.request(#"{"op":"configure","resource":"r\#(i)","policy":{"failure_threshold":"1/2"}}"#)
+        }
         s2.signal(SIGTERM)
         _ = s2.waitForExit()
         var bytes = try #require(FileManager.default.contents(atPath: corrupt))

@@ -18,7 +18,8 @@ import Testing
         let client = try server.connect()
         try client.request(#"{"op":"ping"}"#)
         // Requests the server has received but not answered when the signal arrives still get replies.
-        let burst = (0..<200).map { #"{"id":\#($0),"op":"acquire","resource":"r\#($0 % 7)"}"# }.joined(separator: "\n") + "\n"
+        let burst =
+            (0..<200).map { #"{"id":\#($0),"op":"acquire","resource":"r\#($0 % 7)"}"# }.joined(separator: "\n") + "\n"
         try client.send(raw: burst)
         server.signal(SIGTERM)
         var answered = 0
@@ -49,7 +50,10 @@ import Testing
     }
 
     @Test func badFlagsAreUsageErrors() throws {
-        for args in [["--listen", "nonsense"], ["--default-policy", #"{"failure_threshold":"7/3"}"#], ["--client-token-file", "/nonexistent/tokens"]] {
+        for args in [
+            ["--listen", "nonsense"], ["--default-policy", #"{"failure_threshold":"7/3"}"#],
+            ["--client-token-file", "/nonexistent/tokens"],
+        ] {
             let r = try runToCompletion(ServerProcess.binaryPath, args)
             #expect(r.status != 0, "\(args)")
             #expect(!r.stderr.isEmpty)
@@ -57,19 +61,27 @@ import Testing
     }
 
     @Test func defaultPolicyFlagAppliesToNewBreakers() throws {
-        let server = try ServerProcess(arguments: ["--default-policy", #"{"failure_threshold":"1/2","cooldown_ms":5000}"#])
+        let server = try ServerProcess(arguments: [
+            "--default-policy", #"{"failure_threshold":"1/2","cooldown_ms":5000}"#,
+        ])
         let client = try server.connect()
         try client.request(#"{"op":"acquire","resource":"d"}"#)
         let status = try client.request(#"{"op":"status","resource":"d"}"#)
         #expect(status["breaker"]?["policy"]?["failure_threshold"] == .string("1/2"))
         #expect(status["breaker"]?["policy"]?["cooldown_ms"] == .integer(5000))
-        #expect(status["breaker"]?["policy"]?["success_threshold"] == .null, "fields left out take BreakerCore's defaults")
+        #expect(
+            status["breaker"]?["policy"]?["success_threshold"] == .null,
+            "fields left out take BreakerCore's defaults"
+        )
     }
 
     @Test func helpShowsTheFlags() throws {
         let r = try runToCompletion(ServerProcess.binaryPath, ["--help"])
         #expect(r.status == 0)
-        for flag in ["--listen", "--client-token-file", "--admin-token-file", "--insecure", "--max-connections", "--max-line-bytes", "--max-breakers", "--default-policy", "--log-level"] {
+        for flag in [
+            "--listen", "--client-token-file", "--admin-token-file", "--insecure", "--max-connections",
+            "--max-line-bytes", "--max-breakers", "--default-policy", "--log-level",
+        ] {
             #expect(r.stdout.contains(flag), "\(flag)")
         }
     }

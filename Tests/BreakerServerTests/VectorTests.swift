@@ -27,7 +27,8 @@ import Testing
         let text = try String(contentsOf: Self.directory.appendingPathComponent(file), encoding: .utf8)
         let server = try ServerProcess(arguments: [])
         let client = try server.connect()
-        for (number, line) in text.split(separator: "\n").enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+        for (number, line) in text.split(separator: "\n").enumerated()
+        where !line.trimmingCharacters(in: .whitespaces).isEmpty {
             let step = try JSONParser.parse(Array(line.utf8))
             let place = "\(file):\(number + 1)"
             if let send = step["send"] {
@@ -72,7 +73,9 @@ import Testing
                 problems.append("\(path): expected an array of \(e.count)")
                 return
             }
-            for (i, pair) in zip(e, a).enumerated() { match(pair.0, pair.1, path: "\(path)[\(i)]", problems: &problems) }
+            for (i, pair) in zip(e, a).enumerated() {
+                match(pair.0, pair.1, path: "\(path)[\(i)]", problems: &problems)
+            }
         default:
             if expected != actual { problems.append("\(path): expected \(expected.jsonText), got \(actual.jsonText)") }
         }

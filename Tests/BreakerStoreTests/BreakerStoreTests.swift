@@ -11,23 +11,50 @@ import Testing
         deinit { try? FileManager.default.removeItem(atPath: dir) }
     }
 
-    func row(_ name: String, generation: UInt64 = 3, forced: PersistedBreaker.Forced? = nil) throws -> PersistedBreaker {
+    func row(_ name: String, generation: UInt64 = 3, forced: PersistedBreaker.Forced? = nil) throws -> PersistedBreaker
+    {
         PersistedBreaker(
             resource: name,
-            policy: try BreakerPolicy(failureThreshold: Fraction(2, 5), successThreshold: Fraction(1, 2), cooldown: .seconds(7)),
-            state: forced == nil ? .open : .forcedOpen, generation: generation, nextPermitSequence: 42,
-            openUntilMs: forced == nil ? 1_700_000_000_000 : nil, forced: forced, changedAtMs: 1_699_999_999_000,
-            window: "c:SFFSS", savedAtMs: 1_700_000_000_500)
+            policy: try BreakerPolicy(
+                failureThreshold: Fraction(2, 5),
+                successThreshold: Fraction(1, 2),
+                cooldown: .seconds(7)
+            ),
+            state: forced == nil ? .open : .forcedOpen,
+            generation: generation,
+            nextPermitSequence: 42,
+            openUntilMs: forced == nil ? 1_700_000_000_000 : nil,
+            forced: forced,
+            changedAtMs: 1_699_999_999_000,
+            window: "c:SFFSS",
+            savedAtMs: 1_700_000_000_500
+        )
     }
 
     @Test func rowsAndTransitionsRoundTrip() throws {
         let f = try TempFile()
         let forced = PersistedBreaker.Forced(
-            target: .open, reason: "maint", by: "alice", untilMs: 1_700_000_600_000, ttlMs: 600_000)
+            target: .open,
+            reason: "maint",
+            by: "alice",
+            untilMs: 1_700_000_600_000,
+            ttlMs: 600_000
+        )
         do {
             let store = try BreakerStore(path: f.path)
-            let t = TransitionRecord(from: .closed, to: .forcedOpen, cause: .forced, generation: 1, atMs: 5, by: "alice", reason: "maint")
-            try store.apply([.save(try row("a", generation: 1, forced: forced), transitions: [t]), .save(try row("b"), transitions: [])])
+            let t = TransitionRecord(
+                from: .closed,
+                to: .forcedOpen,
+                cause: .forced,
+                generation: 1,
+                atMs: 5,
+                by: "alice",
+                reason: "maint"
+            )
+            try store.apply([
+                .save(try row("a", generation: 1, forced: forced), transitions: [t]),
+                .save(try row("b"), transitions: []),
+            ])
         }
         let reopened = try BreakerStore(path: f.path)
         let (rows, skipped) = try reopened.loadBreakers()

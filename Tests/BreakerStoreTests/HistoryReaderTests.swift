@@ -9,16 +9,29 @@ import Testing
 @Suite struct HistoryReaderTests {
     static func row(_ name: String, generation: UInt64) throws -> PersistedBreaker {
         PersistedBreaker(
-            resource: name, policy: try BreakerPolicy(failureThreshold: Fraction(1, 2)), state: .closed,
-            generation: generation, nextPermitSequence: 1, openUntilMs: nil, forced: nil, changedAtMs: 1,
-            window: "c:", savedAtMs: 2)
+            resource: name,
+            policy: try BreakerPolicy(failureThreshold: Fraction(1, 2)),
+            state: .closed,
+            generation: generation,
+            nextPermitSequence: 1,
+            openUntilMs: nil,
+            forced: nil,
+            changedAtMs: 1,
+            window: "c:",
+            savedAtMs: 2
+        )
     }
 
     static func record(_ generation: UInt64) -> TransitionRecord {
         TransitionRecord(
-            from: generation % 2 == 0 ? .open : .closed, to: generation % 2 == 0 ? .closed : .open,
-            cause: generation % 2 == 0 ? .reset : .failureThreshold, generation: generation, atMs: Int64(generation),
-            by: "w", reason: "g\(generation)")
+            from: generation % 2 == 0 ? .open : .closed,
+            to: generation % 2 == 0 ? .closed : .open,
+            cause: generation % 2 == 0 ? .reset : .failureThreshold,
+            generation: generation,
+            atMs: Int64(generation),
+            by: "w",
+            reason: "g\(generation)"
+        )
     }
 
     /// Every page of `resource`'s log, newest first, `pageSize` at a time.
@@ -51,7 +64,8 @@ import Testing
                     try store.apply([
                         .save(
                             try Self.row("busy", generation: generations.last!),
-                            transitions: generations.map(Self.record)),
+                            transitions: generations.map(Self.record)
+                        ),
                         .save(try Self.row("other", generation: other), transitions: [Self.record(other)]),
                     ])
                 }

@@ -80,9 +80,11 @@ import Testing
     @Test func aVersionOneDatabaseIsMigratedAndReadsBackEqual() throws {
         let f = try BreakerStoreTests.TempFile()
         // Policies as schema 1 stored them: protocol JSON, as WirePolicy.write wrote it.
-        let countJSON = #"{"failure_threshold":"2/4","success_threshold":null,"cooldown_ms":7000,"#
+        let countJSON =
+            #"{"failure_threshold":"2/4","success_threshold":null,"cooldown_ms":7000,"#
             + #""window":{"type":"count","size":4},"minimum_calls":3,"half_open_permits":2,"permit_ttl_ms":10000}"#
-        let timeJSON = #"{"failure_threshold":"10/20","success_threshold":"3/3","cooldown_ms":30000,"#
+        let timeJSON =
+            #"{"failure_threshold":"10/20","success_threshold":"3/3","cooldown_ms":30000,"#
             + #""window":{"type":"time","ms":60000,"buckets":60},"minimum_calls":20,"half_open_permits":3,"#
             + #""permit_ttl_ms":5000}"#
         let sparseJSON = #"{"failure_threshold":"1/2","window":null}"#
@@ -99,30 +101,66 @@ import Testing
                     'c:', 1);
                 INSERT INTO transitions VALUES ('count', 5, 'closed', 'open', 'failure_threshold', 1700000000000, NULL,
                     NULL);
-                """)
+                """
+        )
 
         let countPolicy = try BreakerPolicy(
-            failureThreshold: Fraction(2, 4), cooldown: .seconds(7), window: .count(size: 4), minimumCalls: 3,
-            halfOpenPermits: 2)
+            failureThreshold: Fraction(2, 4),
+            cooldown: .seconds(7),
+            window: .count(size: 4),
+            minimumCalls: 3,
+            halfOpenPermits: 2
+        )
         let timePolicy = try BreakerPolicy(
-            failureThreshold: Fraction(10, 20), successThreshold: Fraction(3, 3),
-            window: .time(duration: .seconds(60), buckets: 60), permitTTL: .seconds(5))
+            failureThreshold: Fraction(10, 20),
+            successThreshold: Fraction(3, 3),
+            window: .time(duration: .seconds(60), buckets: 60),
+            permitTTL: .seconds(5)
+        )
         let sparsePolicy = try BreakerPolicy(failureThreshold: Fraction(1, 2))
         let expected: Set = [
             PersistedBreaker(
-                resource: "count", policy: countPolicy, state: .open, generation: 5, nextPermitSequence: 9,
-                openUntilMs: 1_700_000_030_000, forced: nil, changedAtMs: 1_700_000_000_000, window: "c:SFFS",
-                savedAtMs: 1_700_000_000_500),
+                resource: "count",
+                policy: countPolicy,
+                state: .open,
+                generation: 5,
+                nextPermitSequence: 9,
+                openUntilMs: 1_700_000_030_000,
+                forced: nil,
+                changedAtMs: 1_700_000_000_000,
+                window: "c:SFFS",
+                savedAtMs: 1_700_000_000_500
+            ),
             PersistedBreaker(
-                resource: "time", policy: timePolicy, state: .forcedOpen, generation: 2, nextPermitSequence: 1,
+                resource: "time",
+                policy: timePolicy,
+                state: .forcedOpen,
+                generation: 2,
+                nextPermitSequence: 1,
                 openUntilMs: nil,
                 forced: PersistedBreaker.Forced(
-                    target: .open, reason: "maint", by: "alice", untilMs: 1_700_000_600_000, ttlMs: nil),
-                changedAtMs: 1_699_999_000_000, window: "t:0,4,1;3,2,2", savedAtMs: 1_700_000_000_500),
+                    target: .open,
+                    reason: "maint",
+                    by: "alice",
+                    untilMs: 1_700_000_600_000,
+                    ttlMs: nil
+                ),
+                changedAtMs: 1_699_999_000_000,
+                window: "t:0,4,1;3,2,2",
+                savedAtMs: 1_700_000_000_500
+            ),
             PersistedBreaker(
-                resource: "sparse", policy: sparsePolicy, state: .closed, generation: 0, nextPermitSequence: 1,
-                openUntilMs: nil, forced: nil, changedAtMs: 1_699_999_000_000, window: "c:",
-                savedAtMs: 1_700_000_000_500),
+                resource: "sparse",
+                policy: sparsePolicy,
+                state: .closed,
+                generation: 0,
+                nextPermitSequence: 1,
+                openUntilMs: nil,
+                forced: nil,
+                changedAtMs: 1_699_999_000_000,
+                window: "c:",
+                savedAtMs: 1_700_000_000_500
+            ),
         ]
 
         do {
@@ -141,13 +179,21 @@ import Testing
                 try store.loadTransitions()["count"]
                     == [
                         TransitionRecord(
-                            from: .closed, to: .open, cause: .failureThreshold, generation: 5, atMs: 1_700_000_000_000)
-                    ])
+                            from: .closed,
+                            to: .open,
+                            cause: .failureThreshold,
+                            generation: 5,
+                            atMs: 1_700_000_000_000
+                        )
+                    ]
+            )
         }
         #expect(try Self.strings(f.path, "PRAGMA user_version") == ["2"])
         // The SQL conversion writes exactly what `encoded` writes for a full policy.
         let converted = try Self.strings(
-            f.path, "SELECT policy FROM breakers WHERE resource IN ('count', 'time') ORDER BY resource")
+            f.path,
+            "SELECT policy FROM breakers WHERE resource IN ('count', 'time') ORDER BY resource"
+        )
         #expect(converted == [countPolicy.encoded, timePolicy.encoded])
         #expect(try Self.strings(f.path, "SELECT policy FROM breakers WHERE resource = 'sparse'") == ["v=1;f=1/2"])
 

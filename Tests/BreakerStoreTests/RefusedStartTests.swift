@@ -10,9 +10,17 @@ import Testing
 
     static func row(_ name: String, generation: UInt64) throws -> PersistedBreaker {
         PersistedBreaker(
-            resource: name, policy: try BreakerPolicy(failureThreshold: Fraction(2, 5)), state: .closed,
-            generation: generation, nextPermitSequence: 1, openUntilMs: nil, forced: nil, changedAtMs: 1_000,
-            window: "c:SFS", savedAtMs: 2_000)
+            resource: name,
+            policy: try BreakerPolicy(failureThreshold: Fraction(2, 5)),
+            state: .closed,
+            generation: generation,
+            nextPermitSequence: 1,
+            openUntilMs: nil,
+            forced: nil,
+            changedAtMs: 1_000,
+            window: "c:SFS",
+            savedAtMs: 2_000
+        )
     }
 
     /// Copies of a database, its `-wal` (holding frames not yet checkpointed) and its `-shm`, taken while the
@@ -46,7 +54,8 @@ import Testing
 
     static func contents(_ path: String) -> [String: Data?] {
         Dictionary(
-            uniqueKeysWithValues: ["", "-wal", "-shm"].map { ($0, FileManager.default.contents(atPath: path + $0)) })
+            uniqueKeysWithValues: ["", "-wal", "-shm"].map { ($0, FileManager.default.contents(atPath: path + $0)) }
+        )
     }
 
     @Test func aDamagedFileWithAHotWALIsRefusedAndLeftAsItWas() throws {

@@ -12,11 +12,23 @@ import Testing
     /// a TTL of 10 minutes (540 s left).
     static func row(ttlMs: Int64? = 600_000, openUntilMs: Int64? = savedMs + 20_000) throws -> PersistedBreaker {
         PersistedBreaker(
-            resource: "r", policy: try BreakerPolicy(failureThreshold: Fraction(1, 2), cooldown: .seconds(30)),
-            state: .forcedOpen, generation: 3, nextPermitSequence: 1, openUntilMs: openUntilMs,
+            resource: "r",
+            policy: try BreakerPolicy(failureThreshold: Fraction(1, 2), cooldown: .seconds(30)),
+            state: .forcedOpen,
+            generation: 3,
+            nextPermitSequence: 1,
+            openUntilMs: openUntilMs,
             forced: PersistedBreaker.Forced(
-                target: .open, reason: nil, by: nil, untilMs: savedMs + 540_000, ttlMs: ttlMs),
-            changedAtMs: savedMs - 60_000, window: "c:", savedAtMs: savedMs)
+                target: .open,
+                reason: nil,
+                by: nil,
+                untilMs: savedMs + 540_000,
+                ttlMs: ttlMs
+            ),
+            changedAtMs: savedMs - 60_000,
+            window: "c:",
+            savedAtMs: savedMs
+        )
     }
 
     @Test func onTheSameClockTheDeadlinesAreKept() throws {

@@ -13,13 +13,29 @@ import Testing
         let p = try #require(BreakerPolicy(encoded: policy))
         let good = [
             PersistedBreaker(
-                resource: "good", policy: p, state: .closed, generation: 1, nextPermitSequence: 1, openUntilMs: nil,
-                forced: nil, changedAtMs: 1, window: "c:SSF", savedAtMs: 2),
+                resource: "good",
+                policy: p,
+                state: .closed,
+                generation: 1,
+                nextPermitSequence: 1,
+                openUntilMs: nil,
+                forced: nil,
+                changedAtMs: 1,
+                window: "c:SSF",
+                savedAtMs: 2
+            ),
             PersistedBreaker(
-                resource: "held", policy: p, state: .forcedOpen, generation: 2, nextPermitSequence: 1,
+                resource: "held",
+                policy: p,
+                state: .forcedOpen,
+                generation: 2,
+                nextPermitSequence: 1,
                 openUntilMs: nil,
                 forced: PersistedBreaker.Forced(target: .open, reason: "maint", by: "ops", untilMs: nil),
-                changedAtMs: 1, window: "c:", savedAtMs: 2),
+                changedAtMs: 1,
+                window: "c:",
+                savedAtMs: 2
+            ),
         ]
         let store = try BreakerStore(path: f.path)
         let t = TransitionRecord(from: .closed, to: .forcedOpen, cause: .forced, generation: 2, atMs: 1)
@@ -29,8 +45,12 @@ import Testing
 
     /// Inserts a breaker row (and one audit-log record for it) with raw SQL; `resource` and the others are SQL.
     static func insert(
-        _ path: String, resource: String, policy: String = "'\(policy)'", state: String = "'closed'",
-        forced: String = "NULL", window: String = "'c:'"
+        _ path: String,
+        resource: String,
+        policy: String = "'\(policy)'",
+        state: String = "'closed'",
+        forced: String = "NULL",
+        window: String = "'c:'"
     ) throws {
         try MigrationTests.execute(
             path,
@@ -38,7 +58,8 @@ import Testing
             INSERT INTO breakers VALUES (\(resource), \(policy), \(state), 1, 1, NULL, \(forced), NULL, NULL, NULL,
                 1, \(window), 1, NULL);
             INSERT INTO transitions VALUES (\(resource), 1, 'closed', 'open', 'failure_threshold', 1, NULL, NULL);
-            """)
+            """
+        )
     }
 
     @Test func everyKindOfUnreadableRowIsNamedThenDroppedExactly() throws {

@@ -24,7 +24,11 @@ import Testing
         let clock = ManualClock()
         let log = TransitionLog()
         let breaker = try CircuitBreakerPolicy(
-            cooldown: .seconds(30), failureThreshold: Fraction(2, 5), onStateChange: log.handler(), clock: clock)
+            cooldown: .seconds(30),
+            failureThreshold: Fraction(2, 5),
+            onStateChange: log.handler(),
+            clock: clock
+        )
         await drive(breaker, [true, true, true, true, true])
         #expect(breaker.state == .open)
         clock.advance(by: .seconds(30))
@@ -39,7 +43,11 @@ import Testing
     @Test func halfOpenReopensWhenProbesFail() async throws {
         let clock = ManualClock()
         let breaker = try CircuitBreakerPolicy(
-            cooldown: .seconds(5), failureThreshold: Fraction(1, 2), successThreshold: Fraction(2, 2), clock: clock)
+            cooldown: .seconds(5),
+            failureThreshold: Fraction(1, 2),
+            successThreshold: Fraction(2, 2),
+            clock: clock
+        )
         await drive(breaker, [true, true])
         clock.advance(by: .seconds(5))
         await drive(breaker, [false, true])
@@ -50,7 +58,10 @@ import Testing
     @Test func unhandledErrorsAreRethrownAndCountAsSuccesses() async throws {
         // usage-patterns "Database Operation with Circuit Breaker": only OperationalError counts.
         let breaker = try CircuitBreakerPolicy(
-            cooldown: .seconds(60), failureThreshold: Fraction(1, 5), handle: { $0 is OperationalError })
+            cooldown: .seconds(60),
+            failureThreshold: Fraction(1, 5),
+            handle: { $0 is OperationalError }
+        )
         for _ in 0..<10 {
             await #expect(throws: ValueError.self) { try await breaker.run { throw ValueError() } }
         }
@@ -67,7 +78,10 @@ import Testing
                 || ((error as? MessageError)?.message.lowercased().contains("transient") ?? false)
         }
         let breaker = try CircuitBreakerPolicy(
-            cooldown: .seconds(30), failureThreshold: Fraction(1, 3), handle: isTransient)
+            cooldown: .seconds(30),
+            failureThreshold: Fraction(1, 3),
+            handle: isTransient
+        )
         await drive(breaker, [true, true, true], error: MessageError(message: "permanent: bad payload"))
         #expect(breaker.state == .closed, "permanent errors do not trip")
         await drive(breaker, [true], error: MessageError(message: "Transient broker hiccup"))
@@ -109,7 +123,10 @@ import Testing
     @Test func fiftyTasksInHalfOpenRunExactlyThePermits() async throws {
         let clock = ManualClock()
         let policy = try BreakerPolicy(
-            failureThreshold: Fraction(1, 1), successThreshold: Fraction(3, 3), cooldown: .seconds(1))
+            failureThreshold: Fraction(1, 1),
+            successThreshold: Fraction(3, 3),
+            cooldown: .seconds(1)
+        )
         let breaker = CircuitBreakerPolicy(policy: policy, clock: clock)
         await drive(breaker, [true])
         clock.advance(by: .seconds(1))

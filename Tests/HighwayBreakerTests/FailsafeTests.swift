@@ -29,11 +29,18 @@ import Testing
         let sleeper = RecordingSleeper(clock: clock)
         let log = TransitionLog()
         let retry = try RetryPolicy(
-            maxRetries: 2, backoff: try Backoff(minDelay: .seconds(1), maxDelay: .seconds(5), factor: 2),
-            handle: { $0 is ConnectionError }, sleeper: sleeper)
+            maxRetries: 2,
+            backoff: try Backoff(minDelay: .seconds(1), maxDelay: .seconds(5), factor: 2),
+            handle: { $0 is ConnectionError },
+            sleeper: sleeper
+        )
         let breaker = try CircuitBreakerPolicy(
-            cooldown: .seconds(60), failureThreshold: Fraction(3, 10),
-            handle: { $0 is ConnectionError || $0 is TimeoutError }, onStateChange: log.handler(), clock: clock)
+            cooldown: .seconds(60),
+            failureThreshold: Fraction(3, 10),
+            handle: { $0 is ConnectionError || $0 is TimeoutError },
+            onStateChange: log.handler(),
+            clock: clock
+        )
         let api = try Failsafe(policies: [retry, breaker])
 
         // 7 good calls, then the API goes down: 3 failures within the window of 10 trip it.

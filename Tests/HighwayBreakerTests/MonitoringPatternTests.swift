@@ -8,7 +8,11 @@ import Testing
 @Suite struct MonitoringPatternTests {
     /// The seeds' CircuitBreakerMonitor: records transitions with their durations and alerts on OPEN.
     final class Monitor: Sendable {
-        struct Entry: Equatable { var from: BreakerState; var to: BreakerState; var durationInOld: Duration }
+        struct Entry: Equatable {
+            var from: BreakerState
+            var to: BreakerState
+            var durationInOld: Duration
+        }
         private let state = Mutex<(entries: [Entry], alerts: [String], last: MonotonicInstant)>(([], [], .zero))
         let clock: ManualClock
 
@@ -34,8 +38,11 @@ import Testing
         let clock = ManualClock()
         let monitor = Monitor(clock: clock)
         let breaker = try CircuitBreakerPolicy(
-            cooldown: .seconds(60), failureThreshold: Fraction(3, 10), onStateChange: monitor.logStateChange,
-            clock: clock)
+            cooldown: .seconds(60),
+            failureThreshold: Fraction(3, 10),
+            onStateChange: monitor.logStateChange,
+            clock: clock
+        )
         // The seeds' demo fails 60% of the time; here a fixed sequence with that rate.
         let pattern = [false, true, true, false, true, false, true, true, false, true]
         clock.advance(by: .seconds(5))
@@ -44,7 +51,9 @@ import Testing
         clock.advance(by: .seconds(60))
         await drive(breaker, Array(repeating: false, count: 10))
         #expect(breaker.state == .closed)
-        #expect(monitor.entries.map { "\($0.from)->\($0.to)" } == ["closed->open", "open->half_open", "half_open->closed"])
+        #expect(
+            monitor.entries.map { "\($0.from)->\($0.to)" } == ["closed->open", "open->half_open", "half_open->closed"]
+        )
         try #require(monitor.entries.count == 3)
         #expect(monitor.entries[0].durationInOld == .seconds(5))
         #expect(monitor.entries[1].durationInOld == .seconds(60))
@@ -56,17 +65,23 @@ import Testing
         let lines = Mutex<[String]>([])
         let name = "ExternalPaymentAPI"
         let breaker = try CircuitBreakerPolicy(
-            cooldown: .seconds(30), failureThreshold: Fraction(2, 5),
+            cooldown: .seconds(30),
+            failureThreshold: Fraction(2, 5),
             onStateChange: { policy, old, new in
                 lines.withLock {
                     $0.append("[\(name)] Circuit breaker state changed: \(old) -> \(new)")
                     $0.append("[\(name)] Recent execution history: \(policy.history)")
                 }
-            }, name: name)
+            },
+            name: name
+        )
         await drive(breaker, [false, false, true, false, true])
         let logged = lines.withLock { $0 }
         #expect(logged.first == "[ExternalPaymentAPI] Circuit breaker state changed: closed -> open")
-        #expect(logged.last == "[ExternalPaymentAPI] Recent execution history: [success, success, failure, success, failure]")
+        #expect(
+            logged.last
+                == "[ExternalPaymentAPI] Recent execution history: [success, success, failure, success, failure]"
+        )
         await #expect {
             try await breaker.run {}
         } throws: { error in
@@ -80,7 +95,11 @@ import Testing
             if let http = error as? HTTPError { return [500, 502, 503, 504].contains(http.statusCode) }
             return error is ConnectionError || error is TimeoutError
         }
-        let breaker = try CircuitBreakerPolicy(cooldown: .seconds(300), failureThreshold: Fraction(2, 5), handle: relevant)
+        let breaker = try CircuitBreakerPolicy(
+            cooldown: .seconds(300),
+            failureThreshold: Fraction(2, 5),
+            handle: relevant
+        )
         for code in [401, 404, 400, 403, 429] { _ = try? await breaker.run { throw HTTPError(statusCode: code) } }
         #expect(breaker.state == .closed)
         #expect(breaker.history == Array(repeating: .success, count: 5), "client errors count as successes")

@@ -34,8 +34,10 @@ import Testing
         // usage-patterns "Service with Retry": 1 s, 2 s, 4 s (cap 10 s).
         let sleeper = RecordingSleeper()
         let retry = try RetryPolicy(
-            maxRetries: 3, backoff: try Backoff(minDelay: .seconds(1), maxDelay: .seconds(10), factor: 2),
-            sleeper: sleeper)
+            maxRetries: 3,
+            backoff: try Backoff(minDelay: .seconds(1), maxDelay: .seconds(10), factor: 2),
+            sleeper: sleeper
+        )
         _ = try? await retry.run { throw ConnectionError() }
         #expect(sleeper.delays == [.seconds(1), .seconds(2), .seconds(4)])
 
@@ -64,8 +66,11 @@ import Testing
     @Test func retryUsesItsRandomSourceForJitter() async throws {
         let sleeper = RecordingSleeper()
         let retry = try RetryPolicy(
-            maxRetries: 2, backoff: try Backoff(minDelay: .seconds(1), maxDelay: .seconds(10), factor: 2, jitter: 0.5),
-            sleeper: sleeper, unitRandom: { 1.0 })
+            maxRetries: 2,
+            backoff: try Backoff(minDelay: .seconds(1), maxDelay: .seconds(10), factor: 2, jitter: 0.5),
+            sleeper: sleeper,
+            unitRandom: { 1.0 }
+        )
         _ = try? await retry.run { throw ConnectionError() }
         #expect(sleeper.delays == [.milliseconds(1_500), .seconds(3)])
     }
@@ -89,7 +94,10 @@ import Testing
         // documentation.md "Custom Exception Handling": only ConnectionError/TimeoutError are retried.
         let attempts = Counter()
         let retry = try RetryPolicy(
-            maxRetries: 3, handle: { $0 is ConnectionError || $0 is TimeoutError }, sleeper: RecordingSleeper())
+            maxRetries: 3,
+            handle: { $0 is ConnectionError || $0 is TimeoutError },
+            sleeper: RecordingSleeper()
+        )
         await #expect(throws: ValueError.self) {
             try await retry.run {
                 attempts.bump()
@@ -103,7 +111,10 @@ import Testing
         // usage-patterns "Database with Retry": max 2, OperationalError or DatabaseError; synchronous.
         let attempts = Counter()
         let retry = try RetryPolicy(
-            maxRetries: 2, handle: { $0 is OperationalError || $0 is DatabaseError }, sleeper: RecordingSleeper())
+            maxRetries: 2,
+            handle: { $0 is OperationalError || $0 is DatabaseError },
+            sleeper: RecordingSleeper()
+        )
         let result = try retry.runBlocking {
             attempts.bump()
             if attempts.count == 1 { throw OperationalError() }
@@ -127,7 +138,8 @@ import Testing
                         attempts.bump()
                         if item.unprocessible { throw ValueError(message: "Item cannot be processed") }
                         return item.id
-                    })
+                    }
+                )
             } catch {
                 errors.append((item.id, "\(error)"))
             }
@@ -143,7 +155,10 @@ import Testing
         let attempts = Counter()
         let sleeper = RecordingSleeper()
         let retry = try RetryPolicy(
-            maxRetries: 3, backoff: try Backoff(minDelay: .seconds(1), maxDelay: .seconds(10)), sleeper: sleeper)
+            maxRetries: 3,
+            backoff: try Backoff(minDelay: .seconds(1), maxDelay: .seconds(10)),
+            sleeper: sleeper
+        )
         let open = CircuitOpenError(resource: "db", state: .open, retryAfter: .seconds(30), source: .server)
         await #expect(throws: open) {
             try await retry.run {
@@ -173,8 +188,10 @@ import Testing
         let clock = ManualClock()
         let breaker = try CircuitBreakerPolicy(cooldown: .seconds(30), failureThreshold: Fraction(2, 5), clock: clock)
         let retry = try RetryPolicy(
-            maxRetries: 3, backoff: try Backoff(minDelay: .seconds(1), maxDelay: .seconds(10), factor: 2, jitter: 0.1),
-            sleeper: RecordingSleeper(clock: clock))
+            maxRetries: 3,
+            backoff: try Backoff(minDelay: .seconds(1), maxDelay: .seconds(10), factor: 2, jitter: 0.1),
+            sleeper: RecordingSleeper(clock: clock)
+        )
         let api = try Failsafe(policies: [retry, breaker])
         for _ in 0..<5 { breaker.complete(.failure, permit: nil) }
         #expect(breaker.state == .open)

@@ -1,5 +1,6 @@
 import BreakerProtocol
 import BreakerTestSupport
+import Foundation
 import HighwayBreaker
 import Testing
 
@@ -12,7 +13,11 @@ import Testing
         let hello = try await client.hello()
         #expect(hello.server == "breakerd" && hello.protocolVersion == 1 && hello.role == .admin)
 
-        let policy = try BreakerPolicy(failureThreshold: Fraction(1, 2), successThreshold: Fraction(1, 1), cooldown: .zero)
+        let policy = try BreakerPolicy(
+            failureThreshold: Fraction(1, 2),
+            successThreshold: Fraction(1, 1),
+            cooldown: .zero
+        )
         let created = try await client.configure("db", policy: policy)
         #expect(created.state == .closed && created.policy == policy)
         let a = try await client.acquire("db")
@@ -124,7 +129,11 @@ import Testing
         let file = dir + "/tokens"
         try "admin-token-aaaaaaaaaaaaaaaaaaaa\n".write(toFile: file, atomically: true, encoding: .utf8)
         let server = try ServerProcess(arguments: ["--admin-token-file", file])
-        var config = BreakerClient.Configuration(host: "127.0.0.1", port: server.port, token: "wrong-token-bbbbbbbbbbbbbbbb")
+        var config = BreakerClient.Configuration(
+            host: "127.0.0.1",
+            port: server.port,
+            token: "wrong-token-bbbbbbbbbbbbbbbb"
+        )
         config.requestTimeout = .seconds(2)
         let client = BreakerClient(configuration: config)
         await #expect(throws: BreakerClientError(code: .unauthorized, message: "the token is not valid")) {
@@ -227,8 +236,6 @@ import Testing
         #expect(try await client.stats().connections == 2)
     }
 }
-
-import Foundation
 
 func NSTemporaryDirectoryPath() -> String {
     let path = NSTemporaryDirectory() + "client-\(UUID().uuidString)"

@@ -24,7 +24,8 @@ import Testing
             local: try SharedCircuitBreaker(resource: "local", policy: policy, client: client, fallback: .local),
             allow: try SharedCircuitBreaker(resource: "allow", policy: policy, client: client, fallback: .allow),
             reject: try SharedCircuitBreaker(resource: "reject", policy: policy, client: client, fallback: .reject),
-            forced: try SharedCircuitBreaker(resource: "forced", policy: policy, client: client, fallback: .allow))
+            forced: try SharedCircuitBreaker(resource: "forced", policy: policy, client: client, fallback: .allow)
+        )
     }
 
     /// Runs one call through `breaker`; returns "ran" or "rejected:<state>" (with ":<source>" unless the server
@@ -130,10 +131,12 @@ import Testing
         print("paused: \(calls) calls, worst \(worst)")
         #expect(client.isConnected, "the connection stays up; requests time out")
         server.signal(SIGCONT)
-        #expect(await eventually(timeout: .seconds(2)) {
-            _ = await call(b.allow)
-            return !b.allow.isInFallback
-        })
+        #expect(
+            await eventually(timeout: .seconds(2)) {
+                _ = await call(b.allow)
+                return !b.allow.isInFallback
+            }
+        )
         #expect(await call(b.reject).0 == "ran")
     }
 
@@ -162,7 +165,10 @@ import Testing
         let client = try await connectedClient(port: port, name: "svc-7", timeout: .seconds(5))
         let log = Log()
         let watched = try SharedCircuitBreaker(
-            resource: "w", client: client, onStateChange: { _, from, to in log.append("\(from)->\(to)") })
+            resource: "w",
+            client: client,
+            onStateChange: { _, from, to in log.append("\(from)->\(to)") }
+        )
         #expect(client.connectionCount == 1)
 
         server.signal(SIGKILL)

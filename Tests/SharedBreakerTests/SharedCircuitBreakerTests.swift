@@ -6,12 +6,24 @@ import Testing
 
 /// SharedCircuitBreaker against the real server: one circuit for every client and process.
 @Suite struct SharedCircuitBreakerTests {
-    static let tripAtFive = try! BreakerPolicy(failureThreshold: Fraction(5, 5), successThreshold: Fraction(3, 3), cooldown: .seconds(60))
+    static let tripAtFive = try! BreakerPolicy(
+        failureThreshold: Fraction(5, 5),
+        successThreshold: Fraction(3, 3),
+        cooldown: .seconds(60)
+    )
 
     @Test func failuresOfClientAOpenTheCircuitForClientB() async throws {
         let server = try ServerProcess(arguments: [])
-        let a = try SharedCircuitBreaker(resource: "db", policy: Self.tripAtFive, client: try await connectedClient(port: server.port, name: "a"))
-        let b = try SharedCircuitBreaker(resource: "db", policy: Self.tripAtFive, client: try await connectedClient(port: server.port, name: "b"))
+        let a = try SharedCircuitBreaker(
+            resource: "db",
+            policy: Self.tripAtFive,
+            client: try await connectedClient(port: server.port, name: "a")
+        )
+        let b = try SharedCircuitBreaker(
+            resource: "db",
+            policy: Self.tripAtFive,
+            client: try await connectedClient(port: server.port, name: "b")
+        )
         #expect(try await b.run { 1 } == 1)
         for _ in 0..<5 { _ = try? await a.run { throw ServiceDown() } }
         let calls = Counter()
@@ -31,9 +43,15 @@ import Testing
 
     @Test func failuresInAnotherProcessOpenTheCircuit() async throws {
         let server = try ServerProcess(arguments: [])
-        let driver = try DriverProcess(["fail", "--server", "127.0.0.1:\(server.port)", "--resource", "db", "--count", "7"])
+        let driver = try DriverProcess([
+            "fail", "--server", "127.0.0.1:\(server.port)", "--resource", "db", "--count", "7",
+        ])
         let lines = try driver.readAll()
-        #expect(lines.map { $0["result"]?.stringValue } == ["failed", "failed", "failed", "failed", "failed", "rejected", "rejected"])
+        #expect(
+            lines.map { $0["result"]?.stringValue } == [
+                "failed", "failed", "failed", "failed", "failed", "rejected", "rejected",
+            ]
+        )
         let here = try SharedCircuitBreaker(resource: "db", client: try await connectedClient(port: server.port))
         await #expect(throws: CircuitOpenError.self) { try await here.run {} }
     }
@@ -73,7 +91,12 @@ import Testing
     @Test func aProberKilledWhileHoldingThePermitDoesNotWedgeTheCircuit() async throws {
         let server = try TestServer()
         let client = try await connectedClient(port: server.port, timeout: .seconds(5))
-        let policy = try BreakerPolicy(failureThreshold: Fraction(1, 1), successThreshold: Fraction(1, 1), cooldown: .seconds(1), permitTTL: .seconds(10))
+        let policy = try BreakerPolicy(
+            failureThreshold: Fraction(1, 1),
+            successThreshold: Fraction(1, 1),
+            cooldown: .seconds(1),
+            permitTTL: .seconds(10)
+        )
         _ = try await client.configure("q", policy: policy)
         _ = try await client.report("q", outcome: .failure)
         server.clock.advance(by: .seconds(1))
@@ -95,7 +118,10 @@ import Testing
         let log = Log()
         let watcherClient = try await connectedClient(port: server.port)
         let watched = try SharedCircuitBreaker(
-            resource: "pay", client: watcherClient, onStateChange: { breaker, from, to in log.append("\(breaker.resource):\(from)->\(to)") })
+            resource: "pay",
+            client: watcherClient,
+            onStateChange: { breaker, from, to in log.append("\(breaker.resource):\(from)->\(to)") }
+        )
         try await watched.subscribed()
         let admin = try await connectedClient(port: server.port, timeout: .seconds(5))
         _ = try await admin.configure("pay", policy: try BreakerPolicy(failureThreshold: Fraction(1, 1)))
@@ -120,8 +146,10 @@ import Testing
         try await client.connect()
         let (changes, continuation) = AsyncStream.makeStream(of: String.self)
         let breaker = try SharedCircuitBreaker(
-            resource: "fresh", client: client,
-            onStateChange: { breaker, from, to in continuation.yield("\(breaker.resource):\(from)->\(to)") })
+            resource: "fresh",
+            client: client,
+            onStateChange: { breaker, from, to in continuation.yield("\(breaker.resource):\(from)->\(to)") }
+        )
         _ = try await client.configure("fresh", policy: try BreakerPolicy(failureThreshold: Fraction(1, 2)))
         _ = try await client.force("fresh", .open, reason: "at once")
         var first: String?
@@ -139,7 +167,10 @@ import Testing
         let client = try await connectedClient(port: server.port)
         let (changes, continuation) = AsyncStream.makeStream(of: BreakerState.self)
         let breaker = try SharedCircuitBreaker(
-            resource: "other", client: client, onStateChange: { _, _, to in continuation.yield(to) })
+            resource: "other",
+            client: client,
+            onStateChange: { _, _, to in continuation.yield(to) }
+        )
         try await breaker.subscribed()
         try await breaker.subscribed()  // already live: returns at once
         let admin = try await connectedClient(port: server.port, timeout: .seconds(5))
@@ -203,9 +234,15 @@ import Testing
 /// The example program runs and shows every worker's circuit opening.
 @Suite struct DemoTests {
     @Test func demoShowsEveryWorkerOpening() throws {
-        let r = try runToCompletion(ServerProcess.binary(named: "breaker-demo"), ["--workers", "3", "--seconds", "5"], timeout: 60)
+        let r = try runToCompletion(
+            ServerProcess.binary(named: "breaker-demo"),
+            ["--workers", "3", "--seconds", "5"],
+            timeout: 60
+        )
         #expect(r.status == 0, "\(r.stderr)")
-        for id in 0..<3 { #expect(r.stdout.contains("[worker \(id)]") && r.stdout.contains("closed -> open"), "\(r.stdout)") }
+        for id in 0..<3 {
+            #expect(r.stdout.contains("[worker \(id)]") && r.stdout.contains("closed -> open"), "\(r.stdout)")
+        }
         let opens = r.stdout.split(separator: "\n").filter { $0.hasSuffix("closed -> open") }
         #expect(opens.count >= 3)
     }

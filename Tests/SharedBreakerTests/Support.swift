@@ -27,7 +27,7 @@ actor Gate {
     }
     func open() {
         isOpen = true
-        waiters.forEach { $0.resume() }
+        for waiter in waiters { waiter.resume() }
         waiters.removeAll()
     }
 }
@@ -43,7 +43,11 @@ func eventually(timeout: Duration = .seconds(5), _ condition: () async throws ->
     return try await condition()
 }
 
-func connectedClient(port: Int, name: String = "test", timeout: Duration = .milliseconds(100)) async throws -> BreakerClient {
+func connectedClient(
+    port: Int,
+    name: String = "test",
+    timeout: Duration = .milliseconds(100)
+) async throws -> BreakerClient {
     var config = BreakerClient.Configuration(host: "127.0.0.1", port: port, clientName: name)
     config.requestTimeout = timeout
     let client = BreakerClient(configuration: config)

@@ -1,0 +1,13 @@
+/// The operations of protocol v1, by their wire names.
+public enum OperationName: String, Sendable, Hashable, CaseIterable {
+    case ping, hello, acquire, report, status, list, configure, force, release, reset, delete, watch, unwatch,
+        history, stats
+
+    /// True for the operations only the admin role may use.
+    public var requiresAdmin: Bool {
+        switch self {
+        case .configure, .force, .release, .reset, .delete: true
+        default: false
+        }
+    }
+}

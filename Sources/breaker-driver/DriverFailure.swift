@@ -1,0 +1,9 @@
+import ArgumentParser
+import HighwayBreaker
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct DriverFailure: Error {}
