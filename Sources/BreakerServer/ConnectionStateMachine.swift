@@ -43,8 +43,6 @@ struct ConnectionStateMachine {
         case keepForLater
         /// Drop them.
         case drop
-        /// Write this error, send what is pending, and close.
-        case closeWithError(ProtocolError)
     }
 
     /// What to do after a line was answered, or about to be.
@@ -55,6 +53,8 @@ struct ConnectionStateMachine {
         case stop
         /// The peer speaks HTTP: close at once, without a reply.
         case abort
+        /// Too much input before a successful `hello`: write this error, send what is pending, and close.
+        case refuse(ProtocolError)
     }
 
     /// What to do with a commit's outcome.
@@ -146,32 +146,25 @@ struct ConnectionStateMachine {
         switch phase {
         case .held: return .keepForLater
         case .closingAfterFlush, .discarding, .closed: return .drop
-        case .active: if backPressured { return .keepForLater }
+        case .active: return backPressured ? .keepForLater : .frame
         }
-        if !authenticated {
-            unauthenticatedBytes += count
-            if unauthenticatedBytes > limits.unauthenticatedBytes {
-                phase = .closingAfterFlush
-                return .closeWithError(
-                    ProtocolError(
-                        .unauthorized,
-                        "more than \(limits.unauthenticatedBytes) bytes before a successful hello; closing"
-                    )
-                )
-            }
-        }
-        return .frame
     }
 
-    /// The start of a first line that has not ended yet: HTTP is recognised before its line ends.
-    mutating func partialFirstLine(_ bytes: [UInt8]) -> LineAction {
-        guard !sawFirstLine, Self.looksLikeHTTP(bytes) else { return .next }
-        phase = .closed
-        return .abort
+    /// The start of a line that has not ended yet (`bytes`, kept by the framer). HTTP is recognised before its
+    /// first line ends, and before `hello` an unfinished line counts against the byte limit too.
+    mutating func partialLine(_ bytes: [UInt8], authenticated: Bool) -> LineAction {
+        if !sawFirstLine && Self.looksLikeHTTP(bytes) {
+            phase = .closed
+            return .abort
+        }
+        guard !authenticated, unauthenticatedBytes + bytes.count > limits.unauthenticatedBytes else { return .next }
+        return refuseUnauthenticated()
     }
 
-    /// A complete request line, before it is answered.
-    mutating func lineArrived(_ line: UnsafeRawBufferPointer) -> LineAction {
+    /// A complete request line, before it is answered. Before `hello`, lines count against the byte limit one by
+    /// one, so that a `hello` followed at once by pipelined requests is answered, and what follows it is not
+    /// counted.
+    mutating func lineArrived(_ line: UnsafeRawBufferPointer, authenticated: Bool) -> LineAction {
         guard case .active = phase else { return .stop }
         if !sawFirstLine {
             sawFirstLine = true
@@ -180,7 +173,19 @@ struct ConnectionStateMachine {
                 return .abort
             }
         }
+        if !authenticated {
+            unauthenticatedBytes += line.count + 1
+            if unauthenticatedBytes > limits.unauthenticatedBytes { return refuseUnauthenticated() }
+        }
         return .next
+    }
+
+    private mutating func refuseUnauthenticated() -> LineAction {
+        phase = .closingAfterFlush
+        return .refuse(
+            ProtocolError(
+                .unauthorized,
+                "more than \(limits.unauthenticatedBytes) bytes before a successful hello; closing"))
     }
 
     /// A line was answered: the reply was written (or is held); `pendingOutput` bytes now wait to be sent.

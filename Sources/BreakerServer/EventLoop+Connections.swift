@@ -20,7 +20,6 @@ extension EventLoop {
                 case .frame: frame(c, chunk)
                 case .keepForLater: c.backlog.append(contentsOf: chunk)
                 case .drop: break
-                case .closeWithError(let error): Reply.error(id: nil, error, into: &c.output)
                 }
                 if n < readBuffer.count || !c.machine.wantsToRead { break }
             } else if n == 0 {
@@ -46,7 +45,12 @@ extension EventLoop {
     func frame(_ c: Connection, _ bytes: UnsafeRawBufferPointer) {
         switch c.framer.feed(bytes, { answer(c, $0) }) {
         case .consumed:
-            if c.machine.partialFirstLine(c.framer.partial) == .abort { abort(c) }
+            guard !c.framer.partial.isEmpty else { break }
+            switch c.machine.partialLine(c.framer.partial, authenticated: c.isAuthenticated) {
+            case .abort: abort(c)
+            case .refuse(let error): Reply.error(id: nil, error, into: &c.output)
+            case .next, .stop: break
+            }
         case .stopped(let resumeAt):
             // A reply is held for a commit, or too much output waits: the rest waits, in order. (Closing: it is
             // dropped.)
@@ -60,11 +64,14 @@ extension EventLoop {
 
     /// Answers one line; returns whether the framer may go on with the next one.
     private func answer(_ c: Connection, _ line: UnsafeRawBufferPointer) -> Bool {
-        switch c.machine.lineArrived(line) {
+        switch c.machine.lineArrived(line, authenticated: c.isAuthenticated) {
         case .next: break
         case .stop: return false
         case .abort:
             abort(c)
+            return false
+        case .refuse(let error):
+            Reply.error(id: nil, error, into: &c.output)
             return false
         }
         let result = context.handler.handle(line: line, session: &c.session, out: &c.output)

@@ -33,6 +33,37 @@ import Testing
         #expect(try c.request(#"{"op":"acquire","resource":"x"}"#).isOK)
     }
 
+    @Test func helloFollowedAtOnceByManyPipelinedRequestsIsAnswered() throws {
+        // Found by the abuse suite: the 16 KiB limit before hello was taken over the whole read, so a client that
+        // pipelined its requests right behind its hello was cut off. The limit counts lines before the hello.
+        let s = try server()
+        let c = try s.connect()
+        var batch = #"{"op":"hello","token":"\#(Self.clientToken)"}"# + "\n"
+        for i in 0..<2_000 { batch += #"{"id":\#(i),"op":"acquire","resource":"pipe"}"# + "\n" }
+        try c.send(raw: batch)
+        #expect(try c.readJSON()["role"] == .string("client"))
+        for i in 0..<2_000 {
+            let reply = try c.readJSON()
+            #expect(reply["id"]?.intValue == i && reply.isOK)
+            if !reply.isOK { break }
+        }
+    }
+
+    @Test func moreThanTheLimitBeforeHelloIsRefused() throws {
+        let s = try server()
+        let c = try s.connect()
+        var batch = ""
+        for _ in 0..<1_000 { batch += #"{"op":"ping"}"# + "\n" }  // 14 bytes each: past 16 KiB at the 1,171st
+        batch += batch
+        try c.send(raw: batch)
+        var last: JSONValue?
+        while let line = try c.readLine(), !line.isEmpty {
+            last = try JSONParser.parse(Array(line.utf8))
+        }
+        #expect(last?["error"]?["code"] == .string("unauthorized"))
+        #expect(try c.waitForClose())
+    }
+
     @Test func clientRoleIsForbiddenAdminOps() throws {
         let s = try server()
         let c = try s.connect()

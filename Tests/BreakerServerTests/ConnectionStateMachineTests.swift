@@ -18,8 +18,10 @@ import Testing
 
     func machine() -> ConnectionStateMachine { ConnectionStateMachine(limits: Self.limits, now: t0) }
 
-    func arrive(_ m: inout ConnectionStateMachine, _ text: String) -> ConnectionStateMachine.LineAction {
-        Array(text.utf8).withUnsafeBytes { m.lineArrived($0) }
+    func arrive(
+        _ m: inout ConnectionStateMachine, _ text: String, authenticated: Bool = true
+    ) -> ConnectionStateMachine.LineAction {
+        Array(text.utf8).withUnsafeBytes { m.lineArrived($0, authenticated: authenticated) }
     }
 
     static let held = HeldReply(id: .integer(7), body: .success)
@@ -100,17 +102,36 @@ import Testing
 
     // MARK: Before hello
 
-    @Test func anUnauthenticatedConnectionMaySendUpToTheByteLimit() {
+    @Test func anUnauthenticatedConnectionMaySendUpToTheByteLimitCountedLineByLine() {
         var m = machine()
-        #expect(m.received(60, authenticated: false) == .frame)
-        #expect(m.received(40, authenticated: false) == .frame, "exactly the limit")
-        guard case .closeWithError(let error) = m.received(1, authenticated: false) else {
-            Issue.record("one byte past the limit must close")
+        #expect(m.received(1_000, authenticated: false) == .frame, "bytes are counted as lines are answered")
+        let line59 = String(repeating: "x", count: 59)  // 60 bytes with its newline
+        #expect(arrive(&m, line59, authenticated: false) == .next)
+        #expect(m.partialLine(Array(repeating: 0x78, count: 40), authenticated: false) == .next, "exactly the limit")
+        let line39 = String(repeating: "y", count: 39)
+        #expect(arrive(&m, line39, authenticated: false) == .next, "100 bytes: exactly the limit")
+        guard case .refuse(let error) = arrive(&m, "z", authenticated: false) else {
+            Issue.record("two bytes past the limit must close")
             return
         }
         #expect(error.code == .unauthorized)
         #expect(m.received(1, authenticated: false) == .drop)
         #expect(m.outputDrained() == .close)
+    }
+
+    @Test func anUnfinishedLineBeforeHelloCountsToo() {
+        var m = machine()
+        guard case .refuse = m.partialLine(Array(repeating: 0x78, count: 101), authenticated: false) else {
+            Issue.record("an unfinished line past the limit must close")
+            return
+        }
+    }
+
+    @Test func linesAfterASuccessfulHelloAreNotCounted() {
+        var m = machine()
+        #expect(arrive(&m, #"{"op":"hello","token":"t"}"#, authenticated: false) == .next)
+        // The hello succeeded: the pipelined requests after it in the same read are the client's own.
+        for _ in 0..<100 { #expect(arrive(&m, String(repeating: "a", count: 50), authenticated: true) == .next) }
     }
 
     @Test func anAuthenticatedConnectionHasNoByteLimit() {
@@ -164,7 +185,7 @@ import Testing
 
     @Test func httpOnTheFirstLineAborts() {
         var m = machine()
-        #expect(m.partialFirstLine(Array("GET / HT".utf8)) == .abort)
+        #expect(m.partialLine(Array("GET / HT".utf8), authenticated: true) == .abort)
         var n = machine()
         #expect(arrive(&n, "POST /x HTTP/1.1") == .abort)
         var o = machine()
