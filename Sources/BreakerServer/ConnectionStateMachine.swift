@@ -185,7 +185,9 @@ struct ConnectionStateMachine {
         return .refuse(
             ProtocolError(
                 .unauthorized,
-                "more than \(limits.unauthenticatedBytes) bytes before a successful hello; closing"))
+                "more than \(limits.unauthenticatedBytes) bytes before a successful hello; closing"
+            )
+        )
     }
 
     /// A line was answered: the reply was written (or is held); `pendingOutput` bytes now wait to be sent.

@@ -19,7 +19,9 @@ import Testing
     func machine() -> ConnectionStateMachine { ConnectionStateMachine(limits: Self.limits, now: t0) }
 
     func arrive(
-        _ m: inout ConnectionStateMachine, _ text: String, authenticated: Bool = true
+        _ m: inout ConnectionStateMachine,
+        _ text: String,
+        authenticated: Bool = true
     ) -> ConnectionStateMachine.LineAction {
         Array(text.utf8).withUnsafeBytes { m.lineArrived($0, authenticated: authenticated) }
     }
