@@ -5,9 +5,12 @@ import BreakerStore
 /// What one registry operation changed, returned as a value: the event loop hands it on (to watchers and to the
 /// durable writer) after the registry's lock is released.
 ///
+/// A class, so that the registry's result stays one pointer wide on the hot path (an `acquire` that changes
+/// nothing returns nil; the row inside a change is large).
+///
 /// Changes of one shard carry consecutive `sequence` numbers, assigned under the shard's lock, so that
 /// `ChangePublisher` can hand them on in the order they happened even when two event loops race to publish.
-struct BreakerChange: Sendable {
+final class BreakerChange: Sendable {
     /// The breaker's name.
     let resource: String
     /// Transitions, oldest first, as recorded in the audit log.
@@ -20,4 +23,20 @@ struct BreakerChange: Sendable {
     let shard: Int
     /// The change's place among its shard's changes.
     let sequence: UInt64
+
+    init(
+        resource: String,
+        transitions: [TransitionRecord],
+        deleted: Bool,
+        durable: StoreChange,
+        shard: Int,
+        sequence: UInt64
+    ) {
+        self.resource = resource
+        self.transitions = transitions
+        self.deleted = deleted
+        self.durable = durable
+        self.shard = shard
+        self.sequence = sequence
+    }
 }

@@ -80,7 +80,8 @@ extension EventLoop {
             c.countedUnauthenticated = false
             context.stats.unauthenticatedConnections.subtract(1, ordering: .relaxed)
         }
-        return c.machine.answered(result.disposition, pendingOutput: c.pendingOutput) == .next
+        if case .next = c.machine.answered(result.disposition, pendingOutput: c.pendingOutput) { return true }
+        return false
     }
 
     /// Closes at once, without a reply (for HTTP sent to the wrong port).

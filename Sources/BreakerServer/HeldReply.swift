@@ -3,7 +3,9 @@ import BreakerProtocol
 
 /// The reply to a request whose change must be committed first, kept as a value and written only once the
 /// durable writer has committed (or failed to commit) the change.
-struct HeldReply: Sendable {
+///
+/// A class: the request handler's answer stays small on the hot path, where nothing is held.
+final class HeldReply: Sendable {
     enum Body: Sendable {
         case acquire(AcquireReply)
         case report(ReportReply)
@@ -16,6 +18,11 @@ struct HeldReply: Sendable {
     /// The request's id, echoed in the reply.
     let id: RequestID?
     let body: Body
+
+    init(id: RequestID?, body: Body) {
+        self.id = id
+        self.body = body
+    }
 
     /// Writes the reply (after a commit), or the error that says the change was not saved.
     func write(committed failure: String?, into out: inout JSONWriter) {

@@ -1,0 +1,79 @@
+import BreakerCore
+import BreakerProtocol
+
+extension BreakerRegistry {
+    // MARK: Reading
+
+    /// The breaker object of `resource`, or nil.
+    public func status(_ resource: String) -> BreakerInfo? {
+        shards[shardIndex(for: resource)].state.withLock { s in
+            s.entries[resource].map { info(resource, $0, now: clock.now) }
+        }
+    }
+
+    /// One page of the breakers whose names start with `prefix`, sorted by name (by their UTF-8 bytes): the
+    /// first `limit` after `after` (nil: from the first), and the name to continue after when more remain.
+    /// Only the page's breakers are copied; the names are chosen with a bounded buffer, so a page costs one
+    /// pass over the breakers whatever their number.
+    public func list(
+        prefix: String,
+        after: String? = nil,
+        limit: Int = .max
+    ) -> (breakers: [BreakerInfo], next: String?) {
+        let keep = limit == .max ? Int.max : limit + 1
+        var names: [String] = []
+        var ceiling: String?
+        for shard in shards {
+            shard.state.withLock { s in
+                for name in s.entries.keys where name.hasPrefix(prefix) {
+                    if let after, !Self.precedes(after, name) { continue }
+                    if let ceiling, !Self.precedes(name, ceiling) { continue }
+                    names.append(name)
+                    if names.count >= 2 * keep {
+                        names.sort(by: Self.precedes)
+                        names.removeLast(names.count - keep)
+                        ceiling = names.last
+                    }
+                }
+            }
+        }
+        names.sort(by: Self.precedes)
+        var next: String?
+        if names.count > limit {
+            names.removeLast(names.count - limit)
+            next = names.last
+        }
+        var out: [BreakerInfo] = []
+        out.reserveCapacity(names.count)
+        for name in names {
+            shards[shardIndex(for: name)].state.withLock { s in
+                if let entry = s.entries[name] { out.append(info(name, entry, now: clock.now)) }
+            }
+        }
+        return (out, next)
+    }
+
+    /// Name order: by UTF-8 bytes (resource names are ASCII, so this is also their character order).
+    static func precedes(_ a: String, _ b: String) -> Bool {
+        a.utf8.lexicographicallyPrecedes(b.utf8)
+    }
+
+    /// The newest `limit` transitions of `resource` held in memory, newest first, and whether older ones may
+    /// be on disk only; nil when there is no such breaker.
+    public func recentHistory(_ resource: String, limit: Int) -> (records: [TransitionRecord], more: Bool)? {
+        shards[shardIndex(for: resource)].state.withLock { s in
+            s.entries[resource].map { ($0.recent(limit), $0.historyMayContinueOnDisk) }
+        }
+    }
+
+    /// How many breakers are in each state.
+    public func countsByState() -> [BreakerState: Int] {
+        var counts: [BreakerState: Int] = [:]
+        for shard in shards {
+            shard.state.withLock { s in
+                for entry in s.entries.values { counts[entry.machine.state, default: 0] += 1 }
+            }
+        }
+        return counts
+    }
+}
