@@ -206,6 +206,13 @@ public final class BreakerServer: Sendable {
     @discardableResult
     public func waitUntilStopped() -> String? {
         for loop in loops { loop.join() }
+        // A connection handed to a loop that had already stopped: close it.
+        for mailbox in context.mailboxes {
+            for case .adopt(let fd) in mailbox.take() {
+                close(fd)
+                context.stats.currentConnections.subtract(1, ordering: .relaxed)
+            }
+        }
         let wasStarted = state.withLock { s -> Bool in
             defer { s.started = false }
             return s.started

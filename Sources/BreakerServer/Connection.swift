@@ -25,6 +25,7 @@ final class Connection {
     /// The epoll interest as registered.
     var readRegistered = true
     var writeRegistered = false
+    var hangupRegistered = true
     /// This watcher's share of `ServerStats.watcherPendingBytes`.
     var accountedWatchBytes = 0
     /// Counted in `ServerStats.unauthenticatedConnections` (until its `hello` succeeds or it closes).

@@ -17,8 +17,12 @@ struct ConnectionStateMachine {
         var backPressureBytes: Int
         /// Pending output past which a watcher's events disconnect it, in bytes.
         var slowConsumerBytes: Int
-        /// How long input is read and dropped after `line_too_long` before the connection is closed.
+        /// How long input is read and dropped after `line_too_long`, and how long a connection that is closing
+        /// may take to receive its last output, before it is closed.
         var linger: Duration
+        /// How long output may wait without a byte going out before the connection is closed: a peer that
+        /// stops reading cannot pin its buffers for ever.
+        var outputStall: Duration
     }
 
     enum Phase {
@@ -89,6 +93,8 @@ struct ConnectionStateMachine {
     enum TimerAction: Equatable {
         case none
         case close
+        /// Output made no progress for the stall limit: the peer does not read. Close without waiting.
+        case closeStalled
         case closeWithError(ProtocolError)
     }
 
@@ -103,6 +109,8 @@ struct ConnectionStateMachine {
     /// When the connection was accepted (the `hello` deadline counts from here).
     private let acceptedAt: MonotonicInstant
     private var wroteShutdown = false
+    /// Since when output has waited without a byte going out (nil while it moves, or none waits).
+    private var stalledSince: MonotonicInstant?
 
     init(limits: Limits, now: MonotonicInstant) {
         self.limits = limits
@@ -132,11 +140,31 @@ struct ConnectionStateMachine {
 
     /// When `timerFired` should next be called, if ever.
     func nextDeadline(authenticated: Bool) -> MonotonicInstant? {
+        let stall = stalledSince.map { $0 + stallLimit }
         switch phase {
-        case .discarding(let until): return until
-        case .active, .held: return authenticated ? nil : acceptedAt + limits.helloTimeout
-        case .closingAfterFlush, .closed: return nil
+        case .discarding(let until): return min(until, stall ?? until)
+        case .active, .held:
+            let hello = authenticated ? nil : acceptedAt + limits.helloTimeout
+            return [hello, stall].compactMap { $0 }.min()
+        case .closingAfterFlush: return stall
+        case .closed: return nil
         }
+    }
+
+    /// How long output may stall: the linger once the connection is closing, else `outputStall`.
+    private var stallLimit: Duration {
+        if case .closingAfterFlush = phase { return limits.linger }
+        return limits.outputStall
+    }
+
+    /// The socket took no more output (`EAGAIN`) at `now`; a deadline starts if none runs.
+    mutating func outputBlocked(now: MonotonicInstant) {
+        if stalledSince == nil { stalledSince = now }
+    }
+
+    /// Some output went out: the stall deadline starts again from the next block.
+    mutating func outputProgressed() {
+        stalledSince = nil
     }
 
     // MARK: Input
@@ -247,9 +275,11 @@ struct ConnectionStateMachine {
         return isHeld ? .wait : .send
     }
 
-    /// Every sendable byte went out.
-    mutating func outputDrained() -> DrainAction {
+    /// Every sendable byte went out. `unansweredInput` says whether read input still waits to be answered
+    /// (kept while back-pressured or held): then a closed peer or a shutdown waits for it to be answered first.
+    mutating func outputDrained(unansweredInput: Bool = false) -> DrainAction {
         backPressured = false
+        stalledSince = nil
         switch phase {
         case .closingAfterFlush:
             phase = .closed
@@ -265,7 +295,7 @@ struct ConnectionStateMachine {
         case .held, .closed:
             return .none
         case .active:
-            if peerClosed || shuttingDown {
+            if (peerClosed || shuttingDown) && !unansweredInput {
                 phase = .closed
                 return .close
             }
@@ -277,6 +307,10 @@ struct ConnectionStateMachine {
 
     /// The timer reached this connection at `now`.
     mutating func timerFired(now: MonotonicInstant, authenticated: Bool) -> TimerAction {
+        if let since = stalledSince, now - since >= stallLimit {
+            phase = .closed
+            return .closeStalled
+        }
         switch phase {
         case .discarding(let until) where now >= until:
             phase = .closed

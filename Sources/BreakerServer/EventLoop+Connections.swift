@@ -112,10 +112,13 @@ extension EventLoop {
                 }
                 if n > 0 {
                     c.sent += n
+                    c.machine.outputProgressed()
                 } else if n < 0 && errno == EINTR {
                     continue
                 } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
                     if c.session.watching || c.accountedWatchBytes != 0 { accountWatcher(c) }
+                    c.machine.outputBlocked(now: context.configuration.clock.now)
+                    armTimer(c)
                     updateInterest(c, writable: true)
                     return
                 } else {
@@ -132,7 +135,7 @@ extension EventLoop {
             }
             c.sent = 0
             if c.accountedWatchBytes != 0 { accountWatcher(c) }
-            switch c.machine.outputDrained() {
+            switch c.machine.outputDrained(unansweredInput: !c.backlog.isEmpty || !c.framer.partial.isEmpty) {
             case .none: break
             case .shutdownWrite: shutdown(c.fd, Int32(SHUT_WR))
             case .close:
@@ -160,15 +163,19 @@ extension EventLoop {
         if c.framer.finish({ answer(c, $0) }) == .lineTooLong { lineTooLong(c) }
     }
 
-    /// Registers the interest the machine wants (reading) and the socket needs (writing), when it changed.
+    /// Registers the interest the machine wants (reading) and the socket needs (writing), when it changed. Once
+    /// the peer has closed its side, the hang-up is not asked about again: epoll would report it at once, for
+    /// ever, while the last replies wait to be sent.
     func updateInterest(_ c: Connection, writable: Bool? = nil) {
         let read = c.machine.wantsToRead
         let write = writable ?? c.writeRegistered
-        guard read != c.readRegistered || write != c.writeRegistered else { return }
+        let hangup = !c.machine.peerClosed
+        guard read != c.readRegistered || write != c.writeRegistered || hangup != c.hangupRegistered else { return }
         c.readRegistered = read
         c.writeRegistered = write
+        c.hangupRegistered = hangup
         var ev = epoll_event()
-        ev.events = EPOLLRDHUP.rawValue
+        ev.events = hangup ? EPOLLRDHUP.rawValue : 0
         if read { ev.events |= EPOLLIN.rawValue }
         if write { ev.events |= EPOLLOUT.rawValue }
         ev.data.fd = c.fd
@@ -193,8 +200,9 @@ extension EventLoop {
         }
         if context.stats.watcherPendingBytes.load(ordering: .relaxed) > context.configuration.maximumWatchBuffer {
             // Past the total for all watchers: the one of this loop with the most waiting goes.
+            // Only a watcher with a real backlog goes: a loop whose own watchers keep up disconnects nobody.
             let largest = connections.values.filter { $0.session.watching }.max { $0.pendingOutput < $1.pendingOutput }
-            if let largest {
+            if let largest, largest.pendingOutput >= context.configuration.slowConsumerLimit / 8 {
                 disconnectSlowWatcher(
                     largest,
                     why: "disconnecting the watcher with the most output waiting: "

@@ -284,6 +284,15 @@ final class EventLoop: @unchecked Sendable {
                 switch c.machine.timerFired(now: now, authenticated: c.isAuthenticated) {
                 case .none: break
                 case .close: closeConnection(c)
+                case .closeStalled:
+                    context.stats.slowConsumerDisconnects.add(1, ordering: .relaxed)
+                    context.logger.debug(
+                        "closing a connection whose output made no progress",
+                        metadata: [
+                            "client": LogText.value(c.session.clientName), "pending_bytes": "\(c.pendingOutput)",
+                        ]
+                    )
+                    closeConnection(c)
                 case .closeWithError(let error):
                     Reply.error(id: nil, error, into: &c.output)
                     flush(c)

@@ -60,8 +60,12 @@ public struct ServerConfiguration: Sendable {
     /// The longest an event loop sleeps while a timer (a force TTL, a connection deadline) is pending. With the
     /// system clock a loop wakes at the deadline itself; the bound lets a test's manual clock be noticed.
     public var timerResolution = Duration.milliseconds(50)
-    /// How long input is read and dropped after `line_too_long` before the connection is closed.
+    /// How long input is read and dropped after `line_too_long`, and how long a closing connection may take to
+    /// receive its last output, before it is closed.
     public var lineTooLongLinger = Duration.seconds(2)
+    /// How long a connection's output may wait without a byte going out before the connection is closed (a
+    /// peer that stops reading cannot pin its buffers for ever).
+    public var outputStallTimeout = Duration.seconds(30)
     /// Pending output past which a connection's requests are not read until its replies drain, in bytes.
     public var backPressureBytes = 4 * 1_024 * 1_024
 
@@ -106,7 +110,8 @@ public struct ServerConfiguration: Sendable {
             helloTimeout: helloTimeout,
             backPressureBytes: backPressureBytes,
             slowConsumerBytes: slowConsumerLimit,
-            linger: lineTooLongLinger
+            linger: lineTooLongLinger,
+            outputStall: outputStallTimeout
         )
     }
 }

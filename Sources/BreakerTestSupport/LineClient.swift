@@ -43,6 +43,11 @@ public final class LineClient: @unchecked Sendable {
     deinit { close(fd) }
 
     /// Sends `text` as is (add "\n" yourself to end a line).
+    /// Shuts the write side (`shutdown(SHUT_WR)`): the server sees the end of input, and replies still arrive.
+    public func closeWrite() {
+        shutdown(fd, Int32(SHUT_WR))
+    }
+
     public func send(raw text: String) throws {
         try send(bytes: Array(text.utf8))
     }

@@ -81,6 +81,16 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     /// Opens a client connection to the server.
+    /// CPU time the server has used so far (user + system), in seconds, from /proc/PID/stat.
+    public func cpuSeconds() throws -> Double {
+        let stat = try String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8)
+        guard let close = stat.lastIndex(of: ")") else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the command: state is field 3; utime and stime are fields 14 and 15 (1-based, whole line).
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     public func connect(receiveBuffer: Int? = nil) throws -> LineClient {
         try LineClient(port: port, receiveBuffer: receiveBuffer)
     }

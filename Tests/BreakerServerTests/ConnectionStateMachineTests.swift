@@ -12,7 +12,8 @@ import Testing
         helloTimeout: .seconds(10),
         backPressureBytes: 1_000,
         slowConsumerBytes: 5_000,
-        linger: .seconds(2)
+        linger: .seconds(2),
+        outputStall: .seconds(30)
     )
     let t0 = MonotonicInstant(nanoseconds: 1_000_000_000)
 
@@ -181,6 +182,52 @@ import Testing
         let answerLastLine = m.peerClosedInput()
         #expect(!answerLastLine)
         #expect(m.outputDrained() == .close)
+    }
+
+    // MARK: Output that makes no progress
+
+    @Test func outputThatMakesNoProgressClosesTheConnection() {
+        var m = machine()
+        #expect(m.nextDeadline(authenticated: true) == nil)
+        m.outputBlocked(now: t0)
+        m.outputBlocked(now: t0 + .seconds(5))  // still the first block's deadline
+        #expect(m.nextDeadline(authenticated: true) == t0 + .seconds(30))
+        #expect(m.timerFired(now: t0 + .milliseconds(29_999), authenticated: true) == .none)
+        #expect(m.timerFired(now: t0 + .seconds(30), authenticated: true) == .closeStalled)
+    }
+
+    @Test func anyProgressRestartsTheStallDeadline() {
+        var m = machine()
+        m.outputBlocked(now: t0)
+        m.outputProgressed()
+        #expect(m.nextDeadline(authenticated: true) == nil)
+        m.outputBlocked(now: t0 + .seconds(20))
+        #expect(m.timerFired(now: t0 + .seconds(30), authenticated: true) == .none)
+        #expect(m.timerFired(now: t0 + .seconds(50), authenticated: true) == .closeStalled)
+    }
+
+    @Test func aClosingConnectionGetsOnlyTheLingerToTakeItsLastOutput() {
+        // Found in review: an unauthenticated peer that never reads its error replies stayed closing for ever
+        // (and kept its place among the connections waiting for hello).
+        var m = machine()
+        guard case .closeWithError = m.timerFired(now: t0 + .seconds(10), authenticated: false) else {
+            Issue.record("the hello deadline must close")
+            return
+        }
+        m.outputBlocked(now: t0 + .seconds(10))
+        #expect(m.nextDeadline(authenticated: false) == t0 + .seconds(12))
+        #expect(m.timerFired(now: t0 + .seconds(12), authenticated: false) == .closeStalled)
+    }
+
+    @Test func aClosedPeerWithInputStillToAnswerIsNotClosedYet() {
+        // Found in review: requests kept while back-pressured were dropped when the peer half-closed.
+        var m = machine()
+        #expect(m.answered(.done, pendingOutput: 1_001) == .stop)
+        let answerLastLine = m.peerClosedInput()
+        #expect(!answerLastLine)
+        #expect(m.outputDrained(unansweredInput: true) == .none)
+        #expect(m.canProcess, "the kept input is answered next")
+        #expect(m.outputDrained(unansweredInput: false) == .close)
     }
 
     // MARK: HTTP and closing
