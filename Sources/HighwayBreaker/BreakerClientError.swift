@@ -40,4 +40,7 @@ extension ErrorCode {
     public static let closed = ErrorCode(rawValue: "closed")
     /// Client: the calling task was cancelled.
     public static let cancelled = ErrorCode(rawValue: "cancelled")
+    /// A blocking call was made on the client's own I/O thread (from an event handler): it would wait for
+    /// itself. Use the async API there, or hand the work to another thread.
+    public static let wrongThread = ErrorCode(rawValue: "wrong_thread")
 }

@@ -22,6 +22,7 @@ extension ClientCore {
             nil,
             { arg in
                 let core = Unmanaged<ClientCore>.fromOpaque(arg!).takeRetainedValue()
+                core.ioThread.store(UInt(pthread_self()), ordering: .releasing)
                 core.ioLoop()
                 return nil
             },
@@ -167,6 +168,7 @@ extension ClientCore {
             s.fd = fd
             s.refusal = nil
             s.outbound.bytes.removeAll(keepingCapacity: true)
+            s.outboundSent = 0
             s.watchRequested = nil
             s.watchAcknowledged = nil
             s.connections += 1
@@ -231,8 +233,18 @@ extension ClientCore {
 
     /// The answer to the connection's `hello`: the connection is ready, or (with a token) refused.
     private func helloAnswered(_ result: Result<JSONValue, BreakerClientError>, connection: Int) {
-        // A hello that timed out or whose connection was lost leaves the connection not ready; waits time out.
-        guard case .success(let reply) = result else { return }
+        guard case .success(let reply) = result else {
+            // A hello that was not answered in time would leave the connection not ready for good: drop it (the
+            // I/O thread then reconnects with its backoff) rather than wait for a reply that was given up on.
+            if case .failure(let error) = result, error.code == .timeout {
+                let fd = state.withLock { s in s.connections == connection ? s.fd : -1 }
+                if fd >= 0 {
+                    logger.warning("breakerd did not answer hello in time; reconnecting")
+                    _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+                }
+            }
+            return
+        }
         var refusal: BreakerClientError?
         do throws(BreakerClientError) {
             _ = try Self.unwrap(.success(reply))
@@ -263,6 +275,7 @@ extension ClientCore {
             s.fd = -1
             s.ready = false
             s.outbound.bytes.removeAll(keepingCapacity: true)
+            s.outboundSent = 0
             s.watchRequested = nil
             s.watchAcknowledged = nil
             s.lastProblem = "the last connection ended: \(reason)"

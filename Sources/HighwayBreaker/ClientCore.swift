@@ -61,6 +61,8 @@ final class ClientCore: Sendable {
         var conditionWaits: [Int64: ConditionWait] = [:]
         /// Bytes not yet accepted by the socket; requests are written straight into it.
         var outbound = JSONWriter()
+        /// Bytes at the front of `outbound` already sent (compacted away once they are many).
+        var outboundSent = 0
         var subscribers: [UInt64: Subscriber] = [:]
         var nextSubscriber: UInt64 = 1
         /// The prefix last asked for on this connection (nil: none, or `unwatch`).
@@ -81,6 +83,8 @@ final class ClientCore: Sendable {
 
     let configuration: BreakerClient.Configuration
     let state = Mutex(State())
+    /// The I/O thread's `pthread_t` (0 until it starts), to refuse blocking calls made on it.
+    let ioThread = Atomic<UInt>(0)
     let wakeFD: Int32
     let logger: Logger
 
@@ -140,6 +144,15 @@ final class ClientCore: Sendable {
                 )
             )
         }
+        guard s.outbound.bytes.count - s.outboundSent <= maximumOutboundBytes else {
+            return .failure(
+                BreakerClientError(
+                    code: .unavailable,
+                    message: "breakerd at \(configuration.server) is not reading this client's requests "
+                        + "(\(maximumOutboundBytes / 1_048_576) MiB wait to be sent); the request was not sent"
+                )
+            )
+        }
         let id = s.nextID
         s.nextID += 1
         var needsWake = false
@@ -182,6 +195,13 @@ final class ClientCore: Sendable {
 
     /// Sends a request and blocks the calling thread until its reply or its timeout.
     func sendBlocking(_ operation: Request.Operation, timeout: Duration) throws(BreakerClientError) -> JSONValue {
+        if isIOThread {
+            throw BreakerClientError(
+                code: .wrongThread,
+                message: "a blocking call from an event handler runs on the client's I/O thread and would wait for "
+                    + "itself; use the async API, or hand the work to another thread"
+            )
+        }
         let done = Mutex<Result<JSONValue, BreakerClientError>?>(nil)
         let signal = DispatchSemaphore(value: 0)
         let waiter = Waiter(timeout: timeout) { result in
@@ -191,6 +211,12 @@ final class ClientCore: Sendable {
         try enqueue(operation, waiter: waiter)
         signal.wait()
         return try Self.unwrap(done.withLock { $0! })
+    }
+
+    /// True on the client's own I/O thread (in an event handler).
+    var isIOThread: Bool {
+        let io = ioThread.load(ordering: .acquiring)
+        return io != 0 && pthread_equal(pthread_self(), pthread_t(io)) != 0
     }
 
     static let cancelledError = BreakerClientError(code: .cancelled, message: "the task was cancelled")
@@ -219,12 +245,28 @@ final class ClientCore: Sendable {
         waiter?.complete(.failure(error))
     }
 
-    /// Sends as much of `outbound` as the socket takes now (non-blocking). Under the state lock.
+    /// The most request bytes that may wait to be sent: past it requests fail at once with `unavailable` (a
+    /// server that stopped reading cannot make the client's memory grow without a bound).
+    static let maximumOutboundBytes = 8 * 1_048_576
+
+    /// Sends as much of `outbound` as the socket takes now (non-blocking). Under the state lock. Sent bytes are
+    /// skipped by an offset and compacted away only once they are many, so a slow socket costs no quadratic
+    /// copying.
     static func flush(_ s: inout State) {
-        guard s.fd >= 0, !s.outbound.bytes.isEmpty else { return }
+        guard s.fd >= 0, s.outboundSent < s.outbound.bytes.count else { return }
         let fd = s.fd
-        let n = s.outbound.bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        if n > 0 { s.outbound.bytes.removeFirst(n) }
+        let start = s.outboundSent
+        let n = s.outbound.bytes.withUnsafeBytes {
+            Glibc.send(fd, $0.baseAddress! + start, $0.count - start, Int32(MSG_NOSIGNAL))
+        }
+        if n > 0 { s.outboundSent += n }
+        if s.outboundSent == s.outbound.bytes.count {
+            s.outbound.bytes.removeAll(keepingCapacity: true)
+            s.outboundSent = 0
+        } else if s.outboundSent > 65_536 && s.outboundSent > s.outbound.bytes.count / 2 {
+            s.outbound.bytes.removeFirst(s.outboundSent)
+            s.outboundSent = 0
+        }
     }
 
     func wake() {

@@ -42,7 +42,9 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         var lastState: BreakerState?
         var inOutage = false
         /// The client connection on which the policy was last sent (the server needs it only to create).
-        var policySentOnConnection = -1
+        /// The client connection on which an acquire that carried the policy was answered (after that, the
+        /// breaker exists on the server and the policy need not be sent again on this connection).
+        var policyAnsweredOnConnection = -1
     }
 
     /// The resource's name on the server.
@@ -146,9 +148,12 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     }
 
     public func executeBlocking<T>(_ body: () throws -> T) throws -> T {
+        let connection = client.connectionCount
+        let policySent = policyToSend(on: connection)
         let asked: Result<AcquireReply, BreakerClientError> = Result { () throws(BreakerClientError) in
-            try client.acquireBlocking(resource, policy: policyToSend())
+            try client.acquireBlocking(resource, policy: policySent)
         }
+        if policySent != nil, case .success = asked { policyAnswered(on: connection) }
         guard let decision = try answer(asked) else {
             switch fallback {
             case .local: return try local.executeBlocking(body)
@@ -175,11 +180,14 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     /// the server replied with.
     private func ask() async throws -> AcquireReply? {
         let asked: Result<AcquireReply, BreakerClientError>
+        let connection = client.connectionCount
+        let policySent = policyToSend(on: connection)
         do throws(BreakerClientError) {
-            asked = .success(try await client.acquire(resource, policy: policyToSend()))
+            asked = .success(try await client.acquire(resource, policy: policySent))
         } catch {
             asked = .failure(error)
         }
+        if policySent != nil, case .success = asked { policyAnswered(on: connection) }
         return try answer(asked)
     }
 
@@ -193,15 +201,16 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         }
     }
 
-    /// Sends the policy once per connection (the server uses it only when it creates the breaker).
-    private func policyToSend() -> BreakerPolicy? {
+    /// The policy, on every acquire until one that carried it was answered on this connection (the server uses
+    /// it only when it creates the breaker). Marking it sent before the answer lost it when two first calls
+    /// raced: the one without the policy could reach the server first and create the breaker with the default.
+    private func policyToSend(on connection: Int) -> BreakerPolicy? {
         guard let policy else { return nil }
-        let connection = client.connectionCount
-        return state.withLock { s in
-            guard s.policySentOnConnection != connection else { return nil }
-            s.policySentOnConnection = connection
-            return policy
-        }
+        return state.withLock { $0.policyAnsweredOnConnection == connection ? nil : policy }
+    }
+
+    private func policyAnswered(on connection: Int) {
+        state.withLock { $0.policyAnsweredOnConnection = connection }
     }
 
     /// Records the server's answer; returns the permit, or throws the rejection.
