@@ -1,6 +1,4 @@
-public import BreakerCore
-public import BreakerProtocol
-public import Logging
+import BreakerProtocol
 
 /// A reply type of BreakerProtocol, read with its one reader.
 protocol DecodableReply {
