@@ -119,7 +119,13 @@ public struct JSONWriter: Sendable {
         case .integer(let i): integer(i)
         case .number(let d):
             separator()
-            bytes.append(contentsOf: "\(d)".utf8)
+            // JSON has no infinity; the parser reads a number beyond Double's range as one, so write it back as
+            // such a number (it reads as the same value again). NaN never comes from parsing.
+            if d.isInfinite {
+                bytes.append(contentsOf: (d < 0 ? "-1e999" : "1e999").utf8)
+            } else {
+                bytes.append(contentsOf: "\(d)".utf8)
+            }
             needsComma = true
         case .string(let s): string(s)
         case .array(let elements):

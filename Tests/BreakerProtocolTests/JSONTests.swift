@@ -123,5 +123,11 @@ import Testing
         #expect(try JSONParser.parse(Array("1e999".utf8)) == .number(.infinity))
         #expect(try JSONParser.parse(Array("-1e999".utf8)) == .number(-.infinity))
         #expect(try JSONParser.parse(Array("18446744073709551616".utf8)) == .number(18_446_744_073_709_551_616))
+        // Written back, they read as the same values (found by the fuzzer: "inf" is not JSON).
+        for value in [JSONValue.number(.infinity), .number(-.infinity)] {
+            var w = JSONWriter()
+            w.value(value)
+            #expect(try JSONParser.parse(w.bytes) == value)
+        }
     }
 }
