@@ -119,7 +119,8 @@ import Testing
         #expect(tooMany?.code == .badRequest)
         #expect(
             tooMany?.message
-                == "field 'resources' has 1001 entries; at most 1000 are allowed: send the rest in another lease request"
+                == "field 'resources' has 1001 entries; at most 1000 are allowed: "
+                + "send the rest in another lease request"
         )
         #expect(failure(#"{"op":"lease"}"#)?.message.hasPrefix("field 'resources' is required") == true)
         #expect(failure(#"{"op":"lease","resources":null}"#)?.code == .badRequest)
@@ -150,7 +151,8 @@ import Testing
             text == #"{"id":3,"ok":true,"leases":[{"resource":"db","state":"closed","generation":4,"lease_ms":1000},"#
                 + #"{"resource":"pay","state":"open","generation":1,"lease_ms":0,"retry_after_ms":29001},"#
                 + #"{"resource":"api","state":"half_open","generation":2,"lease_ms":0},"#
-                + #"{"resource":"no spaces","error":{"code":"invalid_resource","message":"the resource name has ' '"}},"#
+                + #"{"resource":"no spaces","error":{"code":"invalid_resource","#
+                + #""message":"the resource name has ' '"}},"#
                 + #"{"error":{"code":"bad_request","message":"field 'resource' must be a string, got a number"}}]}"#
                 + "\n"
         )
@@ -167,8 +169,8 @@ import Testing
     @Test func theReaderIgnoresUnknownFieldsAndRefusesAMalformedSlot() throws {
         let future = try JSONParser.parse(
             Array(
-                #"{"ok":true,"leases":[{"resource":"db","state":"closed","generation":4,"lease_ms":1000,"new":1}],"x":2}"#
-                    .utf8
+                (#"{"ok":true,"leases":[{"resource":"db","state":"closed","generation":4,"lease_ms":1000,"#
+                    + #""new":1}],"x":2}"#).utf8
             )
         )
         #expect(

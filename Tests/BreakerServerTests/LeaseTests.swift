@@ -33,7 +33,8 @@ import Testing
     // MARK: Over the wire
 
     @Test func aLeaseHolderGetsOtherConnectionsTransitionsUntilItsLeaseLapses() throws {
-        let s = try server(leaseMs: 1_000)
+        // Two loops: the change and the event cross from one connection's loop to the other's.
+        let s = try server(leaseMs: 1_000) { $0.eventLoopCount = 2 }
         let admin = try s.connect()
         let holder = try s.connect()
         #expect(try admin.request(#"{"op":"configure","resource":"db","policy":\#(Self.trip)}"#).isOK)
