@@ -96,7 +96,7 @@ public struct ControlFormatter: Sendable {
         return "-"
     }
 
-    /// One breaker, a field per line.
+    /// One breaker, a field per line; `leases` is how many connections hold a live lease on it.
     public func status(_ b: BreakerInfo) -> String {
         let p = b.policy
         var window = ""
@@ -123,6 +123,8 @@ public struct ControlFormatter: Sendable {
         if let h = b.halfOpen {
             lines.append("probes:     \(h.permitsOut) out, \(h.successes) succeeded, \(h.failures) failed")
         }
+        // Left out of the reply when no connection holds a lease (and by servers before 0.3.0).
+        lines.append("leases:     \(b.leases ?? 0)")
         return lines.joined(separator: "\n")
     }
 

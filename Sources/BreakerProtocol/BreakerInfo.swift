@@ -44,6 +44,9 @@ public struct BreakerInfo: Sendable, Hashable {
     public var halfOpen: HalfOpen?
     /// When the current state began, in milliseconds since the Unix epoch (for display).
     public var changedAtMs: Int64
+    /// How many connections hold a live lease on the breaker (`status` only; nil, and left out of the object,
+    /// when none does or the reply is not a `status`).
+    public var leases: Int?
 
     public init(
         resource: String,
@@ -55,7 +58,8 @@ public struct BreakerInfo: Sendable, Hashable {
         retryAfterMs: Int64?,
         forced: Forced?,
         halfOpen: HalfOpen?,
-        changedAtMs: Int64
+        changedAtMs: Int64,
+        leases: Int? = nil
     ) {
         self.resource = resource
         self.state = state
@@ -67,9 +71,11 @@ public struct BreakerInfo: Sendable, Hashable {
         self.forced = forced
         self.halfOpen = halfOpen
         self.changedAtMs = changedAtMs
+        self.leases = leases
     }
 
-    /// Writes the breaker object. Fields that do not apply (`retry_after_ms`, `forced`, `half_open`) are left out.
+    /// Writes the breaker object. Fields that do not apply (`retry_after_ms`, `forced`, `half_open`, `leases`) are
+    /// left out.
     public func write(to w: inout JSONWriter) {
         w.beginObject()
         w.member("resource", resource)
@@ -101,6 +107,9 @@ public struct BreakerInfo: Sendable, Hashable {
             w.member("successes", halfOpen.successes)
             w.member("failures", halfOpen.failures)
             w.endObject()
+        }
+        if let leases {
+            w.member("leases", leases)
         }
         w.member("changed_at_ms", changedAtMs)
         w.endObject()

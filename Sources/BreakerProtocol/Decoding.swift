@@ -129,7 +129,8 @@ extension BreakerInfo {
             retryAfterMs: json.optionalInt("retry_after_ms"),
             forced: forced,
             halfOpen: halfOpen,
-            changedAtMs: try json.int("changed_at_ms")
+            changedAtMs: try json.int("changed_at_ms"),
+            leases: json.optionalInt("leases").map { Int(clamping: $0) }
         )
     }
 }

@@ -1,8 +1,8 @@
 /// Writing reply lines: `{"id":…,"ok":true,…}` and `{"id":…,"ok":false,"error":{"code":…,"message":…}}`.
 ///
 /// Each operation's reply has its own type with one writer and one reader (`AcquireReply`, `ReportReply`,
-/// `HelloReply`, `BreakerReply`, `ListReply`, `HistoryReply`, `StatsReply`); the replies without fields of
-/// their own (`ping`, `delete`, `watch`, `unwatch`) are `success(id:into:)`, and an error reply is
+/// `LeaseReply`, `HelloReply`, `BreakerReply`, `ListReply`, `HistoryReply`, `StatsReply`); the replies without
+/// fields of their own (`ping`, `delete`, `watch`, `unwatch`) are `success(id:into:)`, and an error reply is
 /// `error(id:_:into:)`, read back with `ProtocolError(json:)`.
 public enum Reply {
     /// Starts a success reply, leaving the object open for the operation's fields. End it with `end(_:)`.

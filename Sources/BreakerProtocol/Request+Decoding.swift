@@ -11,6 +11,8 @@ extension Request {
     public static let defaultListLimit = 1_000
     /// The most transitions `history` returns.
     public static let maximumHistoryLimit = TransitionRecord.retentionLimit
+    /// The most entries one `lease` request holds (more: `bad_request` for the whole request).
+    public static let maximumLeaseEntries = 1_000
     /// The longest force TTL: 30 days.
     public static let maximumForceTTL = Duration.seconds(30 * 24 * 3600)
 
@@ -210,6 +212,29 @@ struct Fields {
         }
     }
 
+    /// The `resources` array of `lease`: required, at most `Request.maximumLeaseEntries`; each entry is read on
+    /// its own (a wrong entry becomes `.invalid` without failing the request).
+    func leaseEntries() throws(ProtocolError) -> [LeaseEntry] {
+        switch value["resources"] {
+        case .array(let items)?:
+            guard items.count <= Request.maximumLeaseEntries else {
+                throw ProtocolError(
+                    .badRequest,
+                    "field 'resources' has \(items.count) entries; at most \(Request.maximumLeaseEntries) are "
+                        + "allowed: send the rest in another lease request"
+                )
+            }
+            return items.map(LeaseEntry.decode)
+        case nil, .null?:
+            throw ProtocolError(
+                .badRequest,
+                "field 'resources' is required: an array of entries such as {\"resource\":\"db\",\"failures\":1}"
+            )
+        case let other?:
+            throw ProtocolError(.badRequest, "field 'resources' must be an array of entries, got \(other.typeName)")
+        }
+    }
+
     func oneOf<T>(_ name: String, _ choices: KeyValuePairs<String, T>) throws(ProtocolError) -> T {
         let names = choices.map { "\"\($0.key)\"" }.joined(separator: ", ")
         switch value[name] {
@@ -283,6 +308,7 @@ struct Fields {
                 durationMs: duration,
                 noreply: noreply
             )
+        case .lease: return .lease(entries: try leaseEntries())
         case .status: return .status(resource: try resource())
         case .list:
             let prefix = try prefix()

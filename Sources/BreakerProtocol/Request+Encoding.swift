@@ -8,6 +8,7 @@ extension Request {
     /// ```json
     /// {"id":7,"op":"acquire","resource":"payments-db"}
     /// {"op":"report","resource":"payments-db","outcome":"failure","permit":"2.1","duration_ms":12,"noreply":true}
+    /// {"op":"lease","resources":[{"resource":"db","successes":120,"failures":3},{"resource":"cache"}]}
     /// ```
     public func write(into w: inout JSONWriter) {
         w.beginObject()
@@ -36,6 +37,11 @@ extension Request {
             if let durationMs { w.member("duration_ms", durationMs) }
             Self.write(policy: policy, into: &w)
             if noreply { w.member("noreply", true) }
+        case .lease(let entries):
+            w.key("resources")
+            w.beginArray()
+            for entry in entries { entry.write(into: &w) }
+            w.endArray()
         case .status(let resource), .release(let resource), .reset(let resource), .delete(let resource):
             w.member("resource", resource)
         case .list(let prefix, let after, let limit):

@@ -25,6 +25,9 @@ public struct Request: Sendable, Hashable {
         case hello(token: String?, client: String?, protocolVersion: Int?)
         case acquire(resource: String, policy: BreakerPolicy?)
         case report(resource: String, kind: ReportKind, policy: BreakerPolicy?, durationMs: Int64?, noreply: Bool)
+        /// Reports outcomes counted locally and asks for leases: one entry per resource, at most
+        /// `Request.maximumLeaseEntries`, answered in order (an `.invalid` entry fails alone).
+        case lease(entries: [LeaseEntry])
         case status(resource: String)
         /// One page of breakers whose names start with `prefix`, sorted by name: those after `after` (nil: from
         /// the first), at most `limit` of them.
@@ -46,6 +49,7 @@ public struct Request: Sendable, Hashable {
             case .hello: .hello
             case .acquire: .acquire
             case .report: .report
+            case .lease: .lease
             case .status: .status
             case .list: .list
             case .configure: .configure

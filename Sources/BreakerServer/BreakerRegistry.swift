@@ -106,6 +106,43 @@ public final class BreakerRegistry: Sendable {
         }
     }
 
+    /// Applies one `lease` entry: counts `successes` then `failures` into the window (only in `closed` and
+    /// `forced_closed`, as a count report does), creating the breaker (with `policy`, else the default policy)
+    /// when it is new, and returns the lease. A lease never moves `open` to `half_open` (only `acquire` does);
+    /// a force whose TTL ended ends. `leaseDuration` is what a `closed` or `forced_closed` breaker grants.
+    func lease(
+        _ resource: String,
+        successes: Int,
+        failures: Int,
+        policy: BreakerPolicy?,
+        leaseDuration: Duration
+    ) throws(ProtocolError) -> RegistryResult<LeaseReply.Lease> {
+        try withEntry(resource, creatingWith: policy, by: nil) { entry, _, now in
+            if successes > 0 || failures > 0 {
+                let result = entry.machine.record(successes: successes, failures: failures, now: now)
+                return Step((), transitions: result.transitions, changed: result.counted)
+            }
+            let expired = entry.machine.expire(now: now)
+            return Step((), transitions: expired.map { [$0] } ?? [], changed: false)
+        } finish: { entry, now, _ in
+            let m = entry.machine
+            let retryAfter: Duration?
+            switch m.state {
+            case .open: retryAfter = m.retryAfter(now: now)
+            case .forcedOpen: retryAfter = m.retryAfter(now: now) ?? m.policy.cooldown
+            case .closed, .forcedClosed, .halfOpen: retryAfter = nil
+            }
+            let granted = m.state == .closed || m.state == .forcedClosed
+            return LeaseReply.Lease(
+                resource: resource,
+                state: m.state,
+                generation: m.generation,
+                lease: granted ? leaseDuration : .zero,
+                retryAfter: retryAfter
+            )
+        }
+    }
+
     // MARK: Operators
 
     /// Creates or reconfigures a breaker.

@@ -66,7 +66,9 @@ public final class BreakerServer: Sendable {
         // Built in dependency order; nothing refers back, so nothing needs to be set later.
         let mailboxes = try (0..<configuration.eventLoopCount).map { (_) throws(ServerError) in try Mailbox() }
         let stats = ServerStats(loops: mailboxes.count, startedAtMs: configuration.wallClock())
-        let hub = WatcherHub { key, line in mailboxes[key.loop].post(.event(key, line)) }
+        let hub = WatcherHub(clock: configuration.clock, leaseDuration: configuration.leaseDuration) { key, line in
+            mailboxes[key.loop].post(.event(key, line))
+        }
         let registry = BreakerRegistry(
             maximumBreakers: configuration.maximumBreakers,
             defaultPolicy: configuration.defaultPolicy,

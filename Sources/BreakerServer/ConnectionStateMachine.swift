@@ -28,8 +28,9 @@ struct ConnectionStateMachine {
     enum Phase {
         /// Reading and answering requests.
         case active
-        /// A reply waits for its change's commit: input is kept for later, events wait behind the reply.
-        case held(HeldReply)
+        /// A reply waits for its changes' commits: input is kept for later, events wait behind the reply.
+        /// `awaiting` is how many commits are still to come; `failure` the first that failed.
+        case held(HeldReply, awaiting: Int, failure: String?)
         /// Sending what is pending, then closing.
         case closingAfterFlush
         /// After `line_too_long`: the error is sent, the write side shut, input dropped until the peer closes or
@@ -65,7 +66,8 @@ struct ConnectionStateMachine {
     enum CommitAction {
         /// Write this reply (or its error), then the events that waited behind it, then answer the kept input.
         case release(HeldReply, failure: String?)
-        /// Nothing waits for it (the connection is closing).
+        /// Nothing to write yet: more of the held reply's commits are to come, or nothing waits (the connection
+        /// is closing).
         case ignore
     }
 
@@ -231,7 +233,7 @@ struct ConnectionStateMachine {
             phase = .closingAfterFlush
             return .stop
         case .hold(let reply):
-            phase = .held(reply)
+            phase = .held(reply, awaiting: reply.commits, failure: nil)
             return .stop
         }
     }
@@ -254,11 +256,16 @@ struct ConnectionStateMachine {
 
     // MARK: Output
 
-    /// The durable writer committed (failure nil) or failed the held reply's change.
+    /// The durable writer committed (failure nil) or failed one of the held reply's changes. The reply is
+    /// released with the last of them (with the first failure, if any failed).
     mutating func commitCompleted(failure: String?) -> CommitAction {
-        guard case .held(let reply) = phase else { return .ignore }
+        guard case .held(let reply, let awaiting, let earlier) = phase else { return .ignore }
+        if awaiting > 1 {
+            phase = .held(reply, awaiting: awaiting - 1, failure: earlier ?? failure)
+            return .ignore
+        }
         phase = .active
-        return .release(reply, failure: failure)
+        return .release(reply, failure: earlier ?? failure)
     }
 
     /// An event line of `count` bytes arrived for this watcher; `pendingOutput` is what already waits (sent or

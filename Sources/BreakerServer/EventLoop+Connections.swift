@@ -116,7 +116,7 @@ extension EventLoop {
                 } else if n < 0 && errno == EINTR {
                     continue
                 } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                    if c.session.watching || c.accountedWatchBytes != 0 { accountWatcher(c) }
+                    if c.session.receivesEvents || c.accountedWatchBytes != 0 { accountWatcher(c) }
                     c.machine.outputBlocked(now: context.configuration.clock.now)
                     armTimer(c)
                     updateInterest(c, writable: true)
@@ -182,9 +182,9 @@ extension EventLoop {
         epoll_ctl(epollFD, EPOLL_CTL_MOD, c.fd, &ev)
     }
 
-    /// An event line for a watcher on this loop.
+    /// An event line for a watcher or lease holder on this loop.
     func deliver(_ line: [UInt8], to key: ConnectionKey) {
-        guard let c = connections[key.fd], c.session.key == key, c.session.watching else { return }
+        guard let c = connections[key.fd], c.session.key == key, c.session.receivesEvents else { return }
         switch c.machine.eventArrived(line.count, pendingOutput: c.pendingOutput) {
         case .send:
             c.output.bytes.append(contentsOf: line)
@@ -201,7 +201,9 @@ extension EventLoop {
         if context.stats.watcherPendingBytes.load(ordering: .relaxed) > context.configuration.maximumWatchBuffer {
             // Past the total for all watchers: the one of this loop with the most waiting goes.
             // Only a watcher with a real backlog goes: a loop whose own watchers keep up disconnects nobody.
-            let largest = connections.values.filter { $0.session.watching }.max { $0.pendingOutput < $1.pendingOutput }
+            let largest = connections.values.filter { $0.session.receivesEvents }.max {
+                $0.pendingOutput < $1.pendingOutput
+            }
             if let largest, largest.pendingOutput >= context.configuration.slowConsumerLimit / 8 {
                 disconnectSlowWatcher(
                     largest,
@@ -223,7 +225,7 @@ extension EventLoop {
 
     /// Keeps this watcher's share of the output waiting for all watchers up to date.
     func accountWatcher(_ c: Connection) {
-        let pending = c.session.watching ? c.pendingOutput : 0
+        let pending = c.session.receivesEvents ? c.pendingOutput : 0
         let delta = pending - c.accountedWatchBytes
         guard delta != 0 else { return }
         c.accountedWatchBytes = pending
@@ -251,7 +253,7 @@ extension EventLoop {
         connections.removeValue(forKey: c.fd)
         epoll_ctl(epollFD, EPOLL_CTL_DEL, c.fd, nil)
         close(c.fd)
-        if c.session.watching { context.hub.unwatch(c.session.key) }
+        if c.session.receivesEvents { context.hub.connectionClosed(c.session.key) }
         if c.countedUnauthenticated { context.stats.unauthenticatedConnections.subtract(1, ordering: .relaxed) }
         if c.accountedWatchBytes != 0 {
             context.stats.watcherPendingBytes.subtract(c.accountedWatchBytes, ordering: .relaxed)

@@ -11,7 +11,7 @@ final class Mailbox: Sendable {
     enum Message: Sendable {
         /// Take over an accepted connection.
         case adopt(fd: Int32)
-        /// An event line for a watching connection.
+        /// An event line for a connection that watches, or holds a lease on the event's resource.
         case event(ConnectionKey, [UInt8])
         /// The durable writer committed (failure nil) or failed the change a held reply waits for.
         case committed(ConnectionKey, failure: String?)

@@ -136,8 +136,13 @@ final class RequestHandler: Sendable {
             if let held = hold(r, session, id: id, { noreply ? .none : .report($0) }) { return held }
             if !noreply { r.value.write(id: id, into: &out) }
 
+        case .lease(let entries):
+            return lease(entries, id: id, session: &session, out: &out)
+
         case .status(let resource):
-            guard let info = registry.status(resource) else { throw notFound(resource) }
+            guard var info = registry.status(resource) else { throw notFound(resource) }
+            let leases = hub.leaseCount(resource)
+            if leases > 0 { info.leases = leases }
             BreakerReply(breaker: info).write(id: id, into: &out)
 
         case .list(let prefix, let after, let limit):
@@ -198,6 +203,55 @@ final class RequestHandler: Sendable {
             statsReply().write(id: id, into: &out)
         }
         return .done
+    }
+
+    /// Answers `lease`: each entry in order, an entry that fails failing alone. The connection's leases are
+    /// renewed in the hub before any breaker is read, so that a transition the reply does not show reaches it
+    /// as an event. When any entry changed something durable, the reply waits for every such commit.
+    private func lease(
+        _ entries: [LeaseEntry],
+        id: RequestID?,
+        session: inout Session,
+        out: inout JSONWriter
+    ) -> Answer {
+        let names = entries.compactMap { entry -> String? in
+            if case .lease(let resource, _, _, _) = entry { return resource }
+            return nil
+        }
+        if !names.isEmpty {
+            hub.lease(session.key, names)
+            session.leasing = true
+        }
+        var slots: [LeaseReply.Slot] = []
+        slots.reserveCapacity(entries.count)
+        var changes: [BreakerChange] = []
+        for entry in entries {
+            switch entry {
+            case .invalid(let resource, let error):
+                slots.append(.failed(resource: resource, error))
+            case .lease(let resource, let successes, let failures, let policy):
+                do {
+                    let r = try registry.lease(
+                        resource,
+                        successes: successes,
+                        failures: failures,
+                        policy: policy,
+                        leaseDuration: hub.leaseDuration
+                    )
+                    slots.append(.lease(r.value))
+                    if let change = r.change { changes.append(change) }
+                } catch {
+                    slots.append(.failed(resource: resource, error))
+                }
+            }
+        }
+        let reply = LeaseReply(leases: slots)
+        guard !changes.isEmpty else {
+            reply.write(id: id, into: &out)
+            return .done
+        }
+        for change in changes { publisher.publish(change, waiter: session.key) }
+        return Answer(disposition: .hold(HeldReply(id: id, body: .lease(reply), commits: changes.count)))
     }
 
     private func hello(

@@ -46,6 +46,9 @@ public struct ServerConfiguration: Sendable {
     public var maximumWatchBuffer = 256 * 1_024 * 1_024
     /// How long shutdown waits for replies to drain before closing connections.
     public var shutdownGrace = Duration.milliseconds(1_500)
+    /// How long a `lease` lets a client allow calls on its own, and how long after its last entry for a resource
+    /// a connection receives that resource's events (`--lease-ms`, default 1,000 ms, 1 ms to 60 s).
+    public var leaseDuration = ServerConfiguration.defaultLeaseDuration
     /// The monotonic clock every expiry runs on (tests pass a `ManualClock`).
     public var clock: any MonotonicClock = SystemClock()
     /// The wall clock for display stamps.
@@ -68,6 +71,11 @@ public struct ServerConfiguration: Sendable {
     public var outputStallTimeout = Duration.seconds(30)
     /// Pending output past which a connection's requests are not read until its replies drain, in bytes.
     public var backPressureBytes = 4 * 1_024 * 1_024
+
+    /// `--lease-ms`'s default: 1 s.
+    public static let defaultLeaseDuration = Duration.milliseconds(1_000)
+    /// The longest `--lease-ms`: 60 s.
+    public static let maximumLeaseDuration = Duration.milliseconds(60_000)
 
     /// One event loop per core but one (left for the durable writer and everything else on the machine), at
     /// least 1, at most 4. Measured on a 2-core machine with the load generator beside it: 1 loop answered 50
@@ -99,6 +107,11 @@ public struct ServerConfiguration: Sendable {
         guard maximumBreakers >= 1 else { throw ServerError.configuration("--max-breakers must be at least 1") }
         guard snapshotInterval >= .milliseconds(10) else {
             throw ServerError.configuration("--snapshot-interval must be at least 10ms")
+        }
+        guard leaseDuration >= .milliseconds(1), leaseDuration <= Self.maximumLeaseDuration else {
+            throw ServerError.configuration(
+                "--lease-ms must be from 1 to \(Self.maximumLeaseDuration.millisecondsRoundedUp) (milliseconds)"
+            )
         }
         guard eventLoopCount >= 1 else { throw ServerError.configuration("the event-loop count must be at least 1") }
     }

@@ -17,6 +17,8 @@ public struct ServerOptions: Sendable {
     public var db = "breakerd.sqlite"
     public var dropUnreadable = false
     public var snapshotInterval = "5s"
+    /// `--lease-ms`: the lease `lease` grants, in milliseconds (1 to 60,000).
+    public var leaseMs = Int(ServerConfiguration.defaultLeaseDuration.millisecondsRoundedUp)
 
     public init() {}
 
@@ -54,6 +56,7 @@ public struct ServerOptions: Sendable {
             )
         }
         config.snapshotInterval = interval
+        config.leaseDuration = .milliseconds(leaseMs)
         if let text = defaultPolicy {
             do {
                 config.defaultPolicy = try WirePolicy.decode(text: text)

@@ -10,6 +10,11 @@ struct Session {
     let key: ConnectionKey
     /// True while the connection watches a prefix.
     var watching = false
+    /// True once the connection has sent a `lease` entry (it may hold leases, and so receive events).
+    var leasing = false
+
+    /// True when events may be delivered to the connection: it watches, or has leased.
+    var receivesEvents: Bool { watching || leasing }
 
     /// Who an operator action is attributed to: the client name, else the role.
     var actor: String { clientName ?? role?.rawValue ?? "anonymous" }

@@ -75,6 +75,14 @@ struct Breakerd: ParsableCommand {
     @Option(help: "How often every breaker's window is written to the database (e.g. 5s, 500ms).")
     var snapshotInterval = "5s"
 
+    @Option(
+        help: ArgumentHelp(
+            "How long a lease lets a client decide alone, in milliseconds (1 to 60000).",
+            discussion: "A connection also gets a resource's events for this long after its last lease entry for it."
+        )
+    )
+    var leaseMs = 1_000
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -94,6 +102,7 @@ struct Breakerd: ParsableCommand {
         options.db = db
         options.dropUnreadable = dropUnreadable
         options.snapshotInterval = snapshotInterval
+        options.leaseMs = leaseMs
 
         let level = logLevel
         LoggingSystem.bootstrap { label in

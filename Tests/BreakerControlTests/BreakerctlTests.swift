@@ -27,6 +27,25 @@ import Testing
         return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
 
+    @Test func statusShowsHowManyConnectionsHoldALease() throws {
+        // A long lease, so that a slow machine cannot let one lapse before breakerctl asks.
+        let server = try ServerProcess(arguments: ["--lease-ms", "60000"])
+        let s = ["--server", "127.0.0.1:\(server.port)"]
+        let first = try server.connect()
+        let second = try server.connect()
+        try first.request(#"{"op":"acquire","resource":"leased-db"}"#)
+        var r = try run(["status", "leased-db"] + s)
+        #expect(r.status == 0 && r.stdout.contains("leases:     0"), "\(r.stdout)")
+        for client in [first, second] {
+            let reply = try client.request(#"{"op":"lease","resources":[{"resource":"leased-db","successes":2}]}"#)
+            #expect(reply["leases"]?.arrayValue?.first?["lease_ms"] == .integer(60_000))
+        }
+        r = try run(["status", "leased-db"] + s)
+        #expect(r.status == 0 && r.stdout.contains("leases:     2"), "\(r.stdout)")
+        r = try run(["status", "leased-db", "--json"] + s)
+        #expect(try JSONParser.parse(Array(r.stdout.utf8))["leases"] == .integer(2))
+    }
+
     @Test func everySubcommandAgainstARealServer() throws {
         let server = try ServerProcess(arguments: [])
         let s = ["--server", "127.0.0.1:\(server.port)"]

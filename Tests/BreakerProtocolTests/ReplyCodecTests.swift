@@ -226,7 +226,7 @@ import Testing
                 {"id":9,"ok":true,"stats":{"uptime_ms":12981,"connections":2,"connections_total":5,"watchers":1,\
                 "breakers":{"total":3,"closed":2,"open":0,"half_open":0,"forced_open":1,"forced_closed":0},\
                 "ops":{"ping":0,"hello":0,"acquire":10,"report":7,"status":0,"list":0,"configure":0,"force":0,\
-                "release":0,"reset":0,"delete":0,"watch":0,"unwatch":0,"history":0,"stats":1},"errors":3,\
+                "release":0,"reset":0,"delete":0,"watch":0,"unwatch":0,"history":0,"stats":1,"lease":0},"errors":3,\
                 "transitions":4,"rejected_connections":6,"slow_consumer_disconnects":8,\
                 "snapshot":{"at_ms":1764000000000,"duration_ms":12,"rows":3,"count":2,"failures":1},\
                 "commits":11,"commit_failures":12}}

@@ -59,6 +59,7 @@ import Testing
                 durationMs: nil,
                 noreply: false
             ),
+            .lease(entries: [.lease("db"), .lease(resource: "pay", successes: 120, failures: 3, policy: count)]),
             .status(resource: "db"),
             .list(prefix: "", after: nil, limit: Request.defaultListLimit),
             .list(prefix: "pay", after: "pay-7", limit: 25),

@@ -89,6 +89,23 @@ import Testing
         #expect(text.contains("disk full"))
     }
 
+    @Test func aReplyHeldForSeveralCommitsWaitsForTheLastAndKeepsTheFirstFailure() {
+        var m = machine()
+        let lease = HeldReply(id: .integer(9), body: .lease(LeaseReply(leases: [])), commits: 3)
+        #expect(m.answered(.hold(lease), pendingOutput: 0) == .stop)
+        #expect(m.commitCompleted(failure: nil).isIgnore, "1 of 3: still held")
+        #expect(m.isHeld && m.eventArrived(50, pendingOutput: 0) == .wait)
+        #expect(m.commitCompleted(failure: "disk full").isIgnore, "2 of 3: still held")
+        #expect(m.isHeld)
+        guard case .release(let reply, let failure) = m.commitCompleted(failure: nil) else {
+            Issue.record("the last commit must release the held reply")
+            return
+        }
+        #expect(reply.id == .integer(9) && failure == "disk full")
+        #expect(!m.isHeld && m.wantsToRead)
+        #expect(m.commitCompleted(failure: nil).isIgnore, "nothing waits any more")
+    }
+
     @Test func aCommitNobodyWaitsForIsIgnored() {
         var m = machine()
         #expect(m.commitCompleted(failure: nil).isIgnore)
