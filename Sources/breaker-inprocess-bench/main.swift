@@ -1,0 +1,96 @@
+// The in-process call-path benchmark of benchmarks/RESULTS-inprocess.md: `runBlocking` with a no-op body on one
+// shared `CircuitBreakerPolicy`, from 1, 2, 8 and 64 OS threads, printing the calls per second of all threads
+// together. Build it in release:
+//
+//     swift build -c release --product breaker-inprocess-bench
+//     .build/release/breaker-inprocess-bench [--threads 1,2,8,64] [--seconds 2] [--rounds 3]
+//
+// OS threads (not tasks): the cooperative pool has one thread per core, so it could never oversubscribe the
+// cores, which is the case being measured. Each figure is the median of `--rounds` runs.
+
+import HighwayBreaker
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What every thread of one run shares.
+final class Run: Sendable {
+    let policy: CircuitBreakerPolicy
+    let ready = Atomic<Int>(0)
+    let go = Atomic<Bool>(false)
+    let stop = Atomic<Bool>(false)
+    let calls = Atomic<Int>(0)
+
+    init(policy: CircuitBreakerPolicy) { self.policy = policy }
+
+    /// One thread's loop: wait for the start, call until told to stop, add its count.
+    func work() {
+        ready.add(1, ordering: .relaxed)
+        while !go.load(ordering: .acquiring) { sched_yield() }
+        var count = 0
+        while !stop.load(ordering: .relaxed) {
+            for _ in 0..<64 { _ = try? policy.runBlocking { () } }
+            count += 64
+        }
+        calls.add(count, ordering: .relaxed)
+    }
+}
+
+/// Calls per second of `threads` threads calling for `seconds` on one shared policy.
+func measure(threads: Int, seconds: Double) -> Double {
+    let run = Run(policy: CircuitBreakerPolicy(policy: BreakerPolicy.default))
+    var ids: [pthread_t] = []
+    for _ in 0..<threads {
+        let context = Unmanaged.passRetained(run).toOpaque()
+        var id = pthread_t()
+        let created = pthread_create(
+            &id,
+            nil,
+            { context in
+                let run = Unmanaged<Run>.fromOpaque(context!).takeRetainedValue()
+                run.work()
+                return nil
+            },
+            context
+        )
+        precondition(created == 0, "pthread_create failed: \(created)")
+        ids.append(id)
+    }
+    while run.ready.load(ordering: .relaxed) < threads { sched_yield() }
+    let start = SystemClock.read()
+    run.go.store(true, ordering: .releasing)
+    let end = start + .milliseconds(Int64(seconds * 1000))
+    while SystemClock.read() < end { usleep(10_000) }
+    run.stop.store(true, ordering: .relaxed)
+    for id in ids { pthread_join(id, nil) }
+    let elapsed = SystemClock.read() - start
+    let elapsedSeconds = Double(elapsed.nanosecondsClamped) / 1e9
+    return Double(run.calls.load(ordering: .relaxed)) / elapsedSeconds
+}
+
+/// The value after `name` on the command line, if any.
+func option(_ name: String) -> String? {
+    let arguments = CommandLine.arguments
+    guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return nil }
+    return arguments[i + 1]
+}
+
+let threadCounts = (option("--threads") ?? "1,2,8,64").split(separator: ",").compactMap { Int($0) }
+let seconds = option("--seconds").flatMap { Double($0) } ?? 2
+let rounds = option("--rounds").flatMap { Int($0) } ?? 3
+
+print("| threads | calls/s (all threads, median of \(rounds)) | ns per call per thread | rounds |")
+print("|---:|---:|---:|---|")
+for threads in threadCounts {
+    let rates = (0..<rounds).map { _ in measure(threads: threads, seconds: seconds) }.sorted()
+    let median = rates[rates.count / 2]
+    let each = rates.map { String(Int($0.rounded())) }.joined(separator: ", ")
+    let nanoseconds = Double(threads) * 1e9 / median
+    print("| \(threads) | \(Int(median.rounded())) | \(Int(nanoseconds.rounded())) | \(each) |")
+}
