@@ -82,7 +82,8 @@ final class ClientCore: Sendable {
     }
 
     let configuration: BreakerClient.Configuration
-    let state = Mutex(State())
+    /// A pthread lock rather than `Mutex`: every calling thread takes it to send (`Lock` says why that matters).
+    let state = Lock(State())
     /// The I/O thread's `pthread_t` (0 until it starts), to refuse blocking calls made on it.
     let ioThread = Atomic<UInt>(0)
     let wakeFD: Int32

@@ -1,9 +1,11 @@
-// The in-process call-path benchmark of benchmarks/RESULTS-inprocess.md: `runBlocking` with a no-op body on one
-// shared `CircuitBreakerPolicy`, from 1, 2, 8 and 64 OS threads, printing the calls per second of all threads
-// together. Build it in release:
+// The call-path benchmark of benchmarks/RESULTS-inprocess.md: `runBlocking` with a no-op body on one shared
+// breaker, from 1, 2, 8 and 64 OS threads, printing the calls per second of all threads together. The breaker is
+// an in-process `CircuitBreakerPolicy` (`--mode policy`, the default) or a strict `SharedCircuitBreaker` on
+// breakerd (`--mode strict --server HOST:PORT`: one round trip per call, for comparison). Build it in release:
 //
 //     swift build -c release --product breaker-inprocess-bench
-//     .build/release/breaker-inprocess-bench [--threads 1,2,8,64] [--seconds 2] [--rounds 3]
+//     .build/release/breaker-inprocess-bench [--mode policy|strict] [--server 127.0.0.1:7433]
+//         [--threads 1,2,8,64] [--seconds 2] [--rounds 3]
 //
 // OS threads (not tasks): the cooperative pool has one thread per core, so it could never oversubscribe the
 // cores, which is the case being measured. Each figure is the median of `--rounds` runs.
@@ -21,13 +23,13 @@ import Darwin
 
 /// What every thread of one run shares.
 final class Run: Sendable {
-    let policy: CircuitBreakerPolicy
+    let policy: any ResiliencePolicy
     let ready = Atomic<Int>(0)
     let go = Atomic<Bool>(false)
     let stop = Atomic<Bool>(false)
     let calls = Atomic<Int>(0)
 
-    init(policy: CircuitBreakerPolicy) { self.policy = policy }
+    init(policy: any ResiliencePolicy) { self.policy = policy }
 
     /// One thread's loop: wait for the start, call until told to stop, add its count.
     func work() {
@@ -43,8 +45,8 @@ final class Run: Sendable {
 }
 
 /// Calls per second of `threads` threads calling for `seconds` on one shared policy.
-func measure(threads: Int, seconds: Double) -> Double {
-    let run = Run(policy: CircuitBreakerPolicy(policy: BreakerPolicy.default))
+func measure(_ policy: any ResiliencePolicy, threads: Int, seconds: Double) -> Double {
+    let run = Run(policy: policy)
     var ids: [pthread_t] = []
     for _ in 0..<threads {
         let context = Unmanaged.passRetained(run).toOpaque()
@@ -81,6 +83,26 @@ func option(_ name: String) -> String? {
     return arguments[i + 1]
 }
 
+/// The breaker to measure, as `--mode` and `--server` say; a fresh one per run.
+func makeBreaker(round: Int, threads: Int) async throws -> any ResiliencePolicy {
+    switch option("--mode") ?? "policy" {
+    case "policy":
+        return CircuitBreakerPolicy(policy: BreakerPolicy.default)
+    case "strict":
+        let server = (option("--server") ?? "127.0.0.1:7433").split(separator: ":")
+        guard server.count == 2, let port = Int(server[1]) else {
+            fatalError("--server takes HOST:PORT, for example 127.0.0.1:7433")
+        }
+        var configuration = BreakerClient.Configuration(host: String(server[0]), port: port)
+        configuration.requestTimeout = .seconds(5)
+        let client = BreakerClient(configuration: configuration)
+        try await client.connect()
+        return try SharedCircuitBreaker(resource: "bench-\(threads)-\(round)", client: client)
+    case let mode:
+        fatalError("--mode takes policy or strict, not \(mode)")
+    }
+}
+
 let threadCounts = (option("--threads") ?? "1,2,8,64").split(separator: ",").compactMap { Int($0) }
 let seconds = option("--seconds").flatMap { Double($0) } ?? 2
 let rounds = option("--rounds").flatMap { Int($0) } ?? 3
@@ -88,7 +110,12 @@ let rounds = option("--rounds").flatMap { Int($0) } ?? 3
 print("| threads | calls/s (all threads, median of \(rounds)) | ns per call per thread | rounds |")
 print("|---:|---:|---:|---|")
 for threads in threadCounts {
-    let rates = (0..<rounds).map { _ in measure(threads: threads, seconds: seconds) }.sorted()
+    var rates: [Double] = []
+    for round in 0..<rounds {
+        let breaker = try await makeBreaker(round: round, threads: threads)
+        rates.append(measure(breaker, threads: threads, seconds: seconds))
+    }
+    rates.sort()
     let median = rates[rates.count / 2]
     let each = rates.map { String(Int($0.rounded())) }.joined(separator: ", ")
     let nanoseconds = Double(threads) * 1e9 / median
