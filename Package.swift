@@ -52,6 +52,9 @@ let package = Package(
         ),
         // The load generator of benchmarks/run.sh: drives breakerd and Redis with the same C code.
         .executableTarget(name: "breaker-bench"),
+        // The in-process call-path benchmark (benchmarks/RESULTS-inprocess.md): `run` on one shared policy from
+        // 1–64 threads.
+        .executableTarget(name: "breaker-inprocess-bench", dependencies: ["HighwayBreaker"]),
         // The example: worker processes sharing one circuit against a flaky fake dependency.
         .executableTarget(
             name: "breaker-demo",

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// An in-process circuit breaker: the seeds' `CircuitBreakerPolicy`, on BreakerCore's state machine.
 ///
 /// ```swift
@@ -22,7 +20,9 @@ public final class CircuitBreakerPolicy: ResiliencePolicy {
 
     /// A name for errors and logs (nil for an anonymous breaker).
     public let name: String?
-    private let storage: Mutex<State>
+    /// A pthread lock rather than `Mutex`: application threads contend on it, and they may outnumber the cores
+    /// (`Lock` says why that matters).
+    private let storage: Lock<State>
     private let handle: @Sendable (any Error) -> Bool
     private let onStateChange: StateChangeHandler?
     private let clock: any MonotonicClock
@@ -69,7 +69,7 @@ public final class CircuitBreakerPolicy: ResiliencePolicy {
         self.onStateChange = onStateChange
         self.clock = clock
         let machine = BreakerStateMachine(policy: policy, now: clock.now)
-        self.storage = Mutex(
+        self.storage = Lock(
             State(machine: machine, history: OutcomeHistory(capacity: policy.failureThreshold.denominator))
         )
     }

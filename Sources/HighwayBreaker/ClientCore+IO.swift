@@ -11,7 +11,7 @@ import Glibc
 
 /// The I/O thread: connects, reads replies and events, fails what timed out and reconnects. It sleeps in
 /// `poll` until the socket or the wake-up eventfd has something, or the next deadline (a request's timeout,
-/// a wait's timeout, the next reconnection attempt) comes: with nothing pending it sleeps until woken.
+/// a wait's timeout, the next reconnection attempt, the next `lease` line) comes: with nothing pending it sleeps until woken.
 extension ClientCore {
     /// Starts the I/O thread. It holds the core (not the client) until the core is shut down.
     func startIOThread() {
@@ -58,7 +58,9 @@ extension ClientCore {
                 continue
             }
 
-            let revents = pollOnce(socket: fd, wantsWrite: wantsWrite, timeout: expireAndPlan(reconnectAt: nil))
+            let leaseDue = leaseTransport.flatMap { driveLeases(via: $0) }
+            let timeout = expireAndPlan(reconnectAt: nil, leaseDue: leaseDue)
+            let revents = pollOnce(socket: fd, wantsWrite: wantsWrite, timeout: timeout)
             if revents & Int16(POLLOUT) != 0 { state.withLock { Self.flush(&$0) } }
             guard revents & (Int16(POLLIN) | Int16(POLLHUP) | Int16(POLLERR)) != 0 else { continue }
             var lost: String?
@@ -106,13 +108,20 @@ extension ClientCore {
         return socket >= 0 ? fds[1].revents : 0
     }
 
+    /// Sends the `lease` line when it is due (leased mode); returns when the next one is (nil: not before the
+    /// answer, or nothing is leased). A line that becomes due sooner (after a failure) wakes the thread.
+    private func driveLeases(via transport: some LeaseTransport) -> MonotonicInstant? {
+        leases.flushIfDue(via: transport)
+        return leases.nextFlush()
+    }
+
     /// Fails the requests and waits whose deadline passed, plans the next wake-up, and returns the poll
-    /// timeout in ms until it (or `reconnectAt`, when earlier); -1 when nothing has a deadline.
+    /// timeout in ms until it (or `reconnectAt` or `leaseDue`, when earlier); -1 when nothing has a deadline.
     ///
     /// The pending requests are scanned only once the planned wake-up has come: until then it is a bound on
     /// every deadline (each new request moves it earlier when it has to), so a busy client does not scan its
     /// pending requests on every reply, and an idle one wakes at most once more, then sleeps until woken.
-    private func expireAndPlan(reconnectAt: MonotonicInstant?) -> Int32 {
+    private func expireAndPlan(reconnectAt: MonotonicInstant?, leaseDue: MonotonicInstant? = nil) -> Int32 {
         let now = SystemClock.read()
         var expired: [(Waiter, BreakerClientError)] = []
         let planned = state.withLock { s -> MonotonicInstant? in
@@ -145,7 +154,7 @@ extension ClientCore {
             return earliest
         }
         for (w, error) in expired { w.complete(.failure(error)) }
-        let wakeAt = [planned, reconnectAt].compactMap { $0 }.min()
+        let wakeAt = [planned, reconnectAt, leaseDue].compactMap { $0 }.min()
         guard let wakeAt else { return -1 }
         return Int32(clamping: max(0, (wakeAt - SystemClock.read()).millisecondsRoundedUp))
     }
@@ -283,6 +292,7 @@ extension ClientCore {
             return Array(s.pending.values)
         }
         close(fd)
+        leases.connectionLost()
         logger.warning("lost the connection to breakerd; reconnecting", metadata: ["reason": "\(reason)"])
         let error = BreakerClientError(
             code: .disconnected,

@@ -82,17 +82,32 @@ final class ClientCore: Sendable {
     }
 
     let configuration: BreakerClient.Configuration
-    let state = Mutex(State())
+    /// A pthread lock rather than `Mutex`: every calling thread takes it to send (`Lock` says why that matters).
+    let state = Lock(State())
     /// The I/O thread's `pthread_t` (0 until it starts), to refuse blocking calls made on it.
     let ioThread = Atomic<UInt>(0)
     let wakeFD: Int32
     let logger: Logger
+    /// The resources this client leases (issue #14). The I/O thread drives their `lease` lines once the core
+    /// is a `LeaseTransport`; until then nothing registers here (`leaseTransport` is nil).
+    let leases: LeaseKeeper
 
     init(configuration: BreakerClient.Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        let wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        self.wakeFD = wakeFD
+        // Whoever holds the keeper holds the core too (a leased breaker holds its client), so the eventfd is
+        // still open whenever the keeper wakes the I/O thread.
+        leases = LeaseKeeper {
+            var one: UInt64 = 1
+            _ = Glibc.write(wakeFD, &one, 8)
+        }
     }
+
+    /// How this client sends `lease` lines: nil until BreakerProtocol has the `lease` op and the core
+    /// implements `LeaseTransport` (then: `self`), so `SharedCircuitBreaker(…, consistency: .leased)` refuses.
+    var leaseTransport: (any LeaseTransport)? { nil }
 
     deinit { close(wakeFD) }
 

@@ -23,6 +23,14 @@ import Synchronization
 /// whatever the fallback. Each outage is logged once (not per call) and counted.
 ///
 /// `onStateChange` hears every transition the server makes after `subscribed()` returns.
+///
+/// `consistency: .leased` (issue #14) decides calls locally while the circuit is closed and the client holds a
+/// lease on it: `run` then takes no round trip and counts the outcome, and the client sends what it counted
+/// in one `lease` line for all its leased resources every 50 ms (at once, at most every 5 ms, after a
+/// failure). A transition the server pushes applies at once; half-open calls, and calls without a live
+/// lease, ask the server as in strict mode; when the lease lapses and the server cannot be asked, `fallback`
+/// decides. The price: after the failure that trips the circuit, a leased client may let calls through until
+/// that failure has reached the server and the trip has been pushed back, which strict mode never does.
 public final class SharedCircuitBreaker: ResiliencePolicy {
     /// What to do while the server cannot be asked.
     public enum Fallback: String, Sendable, Hashable {
@@ -32,6 +40,15 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         case allow
         /// Every call is rejected.
         case reject
+    }
+
+    /// How calls are decided while the server can be asked.
+    public enum Consistency: String, Sendable, Hashable {
+        /// Every call asks the server (one round trip): the shared circuit decides each call.
+        case strict
+        /// While the circuit is closed and the client holds a lease, calls are decided locally and their outcomes
+        /// sent in aggregate; the server pushes every change of state.
+        case leased
     }
 
     /// Called for each transition of the resource that the server pushes (caused by any process), on the
@@ -58,7 +75,12 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     private let handle: @Sendable (any Error) -> Bool
     private let onStateChange: StateChangeHandler?
     private let local: CircuitBreakerPolicy
-    private let state = Mutex(State())
+    /// How calls are decided while the server can be asked.
+    public let consistency: Consistency
+    /// The client's leased resources, in leased mode (nil in strict mode).
+    private let leases: LeaseKeeper?
+    /// A pthread lock rather than `Mutex`: application threads contend on it (`Lock` says why that matters).
+    private let state = Lock(State())
     private let outages = Atomic<Int>(0)
     private let fallbackCalls = Atomic<Int>(0)
     private let subscription = Mutex<UInt64?>(nil)
@@ -72,38 +94,53 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     ///   - client: the connection to share (one per process is enough).
     ///   - handle: which errors count as failures (default: all); others count as successes.
     ///   - fallback: what to do while the server cannot be asked (default `.local`).
+    ///   - consistency: `.strict` (default: every call asks the server) or `.leased` (closed circuits decide
+    ///     locally under a lease).
     ///   - onStateChange: called for each transition the server pushes for this resource.
-    /// - Throws: `ConfigurationError` for an invalid resource name.
+    /// - Throws: `ConfigurationError` for an invalid resource name, or for `.leased` on a client that cannot
+    ///   lease yet.
     public init(
         resource: String,
         policy: BreakerPolicy? = nil,
         client: BreakerClient,
         handle: @escaping @Sendable (any Error) -> Bool = { _ in true },
         fallback: Fallback = .local,
+        consistency: Consistency = .strict,
         onStateChange: StateChangeHandler? = nil,
         logger: Logger = Logger(label: "highway-breaker.shared")
     ) throws {
         if let problem = ResourceName.problem(with: resource) {
             throw ConfigurationError.invalidValue("resource", problem)
         }
+        if consistency == .leased && client.core.leaseTransport == nil {
+            throw ConfigurationError.invalidValue(
+                "consistency",
+                "this client cannot lease yet: it does not speak breakerd's `lease` operation (issue #14); "
+                    + "use .strict"
+            )
+        }
         self.resource = resource
         self.policy = policy
         self.client = client
         self.handle = handle
         self.fallback = fallback
+        self.consistency = consistency
+        self.leases = consistency == .leased ? client.core.leases : nil
         self.onStateChange = onStateChange
         self.logger = logger
         self.local = CircuitBreakerPolicy(policy: policy ?? BreakerPolicy.default, handle: handle, name: resource)
         let id = client.subscribe(prefix: resource) { [weak self] event in self?.receive(event) }
         subscription.withLock { $0 = id }
+        leases?.register(resource, policy: policy)
     }
 
     deinit {
         if let id = subscription.withLock({ $0 }) { client.unsubscribe(id) }
+        leases?.unregister(resource)
     }
 
     /// The state the server last reported (nil before the first answer).
-    public var lastKnownState: BreakerState? { state.withLock { $0.lastState } }
+    public var lastKnownState: BreakerState? { leases?.state(of: resource) ?? state.withLock { $0.lastState } }
 
     /// True while calls are decided by the fallback because the server cannot be asked.
     public var isInFallback: Bool { state.withLock { $0.inOutage } }
@@ -127,6 +164,17 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     }
 
     public func execute<T>(isolation: isolated (any Actor)?, _ body: () async throws -> T) async throws -> T {
+        if let leases, try admitsLocally(leases) {
+            let value: T
+            do {
+                value = try await body()
+            } catch {
+                countLocally(outcome(of: error), leases)
+                throw error
+            }
+            countLocally(.success, leases)
+            return value
+        }
         guard let decision = try await ask() else {
             switch fallback {
             case .local: return try await local.execute(isolation: isolation, body)
@@ -148,6 +196,17 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     }
 
     public func executeBlocking<T>(_ body: () throws -> T) throws -> T {
+        if let leases, try admitsLocally(leases) {
+            let value: T
+            do {
+                value = try body()
+            } catch {
+                countLocally(outcome(of: error), leases)
+                throw error
+            }
+            countLocally(.success, leases)
+            return value
+        }
         let connection = client.connectionCount
         let policySent = policyToSend(on: connection)
         let asked: Result<AcquireReply, BreakerClientError> = Result { () throws(BreakerClientError) in
@@ -175,6 +234,27 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     }
 
     // MARK: Internals
+
+    /// Leased mode: true when the call may run without a round trip (a closed circuit under a live lease);
+    /// false when it must ask the server, as strict mode does. Throws the rejection of an open circuit.
+    private func admitsLocally(_ leases: LeaseKeeper) throws(CircuitOpenError) -> Bool {
+        switch leases.decide(resource) {
+        case .allowLocally:
+            return true
+        case .askServer:
+            return false
+        case .reject(let rejecting, let retryAfter):
+            state.withLock { $0.lastState = rejecting }
+            throw CircuitOpenError(resource: resource, state: rejecting, retryAfter: retryAfter, source: .server)
+        }
+    }
+
+    /// Leased mode: counts the outcome of a call decided locally for the next `lease` line; the local breaker
+    /// sees it too, so it is warm if the server goes away.
+    private func countLocally(_ outcome: Outcome, _ leases: LeaseKeeper) {
+        leases.count(outcome, for: resource)
+        local.complete(outcome, permit: nil)
+    }
 
     /// Asks the server. Nil when it cannot be asked (the fallback decides; the outage is noted); rethrows errors
     /// the server replied with.
@@ -270,7 +350,9 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     }
 
     private func receive(_ event: BreakerEvent) {
-        guard case .transition(let name, let record) = event, name == resource else { return }
+        guard event.resource == resource else { return }
+        leases?.apply(event)
+        guard case .transition(_, let record) = event else { return }
         state.withLock { $0.lastState = record.to }
         onStateChange?(self, record.from, record.to)
     }

@@ -1,0 +1,258 @@
+import BreakerCore
+
+/// The bookkeeping of leased mode (issue #14) for every leased resource of one client: what the server last
+/// said (state, generation), until when the client may allow calls on its own (the lease), the outcomes
+/// counted locally since the last `lease` line, and when the next `lease` line is due.
+///
+/// A pure value, as BreakerCore's state machine is: every operation takes the current instant (from an
+/// injected clock) and returns what the caller must do; the caller sends the lines, applies the replies and
+/// pushed events, and holds the book behind its lock.
+///
+/// The rules:
+/// - A call is allowed locally only while the state is `closed` or `forced_closed` and a lease granted for it
+///   is live. A lease runs from the instant its request was sent (not when the reply came back), so it never
+///   outlives the server's push window for this client, which starts when the server reads the request.
+/// - `half_open`, a resource the server has not answered for yet, and a closed circuit without a live lease
+///   (it lapsed, or a push withdrew it) ask the server per call (`acquire`), as strict mode does.
+/// - `open` and `forced_open` reject until the server's retry-after. A pushed trip rejects at once; the push
+///   carries no retry-after, so it rejects for one flush interval, by when the next `lease` reply brings the
+///   server's (and if none comes, the server is asked per call, and the caller's fallback decides if it cannot
+///   be).
+/// - A `lease` line is due every `flushInterval`, and sooner after a failure is counted: at once, but at most
+///   once per `failureFlushSpacing` (5 ms), so a trip is not held back a whole interval.
+struct LeaseBook: Sendable {
+    /// What to do with one call.
+    enum Decision: Sendable, Hashable {
+        /// Run the call without a round trip, and `count` its outcome.
+        case allowLocally
+        /// Ask the server (`acquire`, and report with the permit), as strict mode does.
+        case askServer(AskReason)
+        /// Reject the call: the circuit is `state` (`open` or `forced_open`); asking again is worthwhile after
+        /// `retryAfter`.
+        case reject(state: BreakerState, retryAfter: Duration)
+    }
+
+    /// Why a call must ask the server.
+    enum AskReason: Sendable, Hashable {
+        /// The server has not answered for this resource yet (or forgot it: deleted, a bad entry).
+        case unknown
+        /// The circuit is half-open: probe permits must stay exact fleet-wide, so each call asks.
+        case halfOpen
+        /// No live lease: it ran out without a renewal, a push withdrew it, or an open circuit's retry-after
+        /// has passed (the server's `acquire` decides whether to probe).
+        case lapsed
+    }
+
+    /// The outcomes counted locally for one resource since the last `lease` line, for the next one.
+    struct Counts: Sendable, Hashable {
+        /// The resource's name.
+        var resource: String
+        /// Successful calls (saturating at `UInt64.max`).
+        var successes: UInt64
+        /// Failed calls (saturating at `UInt64.max`).
+        var failures: UInt64
+    }
+
+    /// What the book holds for one resource.
+    private struct Entry: Sendable {
+        /// The state the server last reported (nil: not heard yet).
+        var state: BreakerState?
+        var generation: UInt64 = 0
+        /// While closed or forced closed: the lease's end (calls are allowed locally before it).
+        var leaseEnd: MonotonicInstant?
+        /// While open or forced open: when the rejection ends.
+        var rejectUntil: MonotonicInstant?
+        var successes: UInt64 = 0
+        var failures: UInt64 = 0
+    }
+
+    /// The default interval between two `lease` lines (50 ms).
+    static let defaultFlushInterval: Duration = .milliseconds(50)
+    /// The shortest spacing between two `lease` lines when a failure asks for one early (5 ms).
+    static let failureFlushSpacing: Duration = .milliseconds(5)
+
+    /// The interval between two `lease` lines while no failure is counted.
+    let flushInterval: Duration
+    private var entries: [String: Entry] = [:]
+    /// When the last `lease` line was taken (nil: never, so the first is due at once).
+    private var lastFlush: MonotonicInstant?
+    /// True when a failure was counted since the last `lease` line.
+    private var failureSinceFlush = false
+
+    /// An empty book; `flushInterval` is the time between two `lease` lines (default 50 ms; at least 1 ms).
+    init(flushInterval: Duration = LeaseBook.defaultFlushInterval) {
+        self.flushInterval = max(flushInterval, .milliseconds(1))
+    }
+
+    // MARK: Resources
+
+    /// Starts keeping `resource` (its first decisions ask the server; the next `lease` line carries it).
+    /// Tracking a resource twice changes nothing.
+    mutating func track(_ resource: String) {
+        if entries[resource] == nil { entries[resource] = Entry() }
+    }
+
+    /// Stops keeping `resource`; its uncounted outcomes are dropped.
+    mutating func untrack(_ resource: String) {
+        entries[resource] = nil
+    }
+
+    /// The resources kept, in no particular order.
+    var resources: [String] { Array(entries.keys) }
+
+    /// The state the server last reported for `resource` (or pushed), nil if none yet.
+    func state(of resource: String) -> BreakerState? { entries[resource]?.state }
+
+    /// The generation the server last reported for `resource` (0 if none yet).
+    func generation(of resource: String) -> UInt64 { entries[resource]?.generation ?? 0 }
+
+    // MARK: Calls
+
+    /// What to do with a call on `resource` at `now`. An untracked resource asks the server.
+    func decide(_ resource: String, now: MonotonicInstant) -> Decision {
+        guard let entry = entries[resource], let state = entry.state else { return .askServer(.unknown) }
+        switch state {
+        case .closed, .forcedClosed:
+            guard let end = entry.leaseEnd, now < end else { return .askServer(.lapsed) }
+            return .allowLocally
+        case .open, .forcedOpen:
+            guard let until = entry.rejectUntil, now < until else { return .askServer(.lapsed) }
+            return .reject(state: state, retryAfter: until - now)
+        case .halfOpen:
+            return .askServer(.halfOpen)
+        }
+    }
+
+    /// Counts the outcome of a call that was allowed locally, for the next `lease` line. A failure makes the
+    /// next line due early (`nextFlush`). `ignored` and untracked resources count nothing.
+    mutating func count(_ outcome: Outcome, for resource: String) {
+        guard var entry = entries[resource] else { return }
+        switch outcome {
+        case .success:
+            if entry.successes < .max { entry.successes += 1 }
+        case .failure:
+            if entry.failures < .max { entry.failures += 1 }
+            failureSinceFlush = true
+        case .ignored:
+            return
+        }
+        entries[resource] = entry
+    }
+
+    // MARK: Flushes
+
+    /// When the next `lease` line is due: `flushInterval` after the last, or `failureFlushSpacing` after it
+    /// when a failure was counted since; never earlier than `now` (a due line is due now). Nil when no resource
+    /// is kept (nothing to send).
+    func nextFlush(now: MonotonicInstant) -> MonotonicInstant? {
+        guard !entries.isEmpty else { return nil }
+        guard let lastFlush else { return now }
+        let due = lastFlush + (failureSinceFlush ? Self.failureFlushSpacing : flushInterval)
+        return max(due, now)
+    }
+
+    /// Takes the counts of every kept resource for a `lease` line sent at `now` (zeros included: each entry
+    /// also renews the resource's lease), and starts counting afresh. Each outcome is taken exactly once.
+    /// Sorted by resource name.
+    mutating func takeCounts(now: MonotonicInstant) -> [Counts] {
+        lastFlush = now
+        failureSinceFlush = false
+        var taken: [Counts] = []
+        taken.reserveCapacity(entries.count)
+        for (resource, entry) in entries {
+            taken.append(Counts(resource: resource, successes: entry.successes, failures: entry.failures))
+            entries[resource]?.successes = 0
+            entries[resource]?.failures = 0
+        }
+        return taken.sorted { $0.resource < $1.resource }
+    }
+
+    // MARK: What the server says
+
+    /// Applies one entry of a `lease` reply to a request sent at `requestedAt`.
+    ///
+    /// - Parameters:
+    ///   - state: the state the reply gives.
+    ///   - generation: the generation it gives.
+    ///   - lease: `lease_ms`: how long calls may be allowed locally (only while `closed`/`forced_closed`; 0 or
+    ///     less grants nothing).
+    ///   - retryAfter: `retry_after_ms` (while `open`/`forced_open`; nil reads as zero: ask again at once).
+    ///   - requestedAt: when the request carrying this entry was sent; the lease and the retry-after run from
+    ///     then.
+    mutating func applyLease(
+        _ resource: String,
+        state: BreakerState,
+        generation: UInt64,
+        lease: Duration,
+        retryAfter: Duration?,
+        requestedAt: MonotonicInstant
+    ) {
+        guard var entry = entries[resource] else { return }
+        entry.state = state
+        entry.generation = generation
+        entry.leaseEnd = nil
+        entry.rejectUntil = nil
+        switch state {
+        case .closed, .forcedClosed:
+            if lease > .zero { entry.leaseEnd = requestedAt + lease }
+        case .open, .forcedOpen:
+            entry.rejectUntil = requestedAt + max(retryAfter ?? .zero, .zero)
+        case .halfOpen:
+            break
+        }
+        entries[resource] = entry
+    }
+
+    /// Forgets what the server said about `resource` (its entry in a `lease` reply was an error, or the
+    /// breaker was deleted): calls ask the server again, which reports the problem as strict mode does. The
+    /// counts are kept for the next line.
+    mutating func forgetState(of resource: String) {
+        guard var entry = entries[resource] else { return }
+        entry.state = nil
+        entry.generation = 0
+        entry.leaseEnd = nil
+        entry.rejectUntil = nil
+        entries[resource] = entry
+    }
+
+    /// Forgets what the server said about every resource (the connection was lost: its push window ended).
+    /// Counts are dropped too, as strict mode's reports are while the server cannot be reached.
+    mutating func forgetAll() {
+        for resource in entries.keys { entries[resource] = Entry() }
+        lastFlush = nil
+        failureSinceFlush = false
+    }
+
+    /// Applies a pushed transition of `resource` at once, received at `now`: a trip rejects, and a close
+    /// allows calls locally again only while a lease is live (one granted since the circuit reopened never
+    /// is: the next `lease` reply grants it). A transition no newer than what the book knows is ignored.
+    mutating func applyEvent(_ resource: String, _ transition: TransitionRecord, now: MonotonicInstant) {
+        guard var entry = entries[resource] else { return }
+        if entry.state != nil && transition.generation <= entry.generation { return }
+        entry.state = transition.to
+        entry.generation = transition.generation
+        switch transition.to {
+        case .closed, .forcedClosed:
+            entry.rejectUntil = nil
+        case .open, .forcedOpen:
+            entry.leaseEnd = nil
+            entry.rejectUntil = now + flushInterval
+        case .halfOpen:
+            entry.leaseEnd = nil
+            entry.rejectUntil = nil
+        }
+        entries[resource] = entry
+    }
+
+    /// The resources whose lease ran out without a renewal by `now` (closed or forced closed, with a lease
+    /// that ended at or before `now`), sorted by name: their calls ask the server, and the caller's fallback
+    /// decides if it cannot be asked.
+    func lapsed(now: MonotonicInstant) -> [String] {
+        entries.compactMap { resource, entry in
+            guard entry.state == .closed || entry.state == .forcedClosed, let end = entry.leaseEnd, end <= now
+            else { return nil }
+            return resource
+        }
+        .sorted()
+    }
+}
