@@ -263,3 +263,4 @@ extension BreakerReply: DecodableReply {}
 extension ListReply: DecodableReply {}
 extension HistoryReply: DecodableReply {}
 extension StatsReply: DecodableReply {}
+extension LeaseReply: DecodableReply {}

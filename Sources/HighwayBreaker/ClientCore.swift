@@ -88,8 +88,7 @@ final class ClientCore: Sendable {
     let ioThread = Atomic<UInt>(0)
     let wakeFD: Int32
     let logger: Logger
-    /// The resources this client leases (issue #14). The I/O thread drives their `lease` lines once the core
-    /// is a `LeaseTransport`; until then nothing registers here (`leaseTransport` is nil).
+    /// The resources this client leases (issue #14); the I/O thread drives their `lease` lines.
     let leases: LeaseKeeper
 
     init(configuration: BreakerClient.Configuration, logger: Logger) {
@@ -105,9 +104,8 @@ final class ClientCore: Sendable {
         }
     }
 
-    /// How this client sends `lease` lines: nil until BreakerProtocol has the `lease` op and the core
-    /// implements `LeaseTransport` (then: `self`), so `SharedCircuitBreaker(…, consistency: .leased)` refuses.
-    var leaseTransport: (any LeaseTransport)? { nil }
+    /// How this client sends `lease` lines: over its own connection.
+    var leaseTransport: (any LeaseTransport)? { self }
 
     deinit { close(wakeFD) }
 

@@ -97,8 +97,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     ///   - consistency: `.strict` (default: every call asks the server) or `.leased` (closed circuits decide
     ///     locally under a lease).
     ///   - onStateChange: called for each transition the server pushes for this resource.
-    /// - Throws: `ConfigurationError` for an invalid resource name, or for `.leased` on a client that cannot
-    ///   lease yet.
+    /// - Throws: `ConfigurationError` for an invalid resource name.
     public init(
         resource: String,
         policy: BreakerPolicy? = nil,
@@ -111,13 +110,6 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     ) throws {
         if let problem = ResourceName.problem(with: resource) {
             throw ConfigurationError.invalidValue("resource", problem)
-        }
-        if consistency == .leased && client.core.leaseTransport == nil {
-            throw ConfigurationError.invalidValue(
-                "consistency",
-                "this client cannot lease yet: it does not speak breakerd's `lease` operation (issue #14); "
-                    + "use .strict"
-            )
         }
         self.resource = resource
         self.policy = policy

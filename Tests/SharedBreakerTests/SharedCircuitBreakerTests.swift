@@ -230,16 +230,11 @@ import Testing
         client.shutdown()
     }
 
-    @Test func strictIsTheDefaultAndLeasedWaitsForTheLeaseOperation() async throws {
+    @Test func strictIsTheDefault() async throws {
         let client = BreakerClient(host: "127.0.0.1", port: 1)
         defer { client.shutdown() }
         #expect(try SharedCircuitBreaker(resource: "db", client: client).consistency == .strict)
-        // Until the client speaks breakerd's `lease` operation (issue #14), leased mode is refused, with what to do.
-        let error = #expect(throws: ConfigurationError.self) {
-            _ = try SharedCircuitBreaker(resource: "db", client: client, consistency: .leased)
-        }
-        #expect(error?.parameter == "consistency")
-        #expect(error?.message.contains("use .strict") == true)
+        #expect(try SharedCircuitBreaker(resource: "db", client: client, consistency: .leased).consistency == .leased)
     }
 }
 
