@@ -48,6 +48,7 @@ struct BreakerDriver: AsyncParsableCommand {
     /// Makes `count` calls that fail through the shared breaker; prints what happened to each.
     struct Fail: AsyncParsableCommand {
         @OptionGroup var connection: Connection
+        @OptionGroup var mode: DriverMode
         @Option var count = 5
         @Option(help: "Policy failure threshold k/n, used if this creates the breaker.") var failureThreshold = "5/5"
 
@@ -57,7 +58,12 @@ struct BreakerDriver: AsyncParsableCommand {
                 failureThreshold: Fraction(parsing: failureThreshold)!,
                 cooldown: .seconds(60)
             )
-            let breaker = try SharedCircuitBreaker(resource: connection.resource, policy: policy, client: client)
+            let breaker = try SharedCircuitBreaker(
+                resource: connection.resource,
+                policy: policy,
+                client: client,
+                consistency: mode.breakerConsistency
+            )
             for i in 0..<count {
                 do {
                     try await breaker.run { throw DriverFailure() }
@@ -91,13 +97,24 @@ struct BreakerDriver: AsyncParsableCommand {
     }
 
     /// Makes calls through the shared breaker every `interval-ms` until killed (or `count` calls), failing while
-    /// the file `--fail-while` exists; prints each result with its latency.
+    /// the file `--fail-while` exists and lasting `--slow-ms` while the file `--slow-while` exists; prints each
+    /// result with its latency. `--tasks N` runs N such loops at once on the one breaker (their lines carry
+    /// `"task"`).
     struct Calls: AsyncParsableCommand {
         @OptionGroup var connection: Connection
+        @OptionGroup var mode: DriverMode
         @Option var count = Int.max
         @Option var intervalMs = 20
         @Option var failWhile: String?
+        @Option(help: "While this file exists, a call's body lasts --slow-ms (checked when the body starts).")
+        var slowWhile: String?
+        @Option(help: "How long a slow call's body lasts, in ms.") var slowMs = 1_000
+        @Option(help: "Concurrent call loops on the one breaker.") var tasks = 1
         @Option var fallback = "local"
+
+        func validate() throws {
+            guard tasks >= 1 else { throw ValidationError("--tasks must be at least 1") }
+        }
 
         func run() async throws {
             let client = try await connection.client()
@@ -105,9 +122,20 @@ struct BreakerDriver: AsyncParsableCommand {
                 resource: connection.resource,
                 client: client,
                 fallback: SharedCircuitBreaker.Fallback(rawValue: fallback) ?? .local,
+                consistency: mode.breakerConsistency,
                 onStateChange: { _, from, to in emit(#"{"event":"\#(from)->\#(to)"}"#) }
             )
             try await breaker.subscribed(timeout: .seconds(10))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<tasks {
+                    group.addTask { try await loop(breaker, task: tasks > 1 ? task : nil) }
+                }
+                try await group.waitForAll()
+            }
+        }
+
+        private func loop(_ breaker: SharedCircuitBreaker, task: Int?) async throws {
+            let taskField = task.map { #","task":\#($0)"# } ?? ""
             var i = 0
             while i < count {
                 let start = ContinuousClock.now
@@ -115,6 +143,9 @@ struct BreakerDriver: AsyncParsableCommand {
                 do {
                     try await breaker.run {
                         if let failWhile, access(failWhile, F_OK) == 0 { throw DriverFailure() }
+                        if let slowWhile, access(slowWhile, F_OK) == 0 {
+                            try await Task.sleep(for: .milliseconds(slowMs))
+                        }
                     }
                 } catch is DriverFailure {
                     result = "failed"
@@ -123,7 +154,8 @@ struct BreakerDriver: AsyncParsableCommand {
                 }
                 let ms = (ContinuousClock.now - start).components
                 let latency = Double(ms.seconds) * 1_000 + Double(ms.attoseconds) / 1e15
-                emit(#"{"call":\#(i),"result":"\#(result)","ms":\#(latency),"fallback":\#(breaker.isInFallback)}"#)
+                let inFallback = breaker.isInFallback
+                emit(#"{"call":\#(i),"result":"\#(result)","ms":\#(latency),"fallback":\#(inFallback)\#(taskField)}"#)
                 i += 1
                 try await Task.sleep(for: .milliseconds(intervalMs))
             }
