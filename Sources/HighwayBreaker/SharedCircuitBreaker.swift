@@ -57,7 +57,6 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
 
     private struct State: Sendable {
         var lastState: BreakerState?
-        var inOutage = false
         /// The client connection on which the policy was last sent (the server needs it only to create).
         /// The client connection on which an acquire that carried the policy was answered (after that, the
         /// breaker exists on the server and the policy need not be sent again on this connection).
@@ -81,6 +80,9 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     private let leases: LeaseKeeper?
     /// A pthread lock rather than `Mutex`: application threads contend on it (`Lock` says why that matters).
     private let state = Lock(State())
+    /// True while the server cannot be asked (the fallback decides). An atomic rather than part of `state`:
+    /// leased calls decided locally read it on every call, and a relaxed load costs no lock.
+    private let inOutage = Atomic<Bool>(false)
     private let outages = Atomic<Int>(0)
     private let fallbackCalls = Atomic<Int>(0)
     private let subscription = Mutex<UInt64?>(nil)
@@ -135,7 +137,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     public var lastKnownState: BreakerState? { leases?.state(of: resource) ?? state.withLock { $0.lastState } }
 
     /// True while calls are decided by the fallback because the server cannot be asked.
-    public var isInFallback: Bool { state.withLock { $0.inOutage } }
+    public var isInFallback: Bool { inOutage.load(ordering: .relaxed) }
 
     /// How many outages (periods without the server) this breaker went through.
     public var outageCount: Int { outages.load(ordering: .relaxed) }
@@ -232,10 +234,12 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     private func admitsLocally(_ leases: LeaseKeeper) throws(CircuitOpenError) -> Bool {
         switch leases.decide(resource) {
         case .allowLocally:
+            endOutage()
             return true
         case .askServer:
             return false
         case .reject(let rejecting, let retryAfter):
+            endOutage()
             state.withLock { $0.lastState = rejecting }
             throw CircuitOpenError(resource: resource, state: rejecting, retryAfter: retryAfter, source: .server)
         }
@@ -287,14 +291,8 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
 
     /// Records the server's answer; returns the permit, or throws the rejection.
     private func admit(_ decision: AcquireReply) throws -> Permit? {
-        let backFromOutage = state.withLock { s -> Bool in
-            s.lastState = decision.state
-            defer { s.inOutage = false }
-            return s.inOutage
-        }
-        if backFromOutage {
-            logger.notice("breakerd answers again; the shared circuit decides", metadata: ["resource": "\(resource)"])
-        }
+        state.withLock { $0.lastState = decision.state }
+        endOutage()
         guard decision.allowed else {
             throw CircuitOpenError(
                 resource: resource,
@@ -310,10 +308,8 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     /// open.
     private func noteFallback(_ error: BreakerClientError) throws {
         fallbackCalls.add(1, ordering: .relaxed)
-        let (first, last) = state.withLock { s -> (Bool, BreakerState?) in
-            defer { s.inOutage = true }
-            return (!s.inOutage, s.lastState)
-        }
+        let first = !inOutage.exchange(true, ordering: .relaxed)
+        let last = state.withLock { $0.lastState }
         if first {
             outages.add(1, ordering: .relaxed)
             logger.warning(
@@ -322,6 +318,14 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
             )
         }
         if last == .forcedOpen { throw rejection(state: .forcedOpen) }
+    }
+
+    /// The server decided a call (an `acquire` answer, or a lease or pushed state in leased mode): an outage, if
+    /// one was under way, is over. Leased mode needs the lease path too: after a reconnect the first `lease`
+    /// reply may come before any call asks the server, and calls then never `acquire` again while closed.
+    private func endOutage() {
+        guard inOutage.load(ordering: .relaxed), inOutage.exchange(false, ordering: .relaxed) else { return }
+        logger.notice("breakerd answers again; the shared circuit decides", metadata: ["resource": "\(resource)"])
     }
 
     /// The fallback's rejection: `retryAfter` is the client's reconnect delay (the longest wait between attempts).

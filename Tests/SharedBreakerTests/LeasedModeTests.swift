@@ -77,4 +77,36 @@ import Testing
             }
         )
     }
+
+    /// After breakerd restarts, the first `lease` reply may come before any call asks the server; calls are then
+    /// decided under the lease, and the outage must end there too (it used to end only on an `acquire` answer).
+    @Test(.timeLimit(.minutes(1)))
+    func anOutageEndsWhenTheLeaseIsRenewedAfterARestart() async throws {
+        let db = NSTemporaryDirectoryPath() + "/leased-restart.sqlite"
+        let server = try ServerProcess(arguments: ["--db", db])
+        let port = server.port
+        let client = try await connectedClient(port: port, name: "leased", timeout: .milliseconds(100))
+        let breaker = try SharedCircuitBreaker(resource: "renewed", client: client, consistency: .leased)
+        #expect(
+            try await eventually(timeout: .seconds(10)) {
+                try await breaker.run {}
+                return (try? await client.status("renewed"))?.leases == 1
+            }
+        )
+        server.signal(SIGKILL)
+        _ = server.waitForExit()
+        #expect(await eventually { !client.isConnected })
+        try await breaker.run {}
+        #expect(breaker.isInFallback, "the server is gone: the fallback decided")
+
+        let again = try ServerProcess(arguments: ["--db", db], listen: "127.0.0.1:\(port)")
+        let admin = try await connectedClient(port: port, name: "admin", timeout: .seconds(5))
+        // No call until the client has renewed its lease by itself: the next call is decided under it.
+        #expect(
+            await eventually(timeout: .seconds(10)) { (try? await admin.status("renewed"))?.leases == 1 }
+        )
+        try await breaker.run {}
+        #expect(!breaker.isInFallback, "a call decided under a renewed lease is not the fallback's")
+        _ = again
+    }
 }
