@@ -57,7 +57,6 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
 
     private struct State: Sendable {
         var lastState: BreakerState?
-        /// The client connection on which the policy was last sent (the server needs it only to create).
         /// The client connection on which an acquire that carried the policy was answered (after that, the
         /// breaker exists on the server and the policy need not be sent again on this connection).
         var policyAnsweredOnConnection = -1
