@@ -53,8 +53,17 @@ struct LeaseBook: Sendable {
         var failures: UInt64
     }
 
+    /// Where a kept resource's entry lives: a breaker keeps it (`track` returns it) to decide and count its calls
+    /// without hashing the resource's name on every call. Valid until the resource is untracked.
+    struct Slot: Sendable, Hashable {
+        /// The position of the resource's entry.
+        let index: Int
+    }
+
     /// What the book holds for one resource.
     private struct Entry: Sendable {
+        /// The resource's name.
+        let resource: String
         /// The state the server last reported (nil: not heard yet).
         var state: BreakerState?
         var generation: UInt64 = 0
@@ -64,6 +73,27 @@ struct LeaseBook: Sendable {
         var rejectUntil: MonotonicInstant?
         var successes: UInt64 = 0
         var failures: UInt64 = 0
+
+        init(resource: String) { self.resource = resource }
+
+        /// Counts one outcome (saturating); `ignored` counts nothing.
+        mutating func count(_ outcome: Outcome) {
+            switch outcome {
+            case .success: if successes < .max { successes += 1 }
+            case .failure: if failures < .max { failures += 1 }
+            case .ignored: break
+            }
+        }
+
+        /// The same resource with nothing heard from the server, and its counts kept or dropped.
+        func forgotten(keepingCounts: Bool) -> Entry {
+            var fresh = Entry(resource: resource)
+            if keepingCounts {
+                fresh.successes = successes
+                fresh.failures = failures
+            }
+            return fresh
+        }
     }
 
     /// The default interval between two `lease` lines (50 ms).
@@ -73,7 +103,12 @@ struct LeaseBook: Sendable {
 
     /// The interval between two `lease` lines while no failure is counted.
     let flushInterval: Duration
-    private var entries: [String: Entry] = [:]
+    /// The entries by slot; nil marks a free slot (reused by the next `track`).
+    private var entries: [Entry?] = []
+    /// The slot of every kept resource.
+    private var slots: [String: Int] = [:]
+    /// The free slots.
+    private var freeSlots: [Int] = []
     /// When the last `lease` line was taken (nil: never, so the first is due at once).
     private var lastFlush: MonotonicInstant?
     /// True when a failure was counted since the last `lease` line.
@@ -86,31 +121,52 @@ struct LeaseBook: Sendable {
 
     // MARK: Resources
 
-    /// Starts keeping `resource` (its first decisions ask the server; the next `lease` line carries it).
-    /// Tracking a resource twice changes nothing.
-    mutating func track(_ resource: String) {
-        if entries[resource] == nil { entries[resource] = Entry() }
+    /// Starts keeping `resource` (its first decisions ask the server; the next `lease` line carries it), and
+    /// returns its slot. Tracking a resource twice changes nothing and returns the same slot.
+    @discardableResult
+    mutating func track(_ resource: String) -> Slot {
+        if let index = slots[resource] { return Slot(index: index) }
+        let index: Int
+        if let free = freeSlots.popLast() {
+            index = free
+            entries[index] = Entry(resource: resource)
+        } else {
+            index = entries.count
+            entries.append(Entry(resource: resource))
+        }
+        slots[resource] = index
+        return Slot(index: index)
     }
 
-    /// Stops keeping `resource`; its uncounted outcomes are dropped.
+    /// Stops keeping `resource`; its uncounted outcomes are dropped, and its slot may be reused.
     mutating func untrack(_ resource: String) {
-        entries[resource] = nil
+        guard let index = slots.removeValue(forKey: resource) else { return }
+        entries[index] = nil
+        freeSlots.append(index)
     }
 
     /// The resources kept, in no particular order.
-    var resources: [String] { Array(entries.keys) }
+    var resources: [String] { Array(slots.keys) }
 
     /// The state the server last reported for `resource` (or pushed), nil if none yet.
-    func state(of resource: String) -> BreakerState? { entries[resource]?.state }
+    func state(of resource: String) -> BreakerState? { slots[resource].flatMap { entries[$0]?.state } }
 
     /// The generation the server last reported for `resource` (0 if none yet).
-    func generation(of resource: String) -> UInt64 { entries[resource]?.generation ?? 0 }
+    func generation(of resource: String) -> UInt64 { slots[resource].flatMap { entries[$0]?.generation } ?? 0 }
 
     // MARK: Calls
 
     /// What to do with a call on `resource` at `now`. An untracked resource asks the server.
     func decide(_ resource: String, now: MonotonicInstant) -> Decision {
-        guard let entry = entries[resource], let state = entry.state else { return .askServer(.unknown) }
+        guard let index = slots[resource] else { return .askServer(.unknown) }
+        return decide(Slot(index: index), now: now)
+    }
+
+    /// What to do with a call on the resource in `slot` at `now` (as `decide(_:now:)`, without hashing its name).
+    func decide(_ slot: Slot, now: MonotonicInstant) -> Decision {
+        guard entries.indices.contains(slot.index), let entry = entries[slot.index], let state = entry.state else {
+            return .askServer(.unknown)
+        }
         switch state {
         case .closed, .forcedClosed:
             guard let end = entry.leaseEnd, now < end else { return .askServer(.lapsed) }
@@ -126,17 +182,15 @@ struct LeaseBook: Sendable {
     /// Counts the outcome of a call that was allowed locally, for the next `lease` line. A failure makes the
     /// next line due early (`nextFlush`). `ignored` and untracked resources count nothing.
     mutating func count(_ outcome: Outcome, for resource: String) {
-        guard var entry = entries[resource] else { return }
-        switch outcome {
-        case .success:
-            if entry.successes < .max { entry.successes += 1 }
-        case .failure:
-            if entry.failures < .max { entry.failures += 1 }
-            failureSinceFlush = true
-        case .ignored:
-            return
-        }
-        entries[resource] = entry
+        guard let index = slots[resource] else { return }
+        count(outcome, at: Slot(index: index))
+    }
+
+    /// Counts the outcome of a call on the resource in `slot` (as `count(_:for:)`, without hashing its name).
+    mutating func count(_ outcome: Outcome, at slot: Slot) {
+        guard entries.indices.contains(slot.index), entries[slot.index] != nil else { return }
+        entries[slot.index]?.count(outcome)
+        if outcome == .failure { failureSinceFlush = true }
     }
 
     // MARK: Flushes
@@ -145,7 +199,7 @@ struct LeaseBook: Sendable {
     /// when a failure was counted since; never earlier than `now` (a due line is due now). Nil when no resource
     /// is kept (nothing to send).
     func nextFlush(now: MonotonicInstant) -> MonotonicInstant? {
-        guard !entries.isEmpty else { return nil }
+        guard !slots.isEmpty else { return nil }
         guard let lastFlush else { return now }
         let due = lastFlush + (failureSinceFlush ? Self.failureFlushSpacing : flushInterval)
         return max(due, now)
@@ -158,11 +212,12 @@ struct LeaseBook: Sendable {
         lastFlush = now
         failureSinceFlush = false
         var taken: [Counts] = []
-        taken.reserveCapacity(entries.count)
-        for (resource, entry) in entries {
-            taken.append(Counts(resource: resource, successes: entry.successes, failures: entry.failures))
-            entries[resource]?.successes = 0
-            entries[resource]?.failures = 0
+        taken.reserveCapacity(slots.count)
+        for index in entries.indices {
+            guard let entry = entries[index] else { continue }
+            taken.append(Counts(resource: entry.resource, successes: entry.successes, failures: entry.failures))
+            entries[index]?.successes = 0
+            entries[index]?.failures = 0
         }
         return taken.sorted { $0.resource < $1.resource }
     }
@@ -187,7 +242,7 @@ struct LeaseBook: Sendable {
         retryAfter: Duration?,
         requestedAt: MonotonicInstant
     ) {
-        guard var entry = entries[resource] else { return }
+        guard let index = slots[resource], var entry = entries[index] else { return }
         entry.state = state
         entry.generation = generation
         entry.leaseEnd = nil
@@ -200,25 +255,21 @@ struct LeaseBook: Sendable {
         case .halfOpen:
             break
         }
-        entries[resource] = entry
+        entries[index] = entry
     }
 
     /// Forgets what the server said about `resource` (its entry in a `lease` reply was an error, or the
     /// breaker was deleted): calls ask the server again, which reports the problem as strict mode does. The
     /// counts are kept for the next line.
     mutating func forgetState(of resource: String) {
-        guard var entry = entries[resource] else { return }
-        entry.state = nil
-        entry.generation = 0
-        entry.leaseEnd = nil
-        entry.rejectUntil = nil
-        entries[resource] = entry
+        guard let index = slots[resource], let entry = entries[index] else { return }
+        entries[index] = entry.forgotten(keepingCounts: true)
     }
 
     /// Forgets what the server said about every resource (the connection was lost: its push window ended).
     /// Counts are dropped too, as strict mode's reports are while the server cannot be reached.
     mutating func forgetAll() {
-        for resource in entries.keys { entries[resource] = Entry() }
+        for index in entries.indices { entries[index] = entries[index]?.forgotten(keepingCounts: false) }
         lastFlush = nil
         failureSinceFlush = false
     }
@@ -227,7 +278,7 @@ struct LeaseBook: Sendable {
     /// allows calls locally again only while a lease is live (one granted since the circuit reopened never
     /// is: the next `lease` reply grants it). A transition no newer than what the book knows is ignored.
     mutating func applyEvent(_ resource: String, _ transition: TransitionRecord, now: MonotonicInstant) {
-        guard var entry = entries[resource] else { return }
+        guard let index = slots[resource], var entry = entries[index] else { return }
         if entry.state != nil && transition.generation <= entry.generation { return }
         entry.state = transition.to
         entry.generation = transition.generation
@@ -241,17 +292,18 @@ struct LeaseBook: Sendable {
             entry.leaseEnd = nil
             entry.rejectUntil = nil
         }
-        entries[resource] = entry
+        entries[index] = entry
     }
 
     /// The resources whose lease ran out without a renewal by `now` (closed or forced closed, with a lease
     /// that ended at or before `now`), sorted by name: their calls ask the server, and the caller's fallback
     /// decides if it cannot be asked.
     func lapsed(now: MonotonicInstant) -> [String] {
-        entries.compactMap { resource, entry in
-            guard entry.state == .closed || entry.state == .forcedClosed, let end = entry.leaseEnd, end <= now
+        entries.compactMap { entry in
+            guard let entry, entry.state == .closed || entry.state == .forcedClosed, let end = entry.leaseEnd,
+                end <= now
             else { return nil }
-            return resource
+            return entry.resource
         }
         .sorted()
     }

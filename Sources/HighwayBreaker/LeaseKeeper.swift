@@ -78,17 +78,20 @@ final class LeaseKeeper: Sendable {
     // MARK: Breakers
 
     /// Starts leasing `resource` for one more breaker; `policy` is sent until the server has the breaker (the
-    /// first registration's policy is the one sent).
-    func register(_ resource: String, policy: BreakerPolicy?) {
-        state.withLock { s in
+    /// first registration's policy is the one sent). Returns the resource's slot, for `decide(_:)` and
+    /// `count(_:at:)`: valid until the breaker unregisters.
+    @discardableResult
+    func register(_ resource: String, policy: BreakerPolicy?) -> LeaseBook.Slot {
+        let slot = state.withLock { s in
             if s.holders[resource] != nil {
                 s.holders[resource]?.breakers += 1
             } else {
                 s.holders[resource] = Holder(breakers: 1, policy: policy)
-                s.book.track(resource)
             }
+            return s.book.track(resource)
         }
         wakeDriver()
+        return slot
     }
 
     /// One breaker of `resource` is gone; the last one stops the leasing.
@@ -110,17 +113,33 @@ final class LeaseKeeper: Sendable {
         return state.withLock { $0.book.decide(resource, now: now) }
     }
 
+    /// What to do with one call on the resource in `slot` now (the call path: no hashing of the name).
+    func decide(_ slot: LeaseBook.Slot) -> LeaseBook.Decision {
+        let now = clock.now
+        return state.withLock { $0.book.decide(slot, now: now) }
+    }
+
     /// Counts the outcome of a call allowed locally; after a failure, wakes the driver when the next line
     /// became due sooner.
     func count(_ outcome: Outcome, for resource: String) {
+        count(outcome) { book, outcome in book.count(outcome, for: resource) }
+    }
+
+    /// Counts the outcome of a call on the resource in `slot` (as `count(_:for:)`, without hashing the name).
+    func count(_ outcome: Outcome, at slot: LeaseBook.Slot) {
+        count(outcome) { book, outcome in book.count(outcome, at: slot) }
+    }
+
+    @inline(__always)
+    private func count(_ outcome: Outcome, into book: (inout LeaseBook, Outcome) -> Void) {
         guard outcome == .failure else {
-            state.withLock { $0.book.count(outcome, for: resource) }
+            state.withLock { book(&$0.book, outcome) }
             return
         }
         let now = clock.now
         let sooner = state.withLock { s -> Bool in
             let before = s.book.nextFlush(now: now)
-            s.book.count(outcome, for: resource)
+            book(&s.book, outcome)
             guard !s.inFlight, let after = s.book.nextFlush(now: now) else { return false }
             return before.map { after < $0 } ?? true
         }
@@ -175,8 +194,11 @@ final class LeaseKeeper: Sendable {
             return (entries, s.epoch)
         }
         guard let request else { return false }
-        transport.sendLease(request.entries) { [weak self] result in
-            self?.received(result, for: request.entries, requestedAt: now, epoch: request.epoch)
+        // A strong reference, held only until the request is answered or times out: a weak one would give the
+        // keeper a side table for good, and make every retain and release of it on the call path take the slow
+        // path (measured: about a sixth of a leased call, benchmarks/RESULTS-lease.md).
+        transport.sendLease(request.entries) { result in
+            self.received(result, for: request.entries, requestedAt: now, epoch: request.epoch)
         }
         return true
     }

@@ -77,6 +77,10 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     public let consistency: Consistency
     /// The client's leased resources, in leased mode (nil in strict mode).
     private let leases: LeaseKeeper?
+    /// The index of this resource's slot in `leases` (`LeaseBook.Slot`), set at the end of `init` once the
+    /// breaker is subscribed to its events (-1 in strict mode). An atomic because `init` shares `self` with the
+    /// client before it registers; `run` only reads it after `init` returned.
+    private let leaseSlot = Atomic<Int>(-1)
     /// A pthread lock rather than `Mutex`: application threads contend on it (`Lock` says why that matters).
     private let state = Lock(State())
     /// True while the server cannot be asked (the fallback decides). An atomic rather than part of `state`:
@@ -124,7 +128,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         self.local = CircuitBreakerPolicy(policy: policy ?? BreakerPolicy.default, handle: handle, name: resource)
         let id = client.subscribe(prefix: resource) { [weak self] event in self?.receive(event) }
         subscription.withLock { $0 = id }
-        leases?.register(resource, policy: policy)
+        if let slot = leases?.register(resource, policy: policy) { leaseSlot.store(slot.index, ordering: .relaxed) }
     }
 
     deinit {
@@ -231,7 +235,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     /// Leased mode: true when the call may run without a round trip (a closed circuit under a live lease);
     /// false when it must ask the server, as strict mode does. Throws the rejection of an open circuit.
     private func admitsLocally(_ leases: LeaseKeeper) throws(CircuitOpenError) -> Bool {
-        switch leases.decide(resource) {
+        switch leases.decide(LeaseBook.Slot(index: leaseSlot.load(ordering: .relaxed))) {
         case .allowLocally:
             endOutage()
             return true
@@ -247,7 +251,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     /// Leased mode: counts the outcome of a call decided locally for the next `lease` line; the local breaker
     /// sees it too, so it is warm if the server goes away.
     private func countLocally(_ outcome: Outcome, _ leases: LeaseKeeper) {
-        leases.count(outcome, for: resource)
+        leases.count(outcome, at: LeaseBook.Slot(index: leaseSlot.load(ordering: .relaxed)))
         local.complete(outcome, permit: nil)
     }
 

@@ -269,4 +269,35 @@ import Testing
         #expect(book.nextFlush(now: clock.now) == clock.now)
         #expect(book.takeCounts(now: clock.now).allSatisfy { $0.successes == 0 && $0.failures == 0 })
     }
+
+    @Test func aSlotDecidesAndCountsAsTheNameDoesAndIsReusedOnlyAfterUntrack() {
+        var book = LeaseBook()
+        let clock = ManualClock()
+        let db = book.track("db")
+        let cache = book.track("cache")
+        #expect(book.track("db") == db, "tracking twice returns the same slot")
+        #expect(db != cache)
+        #expect(book.decide(db, now: clock.now) == .askServer(.unknown))
+        book.applyLease("db", state: .closed, generation: 1, lease: second, retryAfter: nil, requestedAt: clock.now)
+        #expect(book.decide(db, now: clock.now) == .allowLocally)
+        #expect(book.decide(cache, now: clock.now) == .askServer(.unknown))
+        _ = book.takeCounts(now: clock.now)
+        book.count(.success, at: db)
+        book.count(.failure, at: db)
+        book.count(.ignored, at: db)
+        #expect(book.nextFlush(now: clock.now) == clock.now + LeaseBook.failureFlushSpacing, "a failure by slot")
+        let counts = book.takeCounts(now: clock.now)
+        #expect(counts.first { $0.resource == "db" } == LeaseBook.Counts(resource: "db", successes: 1, failures: 1))
+
+        // An untracked resource's slot decides nothing and counts nothing, until a new resource reuses it.
+        book.untrack("db")
+        #expect(book.decide(db, now: clock.now) == .askServer(.unknown))
+        book.count(.failure, at: db)
+        #expect(book.takeCounts(now: clock.now).map(\.resource) == ["cache"])
+        let search = book.track("search")
+        #expect(search == db)
+        #expect(book.decide(search, now: clock.now) == .askServer(.unknown), "a reused slot starts afresh")
+        #expect(book.takeCounts(now: clock.now).map(\.resource) == ["cache", "search"])
+        #expect(book.decide(LeaseBook.Slot(index: -1), now: clock.now) == .askServer(.unknown))
+    }
 }
