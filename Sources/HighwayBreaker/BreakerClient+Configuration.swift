@@ -15,6 +15,9 @@ extension BreakerClient {
         public var requestTimeout: Duration = .milliseconds(100)
         /// How long other operations wait for a reply.
         public var adminTimeout: Duration = .seconds(5)
+        /// In leased mode, how often the client sends its `lease` line (counts and renewals for every leased
+        /// resource); a counted failure sends one sooner, at most every 5 ms. At least 1 ms; default 50 ms.
+        public var leaseFlushInterval: Duration = .milliseconds(50)
         /// How long one connection attempt may take.
         public var connectTimeout: Duration = .milliseconds(500)
         /// Waits between reconnection attempts (the first retry waits `minDelay`; none waits longer than

@@ -98,7 +98,7 @@ final class ClientCore: Sendable {
         self.wakeFD = wakeFD
         // Whoever holds the keeper holds the core too (a leased breaker holds its client), so the eventfd is
         // still open whenever the keeper wakes the I/O thread.
-        leases = LeaseKeeper {
+        leases = LeaseKeeper(flushInterval: configuration.leaseFlushInterval) {
             var one: UInt64 = 1
             _ = Glibc.write(wakeFD, &one, 8)
         }
