@@ -38,15 +38,27 @@ public struct JSONWriter: Sendable {
 
     /// Writes a member name; the next value written is its value. `key` must need no escaping.
     public mutating func key(_ key: StaticString) {
-        append(needsComma ? ",\"" : "\"")
-        append(key)
-        append("\":")
+        append(needsComma ? ",\"" : "\"", key, "\":")
         needsComma = false
     }
 
     /// Appends `text` as it is (one copy, no scan).
     private mutating func append(_ text: StaticString) {
         append(UnsafeRawPointer(text.utf8Start), count: text.utf8CodeUnitCount)
+    }
+
+    /// Appends three texts as they are, with one reservation.
+    private mutating func append(_ a: StaticString, _ b: StaticString, _ c: StaticString) {
+        let (na, nb, nc) = (a.utf8CodeUnitCount, b.utf8CodeUnitCount, c.utf8CodeUnitCount)
+        bytes.append(addingCapacity: na + nb + nc) { span in
+            span.withUnsafeMutableBufferPointer { buffer, initialized in
+                let target = UnsafeMutableRawPointer(buffer.baseAddress!)
+                target.copyMemory(from: a.utf8Start, byteCount: na)
+                (target + na).copyMemory(from: b.utf8Start, byteCount: nb)
+                (target + na + nb).copyMemory(from: c.utf8Start, byteCount: nc)
+                initialized = na + nb + nc
+            }
+        }
     }
 
     /// Appends `count` bytes from `source`. (`Array.append(contentsOf:)` costs about 80 instructions a call
@@ -71,9 +83,7 @@ public struct JSONWriter: Sendable {
 
     /// Writes a string value known at compile time. `value` must need no escaping (a wire name such as a state).
     public mutating func string(literal value: StaticString) {
-        append(needsComma ? ",\"" : "\"")
-        append(value)
-        bytes.append(UInt8(ascii: "\""))
+        append(needsComma ? ",\"" : "\"", value, "\"")
         needsComma = true
     }
 
