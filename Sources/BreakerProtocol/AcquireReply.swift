@@ -27,7 +27,7 @@ public struct AcquireReply: Sendable, Hashable {
     public func write(id: RequestID?, into w: inout JSONWriter) {
         Reply.beginSuccess(id: id, into: &w)
         w.member("allowed", allowed)
-        w.member("state", state.rawValue)
+        w.member("state", literal: state.wireName)
         w.member("generation", generation)
         if let permit {
             w.member("permit", permit.description)

@@ -38,12 +38,38 @@ public struct JSONWriter: Sendable {
 
     /// Writes a member name; the next value written is its value. `key` must need no escaping.
     public mutating func key(_ key: StaticString) {
-        separator()
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(UInt8(ascii: ":"))
+        append(needsComma ? ",\"" : "\"", key, "\":")
         needsComma = false
+    }
+
+    /// Appends `text` as it is (one copy, no scan).
+    private mutating func append(_ text: StaticString) {
+        append(UnsafeRawPointer(text.utf8Start), count: text.utf8CodeUnitCount)
+    }
+
+    /// Appends three texts as they are, with one reservation.
+    private mutating func append(_ a: StaticString, _ b: StaticString, _ c: StaticString) {
+        let (na, nb, nc) = (a.utf8CodeUnitCount, b.utf8CodeUnitCount, c.utf8CodeUnitCount)
+        bytes.append(addingCapacity: na + nb + nc) { span in
+            span.withUnsafeMutableBufferPointer { buffer, initialized in
+                let target = UnsafeMutableRawPointer(buffer.baseAddress!)
+                target.copyMemory(from: a.utf8Start, byteCount: na)
+                (target + na).copyMemory(from: b.utf8Start, byteCount: nb)
+                (target + na + nb).copyMemory(from: c.utf8Start, byteCount: nc)
+                initialized = na + nb + nc
+            }
+        }
+    }
+
+    /// Appends `count` bytes from `source`. (`Array.append(contentsOf:)` costs about 80 instructions a call
+    /// before it copies anything, and copies an `UnsafeRawBufferPointer` byte by byte; this reserves and copies.)
+    private mutating func append(_ source: UnsafeRawPointer, count: Int) {
+        bytes.append(addingCapacity: count) { span in
+            span.withUnsafeMutableBufferPointer { buffer, initialized in
+                UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: source, byteCount: count)
+                initialized = count
+            }
+        }
     }
 
     /// Writes a member name from a runtime string (escaped). (A literal name takes `key(_:)`, which copies a
@@ -53,6 +79,12 @@ public struct JSONWriter: Sendable {
         writeEscaped(key)
         bytes.append(UInt8(ascii: ":"))
         needsComma = false
+    }
+
+    /// Writes a string value known at compile time. `value` must need no escaping (a wire name such as a state).
+    public mutating func string(literal value: StaticString) {
+        append(needsComma ? ",\"" : "\"", value, "\"")
+        needsComma = true
     }
 
     /// Writes a string value, escaped.
@@ -84,14 +116,15 @@ public struct JSONWriter: Sendable {
                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
                 ) =
                     (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-            var count = 0
+            // Digits from the last one backwards, at the end of `digits`; then one copy.
             withUnsafeMutableBytes(of: &digits) { d in
+                var start = d.count
                 while v > 0 {
-                    d[count] = UInt8(ascii: "0") + UInt8(v % 10)
+                    start -= 1
+                    d[start] = UInt8(ascii: "0") + UInt8(v % 10)
                     v /= 10
-                    count += 1
                 }
-                for i in stride(from: count - 1, through: 0, by: -1) { bytes.append(d[i]) }
+                append(d.baseAddress! + start, count: d.count - start)
             }
         }
         needsComma = true
@@ -100,7 +133,7 @@ public struct JSONWriter: Sendable {
     /// Writes a boolean value.
     public mutating func bool(_ value: Bool) {
         separator()
-        bytes.append(contentsOf: value ? [0x74, 0x72, 0x75, 0x65] : [0x66, 0x61, 0x6C, 0x73, 0x65])
+        append(value ? "true" : "false")
         needsComma = true
     }
 
@@ -146,6 +179,12 @@ public struct JSONWriter: Sendable {
     public mutating func member(_ name: StaticString, _ value: String) {
         key(name)
         string(value)
+    }
+
+    /// Writes a member whose value is a string known at compile time, which must need no escaping.
+    public mutating func member(_ name: StaticString, literal value: StaticString) {
+        key(name)
+        string(literal: value)
     }
 
     /// Writes a member whose value is a whole number.

@@ -24,7 +24,7 @@ public struct ReportReply: Sendable, Hashable {
     /// Writes the whole reply line, newline included.
     public func write(id: RequestID?, into w: inout JSONWriter) {
         Reply.beginSuccess(id: id, into: &w)
-        w.member("state", state.rawValue)
+        w.member("state", literal: state.wireName)
         w.member("generation", generation)
         w.member("counted", counted)
         if let reason {

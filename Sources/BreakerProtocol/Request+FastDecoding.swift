@@ -1,5 +1,11 @@
 import BreakerCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension Request {
     /// The hand-written decoder of the hot operations: `acquire` and `report` lines whose members are plain
     /// (strings without escapes, whole numbers, booleans; no `policy`, no counts, no unknown or repeated
@@ -66,9 +72,8 @@ extension Request {
             guard s.consume(UInt8(ascii: "}")), s.atEnd else { return nil }
             break
         }
-        guard let opBytes, let resource else { return nil }
+        guard let opBytes, let resource, ResourceName.isValid(utf8: resource) else { return nil }
         let name = String(decoding: resource, as: UTF8.self)
-        guard ResourceName.isValid(name) else { return nil }
         if FastScanner.equals(opBytes, "acquire") {
             guard outcome == nil, permit == nil, noreply == nil, duration == nil else { return nil }
             return Request(id: id, .acquire(resource: name, policy: nil))
@@ -150,19 +155,19 @@ private struct FastScanner {
     /// A string without escapes or control characters, as ASCII or valid UTF-8 bytes.
     mutating func string() -> UnsafeRawBufferPointer? {
         skipSpace()
-        guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { return nil }
+        guard i < bytes.count, let base = bytes.baseAddress, base.load(fromByteOffset: i, as: UInt8.self) == 0x22
+        else { return nil }
         let start = i + 1
         var j = start
         while j < bytes.count {
-            let b = bytes[j]
-            if b == UInt8(ascii: "\"") {
-                let s = UnsafeRawBufferPointer(rebasing: bytes[start..<j])
-                // Non-ASCII bytes: leave UTF-8 validation (and its error) to the general decoder.
-                guard s.allSatisfy({ $0 < 0x80 }) else { return nil }
+            let b = base.load(fromByteOffset: j, as: UInt8.self)
+            if b == 0x22 {
                 i = j + 1
-                return s
+                return UnsafeRawBufferPointer(start: base + start, count: j - start)
             }
-            if b == UInt8(ascii: "\\") || b < 0x20 { return nil }
+            // An escape or a control character; or a non-ASCII byte: UTF-8 validation (and its error) is left to
+            // the general decoder.
+            if b == UInt8(ascii: "\\") || b < 0x20 || b >= 0x80 { return nil }
             j += 1
         }
         return nil
@@ -209,9 +214,8 @@ private struct FastScanner {
 
     static func hasPrefix(_ bytes: UnsafeRawBufferPointer, at i: Int, _ literal: StaticString) -> Bool {
         let n = literal.utf8CodeUnitCount
-        guard bytes.count - i >= n else { return false }
-        for k in 0..<n where bytes[i + k] != literal.utf8Start[k] { return false }
-        return true
+        guard bytes.count - i >= n, let base = bytes.baseAddress else { return false }
+        return memcmp(base + i, literal.utf8Start, n) == 0
     }
 
     static func equals(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {

@@ -10,6 +10,12 @@ public enum ResourceName {
         return utf8.allSatisfy(isAllowed)
     }
 
+    /// True when `utf8` is a valid resource name's bytes (the same test as `isValid(_:)`, without a `String`).
+    static func isValid(utf8: UnsafeRawBufferPointer) -> Bool {
+        guard !utf8.isEmpty, utf8.count <= maximumLength else { return false }
+        return utf8.allSatisfy(isAllowed)
+    }
+
     /// True when `prefix` is empty or could begin a valid name.
     public static func isValidPrefix(_ prefix: String) -> Bool {
         prefix.utf8.count <= maximumLength && prefix.utf8.allSatisfy(isAllowed)

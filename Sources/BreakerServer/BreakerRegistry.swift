@@ -336,13 +336,15 @@ public final class BreakerRegistry: Sendable {
     }
 
     /// Runs `body` on the breaker's entry (creating it when new) under its shard lock, with one hash lookup,
-    /// records what it did, then `finish` makes the reply's value from the updated entry.
+    /// records what it did, then `finish` makes the reply's value from the updated entry. `finish` only reads
+    /// the entry; it gets it `inout` so that the dictionary lends it in place (its getter would copy the whole
+    /// entry, retaining and releasing every reference in it, on every request).
     private func withEntry<Value, Answer>(
         _ resource: String,
         creatingWith policy: BreakerPolicy?,
         by: String?,
         _ body: (inout BreakerEntry, _ isNew: Bool, MonotonicInstant) -> Step<Value>,
-        finish: (BreakerEntry, MonotonicInstant, Value) -> Answer
+        finish: (inout BreakerEntry, MonotonicInstant, Value) -> Answer
     ) throws(ProtocolError) -> RegistryResult<Answer> {
         let index = shardIndex(for: resource)
         let outcome = shards[index].state.withLock { s -> Result<RegistryResult<Answer>, ProtocolError> in
@@ -363,7 +365,7 @@ public final class BreakerRegistry: Sendable {
             let change =
                 step.durable
                 ? record(resource, step.transitions, in: &s, at: i, shard: index, now: now, by: by, reason: nil) : nil
-            return .success(RegistryResult(value: finish(s.entries.values[i], now, step.value), change: change))
+            return .success(RegistryResult(value: finish(&s.entries.values[i], now, step.value), change: change))
         }
         return try outcome.get()
     }

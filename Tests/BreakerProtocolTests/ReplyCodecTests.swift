@@ -91,6 +91,20 @@ import Testing
         )
     }
 
+    @Test(arguments: BreakerState.allCases) func everyStateIsWrittenByItsWireName(_ state: BreakerState) {
+        var w = JSONWriter()
+        AcquireReply(allowed: true, state: state, generation: 12_345, permit: nil, retryAfter: nil)
+            .write(id: nil, into: &w)
+        ReportReply(state: state, generation: 0, counted: true, reason: nil).write(id: .integer(-7), into: &w)
+        #expect(
+            String(decoding: w.bytes, as: UTF8.self) == """
+                {"ok":true,"allowed":true,"state":"\(state.rawValue)","generation":12345}
+                {"id":-7,"ok":true,"state":"\(state.rawValue)","generation":0,"counted":true}
+
+                """
+        )
+    }
+
     @Test func acquireReplyRejectsAMalformedPermit() throws {
         let value = try JSONParser.parse(
             Array(#"{"ok":true,"allowed":true,"state":"half_open","generation":2,"permit":"x"}"#.utf8)

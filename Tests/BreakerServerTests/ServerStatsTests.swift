@@ -1,0 +1,26 @@
+import BreakerProtocol
+import Testing
+
+@testable import BreakerServer
+
+/// The per-loop operation counters behind `stats`.
+@Suite struct ServerStatsTests {
+    @Test func everyOperationHasItsOwnSlotInAllCasesOrder() {
+        for (i, op) in OperationName.allCases.enumerated() {
+            #expect(ServerStats.index(of: op) == i, "\(op)")
+        }
+    }
+
+    @Test func totalsAddEveryLoopsCounts() {
+        let stats = ServerStats(loops: 2, startedAtMs: 0)
+        stats.count(.acquire, error: false, loop: 0)
+        stats.count(.acquire, error: false, loop: 1)
+        stats.count(.report, error: true, loop: 1)
+        stats.count(nil, error: true, loop: 0)
+        let totals = stats.totals()
+        #expect(totals.operations[ServerStats.index(of: .acquire)] == 2)
+        #expect(totals.operations[ServerStats.index(of: .report)] == 1)
+        #expect(totals.operations.reduce(0, +) == 3)
+        #expect(totals.errors == 2)
+    }
+}
