@@ -8,7 +8,10 @@ import Testing
 /// shared circuit decides again soon after the server is back.
 @Suite(.serialized) struct OutageTests {
     static let timeout = Duration.milliseconds(100)
-    static let slack = Duration.milliseconds(100)
+    /// Generous: the suite shares 2 cores with other tests (a call that waited for a reply that never comes
+    /// would take the 5 s admin timeout or hang; one that fails over takes the request timeout at most, plus
+    /// scheduling). Speed is measured in benchmarks, not here.
+    static let slack = Duration.milliseconds(900)
 
     struct Breakers {
         let local: SharedCircuitBreaker
