@@ -31,6 +31,10 @@ final class Connection {
     @exclusivity(unchecked) var accountedWatchBytes = 0
     /// Counted in `ServerStats.unauthenticatedConnections` (until its `hello` succeeds or it closes).
     @exclusivity(unchecked) var countedUnauthenticated = false
+    /// True until `EventLoop.closeConnection` removes it from its loop's table (the only place that does; it is
+    /// in the table from its creation on), so that `c.isOpen` answers `connections[c.fd] === c` without a
+    /// lookup. A closed connection's descriptor may already belong to a new connection.
+    @exclusivity(unchecked) var isOpen = true
     /// The instant of this connection's timer in the loop's heap, if one is armed.
     @exclusivity(unchecked) var timerArmed: MonotonicInstant?
 

@@ -108,7 +108,7 @@ final class EventLoop: @unchecked Sendable {
                     if flags & (EPOLLIN.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue | EPOLLRDHUP.rawValue) != 0 {
                         readable(connection)
                     }
-                    if flags & EPOLLOUT.rawValue != 0, connections[fd] === connection {
+                    if flags & EPOLLOUT.rawValue != 0, connection.isOpen {
                         flush(connection)
                     }
                 }
@@ -299,7 +299,7 @@ final class EventLoop: @unchecked Sendable {
                     Reply.error(id: nil, error, into: &c.output)
                     flush(c)
                 }
-                if connections[fd] === c { armTimer(c) }
+                if c.isOpen { armTimer(c) }
             }
         }
     }
@@ -316,8 +316,8 @@ final class EventLoop: @unchecked Sendable {
         shutdownDeadline = SystemClock.read() + context.configuration.shutdownGrace
         // Answer what is in flight: requests already in the socket buffers, then stop reading.
         for c in Array(connections.values) {
-            if connections[c.fd] === c && c.machine.wantsToRead { readable(c) }
-            guard connections[c.fd] === c else { continue }
+            if c.isOpen && c.machine.wantsToRead { readable(c) }
+            guard c.isOpen else { continue }
             c.machine.shutdownBegun()
             if c.pendingOutput == 0 && !c.machine.isHeld {
                 closeConnection(c)
