@@ -7,7 +7,9 @@
 # Valgrind 3.19 cannot read the toolchain's DWARF 5, so a copy of the binary without debug info is run.
 set -euo pipefail
 bin=$1; c=${2:-8}; p=${3:-32}; d=${4:-3}; keep=${5:-}
-command -v valgrind >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; }
+if ! command -v valgrind >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind
+fi
 cd "$(dirname "$0")/.."
 bench="$(swift build -c release --show-bin-path)/breaker-bench"
 work=$(mktemp -d)

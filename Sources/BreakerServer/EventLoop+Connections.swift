@@ -12,7 +12,7 @@ extension EventLoop {
     // MARK: Reading
 
     func readable(_ c: Connection) {
-        while connections[c.fd] === c {
+        while c.isOpen {
             let n = read(c.fd, readBuffer.baseAddress, readBuffer.count)
             if n > 0 {
                 let chunk = UnsafeRawBufferPointer(rebasing: readBuffer[0..<n])
@@ -37,7 +37,7 @@ extension EventLoop {
                 break
             }
         }
-        guard connections[c.fd] === c else { return }
+        guard c.isOpen else { return }
         flush(c)
     }
 
@@ -54,7 +54,7 @@ extension EventLoop {
         case .stopped(let resumeAt):
             // A reply is held for a commit, or too much output waits: the rest waits, in order. (Closing: it is
             // dropped.)
-            if connections[c.fd] === c && (c.machine.isHeld || c.machine.backPressured) && resumeAt < bytes.count {
+            if c.isOpen && (c.machine.isHeld || c.machine.backPressured) && resumeAt < bytes.count {
                 c.backlog.append(contentsOf: bytes[resumeAt...])
             }
         case .lineTooLong:
@@ -146,7 +146,7 @@ extension EventLoop {
             guard c.machine.canProcess, !c.backlog.isEmpty || c.machine.peerClosed && !c.framer.partial.isEmpty
             else { break }
             resumeBacklog(c)
-            guard connections[c.fd] === c else { return }
+            guard c.isOpen else { return }
         }
         updateInterest(c, writable: false)
     }
@@ -159,7 +159,7 @@ extension EventLoop {
             c.backlog = []
             backlog.withUnsafeBytes { frame(c, $0) }
         }
-        guard connections[c.fd] === c, c.backlog.isEmpty, c.machine.peerClosed, c.machine.canProcess else { return }
+        guard c.isOpen, c.backlog.isEmpty, c.machine.peerClosed, c.machine.canProcess else { return }
         if c.framer.finish({ answer(c, $0) }) == .lineTooLong { lineTooLong(c) }
     }
 
@@ -243,13 +243,14 @@ extension EventLoop {
             c.deferredEvents = []
         }
         resumeBacklog(c)
-        guard connections[c.fd] === c else { return }
+        guard c.isOpen else { return }
         flush(c)
     }
 
     func closeConnection(_ c: Connection) {
-        guard connections[c.fd] === c else { return }
+        guard c.isOpen else { return }
         c.machine.closed()
+        c.isOpen = false
         connections.removeValue(forKey: c.fd)
         epoll_ctl(epollFD, EPOLL_CTL_DEL, c.fd, nil)
         close(c.fd)
