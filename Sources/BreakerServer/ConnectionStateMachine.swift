@@ -171,8 +171,9 @@ struct ConnectionStateMachine {
 
     // MARK: Input
 
-    /// `count` bytes were read.
-    mutating func received(_ count: Int, authenticated: Bool) -> ReceiveAction {
+    /// Bytes were read: what to do with them depends on the phase alone (before `hello`, lines are counted as
+    /// they are answered, in `lineArrived`).
+    mutating func received() -> ReceiveAction {
         switch phase {
         case .held: return .keepForLater
         case .closingAfterFlush, .discarding, .closed: return .drop

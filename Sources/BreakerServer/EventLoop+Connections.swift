@@ -16,7 +16,7 @@ extension EventLoop {
             let n = read(c.fd, readBuffer.baseAddress, readBuffer.count)
             if n > 0 {
                 let chunk = UnsafeRawBufferPointer(rebasing: readBuffer[0..<n])
-                switch c.machine.received(n, authenticated: c.isAuthenticated) {
+                switch c.machine.received() {
                 case .frame: frame(c, chunk)
                 case .keepForLater: c.backlog.append(contentsOf: chunk)
                 case .drop: break

@@ -58,7 +58,7 @@ extension ClientCore {
                 continue
             }
 
-            let leaseDue = leaseTransport.flatMap { driveLeases(via: $0) }
+            let leaseDue = driveLeases(via: self)
             let timeout = expireAndPlan(reconnectAt: nil, leaseDue: leaseDue)
             let revents = pollOnce(socket: fd, wantsWrite: wantsWrite, timeout: timeout)
             if revents & Int16(POLLOUT) != 0 { state.withLock { Self.flush(&$0) } }

@@ -104,9 +104,6 @@ final class ClientCore: Sendable {
         }
     }
 
-    /// How this client sends `lease` lines: over its own connection.
-    var leaseTransport: (any LeaseTransport)? { self }
-
     deinit { close(wakeFD) }
 
     static let closedError = BreakerClientError(code: .closed, message: "the client was shut down")

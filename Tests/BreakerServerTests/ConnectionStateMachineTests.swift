@@ -39,7 +39,7 @@ import Testing
         #expect(m.answered(.done, pendingOutput: 1_001) == .stop, "past the limit: stop answering")
         #expect(!m.wantsToRead, "and stop reading")
         #expect(!m.canProcess)
-        #expect(m.received(10, authenticated: true) == .keepForLater, "what was already read waits")
+        #expect(m.received() == .keepForLater, "what was already read waits")
         #expect(m.outputDrained() == .none)
         #expect(m.wantsToRead)
         #expect(m.canProcess)
@@ -59,7 +59,7 @@ import Testing
         #expect(m.answered(.hold(Self.held), pendingOutput: 0) == .stop)
         #expect(m.isHeld)
         #expect(!m.wantsToRead)
-        #expect(m.received(20, authenticated: true) == .keepForLater)
+        #expect(m.received() == .keepForLater)
         #expect(m.eventArrived(50, pendingOutput: 0) == .wait)
         #expect(arrive(&m, #"{"op":"ping"}"#) == .stop)
         #expect(m.outputDrained() == .none, "output before the held reply drained: still held")
@@ -124,7 +124,7 @@ import Testing
 
     @Test func anUnauthenticatedConnectionMaySendUpToTheByteLimitCountedLineByLine() {
         var m = machine()
-        #expect(m.received(1_000, authenticated: false) == .frame, "bytes are counted as lines are answered")
+        #expect(m.received() == .frame, "bytes are counted as lines are answered")
         let line59 = String(repeating: "x", count: 59)  // 60 bytes with its newline
         #expect(arrive(&m, line59, authenticated: false) == .next)
         #expect(m.partialLine(Array(repeating: 0x78, count: 40), authenticated: false) == .next, "exactly the limit")
@@ -135,7 +135,7 @@ import Testing
             return
         }
         #expect(error.code == .unauthorized)
-        #expect(m.received(1, authenticated: false) == .drop)
+        #expect(m.received() == .drop)
         #expect(m.outputDrained() == .close)
     }
 
@@ -156,12 +156,12 @@ import Testing
 
     @Test func anAuthenticatedConnectionHasNoByteLimit() {
         var m = machine()
-        #expect(m.received(10_000, authenticated: true) == .frame)
+        #expect(m.received() == .frame)
     }
 
     @Test func anUnauthenticatedConnectionIsClosedTenSecondsAfterConnectingWhateverItSends() {
         var m = machine()
-        #expect(m.received(1, authenticated: false) == .frame)
+        #expect(m.received() == .frame)
         #expect(m.nextDeadline(authenticated: false) == t0 + .seconds(10))
         #expect(m.nextDeadline(authenticated: true) == nil)
         #expect(m.timerFired(now: t0 + .milliseconds(9_999), authenticated: false) == .none)
@@ -184,7 +184,7 @@ import Testing
         var m = machine()
         let error = m.lineTooLong(maximumLineBytes: 256, now: t0)
         #expect(error.code == .lineTooLong)
-        #expect(m.received(10, authenticated: true) == .drop)
+        #expect(m.received() == .drop)
         #expect(m.wantsToRead, "input is read and dropped until the peer closes")
         #expect(m.nextDeadline(authenticated: true) == t0 + .seconds(2))
         #expect(m.outputDrained() == .shutdownWrite)
