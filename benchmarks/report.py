@@ -20,11 +20,17 @@ def cpu():
 swift = subprocess.run(["swift", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
 redis = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
 shapes = [(1, 1), (50, 1), (8, 32)]
+scrapes = json.load(open(sys.argv[4])) if len(sys.argv) > 4 and os.path.exists(sys.argv[4]) else None
+scrape_line = (
+    f"breakerd's HTTP port was on and `/metrics` was scraped every second throughout the runs: {scrapes['scrapes']} "
+    f"scrapes, {scrapes['mean_ms']:.1f} ms on average (at most {scrapes['max_ms']:.1f} ms), {scrapes['bytes']:,} bytes."
+    if scrapes else "")
 out = ["# Benchmark results", "",
        f"Machine: {os.cpu_count()} cores ({cpu()}), Linux {platform.release()}; client and servers share it, over loopback.",
        f"{swift}; Redis {redis.replace('v=', '')} (persistence off); breakerd release build with `--db` on a real file.",
        "Command: `bash benchmarks/run.sh` (each row: 1 s warm-up, then 5 s measured, one `breaker-bench` process).",
-       "Absolute figures drift between runs on this shared machine; compare the ratios, which come from one run.", "",
+       "Absolute figures drift between runs on this shared machine; compare the ratios, which come from one run.",
+       scrape_line, "",
        "## Round trips", "",
        "| connections × in flight | breakerd acquire (hot) | acquire (10k resources) | acquire+report | Redis PING | Redis EVALSHA |",
        "|---|---|---|---|---|---|"]

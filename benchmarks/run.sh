@@ -30,7 +30,26 @@ pids+=($!)
 "$bin/breakerd" --listen 127.0.0.1:0 --db "$work/bench.sqlite" --log-level warning >"$work/breakerd.out" 2>"$work/breakerd.err" &
 bpid=$!; pids+=($bpid)
 for _ in $(seq 100); do grep -q listening "$work/breakerd.out" 2>/dev/null && redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
-bport=$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$work/breakerd.out")
+bport=$(sed -n 's/^breakerd listening on .*:\([0-9]*\)$/\1/p' "$work/breakerd.out")
+haddr=$(sed -n 's/^breakerd http on //p' "$work/breakerd.out")
+
+# As in production: the HTTP port is on and Prometheus scrapes it every second during every run (issue #15).
+python3 - "$haddr" "$work/scrapes.json" <<'PY' &
+import json, signal, sys, time, urllib.request
+address, out = sys.argv[1], sys.argv[2]
+times, sizes = [], []
+def stop(*_):
+    json.dump({"scrapes": len(times), "mean_ms": 1000 * sum(times) / max(1, len(times)),
+               "max_ms": 1000 * max(times, default=0), "bytes": max(sizes, default=0)}, open(out, "w"))
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+while True:
+    t = time.perf_counter()
+    body = urllib.request.urlopen(f"http://{address}/metrics", timeout=5).read()
+    times.append(time.perf_counter() - t); sizes.append(len(body))
+    time.sleep(max(0, 1 - (time.perf_counter() - t)))
+PY
+scraper=$!; pids+=($scraper)
 
 # Wait (at most 60 s) until the machine is quiet: more than 90% idle over one second.
 if ! $smoke; then
@@ -59,7 +78,8 @@ for shape in "1 1" "50 1" "8 32"; do
     run redis "$rport" ping "$1" "$2"
     run redis "$rport" evalsha "$1" "$2"
 done
-$smoke && { echo "smoke: $(wc -l < "$results") runs finished"; exit 0; }
+kill -TERM "$scraper"; wait "$scraper" || true
+$smoke && { echo "smoke: $(wc -l < "$results") runs finished; $(cat "$work/scrapes.json")"; exit 0; }
 
 # Where the time goes: a CPU profile of breakerd under the 8 × 32 acquire load (when perf works here).
 if command -v perf >/dev/null || { apt-get install -y -qq linux-perf >/dev/null 2>&1 && command -v perf >/dev/null; }; then
@@ -76,5 +96,6 @@ touch "$work/profile.txt"
 
 # Memory of 1,000,000 breakers (count window 20: the default policy), and the restore time of their database.
 python3 benchmarks/million.py "$bin/breakerd" "$work" > "$work/million.json"
-python3 benchmarks/report.py "$results" "$work/million.json" "$work/profile.txt" > benchmarks/RESULTS.md
+python3 benchmarks/report.py "$results" "$work/million.json" "$work/profile.txt" "$work/scrapes.json" \
+    > benchmarks/RESULTS.md
 echo "wrote benchmarks/RESULTS.md" >&2
