@@ -6,8 +6,10 @@ extension BreakerPolicy {
     ///
     /// Keys: `v` format version (1), `f` failure threshold and `s` success threshold (`k/n`, not reduced; `s`
     /// left out when nil), `c` cooldown, `w` window (`count:<size>` or `time:<duration>:<buckets>`), `m` minimum
-    /// calls, `p` half-open permits, `t` permit TTL. Durations are whole milliseconds, or nanoseconds with an
-    /// `ns` suffix when not a whole number of milliseconds.
+    /// calls, `p` half-open permits, `t` permit TTL; and only when they differ from their defaults: `sd` slow-call
+    /// duration and `st` slow-call threshold, `cx` cooldown maximum and `cm` its multiplier, `cj` cooldown
+    /// jitter, `md` mode (`shadow`), `mc` minimum failing clients. Durations are whole milliseconds, or
+    /// nanoseconds with an `ns` suffix when not a whole number of milliseconds.
     public var encoded: String {
         var text = "v=1;f=\(failureThreshold)"
         if let successThreshold { text += ";s=\(successThreshold)" }
@@ -17,6 +19,11 @@ extension BreakerPolicy {
         case .time(let duration, let buckets): text += ";w=time:" + Self.encode(duration) + ":\(buckets)"
         }
         text += ";m=\(minimumCalls);p=\(halfOpenPermits);t=" + Self.encode(permitTTL)
+        if let slowCall { text += ";sd=" + Self.encode(slowCall.duration) + ";st=\(slowCall.threshold)" }
+        if let growth = cooldownGrowth { text += ";cx=" + Self.encode(growth.maximum) + ";cm=\(growth.multiplier)" }
+        if cooldownJitter != 0 { text += ";cj=\(cooldownJitter)" }
+        if mode != .enforce { text += ";md=\(mode.rawValue)" }
+        if minFailingClients != 1 { text += ";mc=\(minFailingClients)" }
         return text
     }
 
@@ -31,6 +38,13 @@ extension BreakerPolicy {
         var minimumCalls: Int?
         var halfOpenPermits: Int?
         var permitTTL = Self.defaultPermitTTL
+        var slowDuration: Duration?
+        var slowThreshold: Fraction?
+        var cooldownMaximum: Duration?
+        var cooldownMultiplier: Double?
+        var cooldownJitter = 0.0
+        var mode = Mode.enforce
+        var minFailingClients = 1
         for item in text.split(separator: ";") {
             guard let equals = item.firstIndex(of: "=") else { return nil }
             let key = item[..<equals]
@@ -59,6 +73,27 @@ extension BreakerPolicy {
             case "t":
                 guard let t = Self.decodeDuration(value) else { return nil }
                 permitTTL = t
+            case "sd":
+                guard let d = Self.decodeDuration(value) else { return nil }
+                slowDuration = d
+            case "st":
+                guard let f = Fraction(parsing: value) else { return nil }
+                slowThreshold = f
+            case "cx":
+                guard let d = Self.decodeDuration(value) else { return nil }
+                cooldownMaximum = d
+            case "cm":
+                guard let m = Double(value) else { return nil }
+                cooldownMultiplier = m
+            case "cj":
+                guard let j = Double(value) else { return nil }
+                cooldownJitter = j
+            case "md":
+                guard let m = Mode(rawValue: String(value)) else { return nil }
+                mode = m
+            case "mc":
+                guard let n = Int(value) else { return nil }
+                minFailingClients = n
             default:
                 continue
             }
@@ -71,7 +106,14 @@ extension BreakerPolicy {
                 window: window,
                 minimumCalls: minimumCalls,
                 halfOpenPermits: halfOpenPermits,
-                permitTTL: permitTTL
+                permitTTL: permitTTL,
+                slowCallDuration: slowDuration,
+                slowCallThreshold: slowThreshold,
+                cooldownMaximum: cooldownMaximum,
+                cooldownMultiplier: cooldownMultiplier,
+                cooldownJitter: cooldownJitter,
+                mode: mode,
+                minFailingClients: minFailingClients
             )
         else { return nil }
         self = policy

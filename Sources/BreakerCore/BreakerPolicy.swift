@@ -4,6 +4,40 @@
 /// field. Defaults follow the seeds' Python library: with only `failureThreshold: k/n` given, the breaker trips
 /// when, of the last `n` calls (window full), at least `k` failed.
 public struct BreakerPolicy: Sendable, Hashable {
+    /// Whether the breaker's decisions are enforced.
+    public enum Mode: String, Sendable, Hashable, CaseIterable {
+        /// `acquire` rejects what the state machine rejects.
+        case enforce
+        /// The state machine runs as in enforce mode (transitions, events, history, metrics), but `acquire`
+        /// always allows, saying `wouldAllow: false` where enforce mode would have rejected.
+        case shadow
+    }
+
+    /// The slow-call rule: outcomes that took at least `duration` are slow; trip when slow/calls in the window
+    /// reaches `threshold` (and the window holds at least `minimumCalls`).
+    public struct SlowCallRule: Sendable, Hashable {
+        public var duration: Duration
+        public var threshold: Fraction
+
+        public init(duration: Duration, threshold: Fraction) {
+            self.duration = duration
+            self.threshold = threshold
+        }
+    }
+
+    /// A cooldown that grows each time half-open fails, up to `maximum`; back to `cooldown` once closed.
+    public struct CooldownGrowth: Sendable, Hashable {
+        /// The longest cooldown.
+        public var maximum: Duration
+        /// What each failed half-open multiplies the cooldown by (1.0 to 10.0).
+        public var multiplier: Double
+
+        public init(maximum: Duration, multiplier: Double) {
+            self.maximum = maximum
+            self.multiplier = multiplier
+        }
+    }
+
     /// How outcomes are remembered while closed.
     public enum Window: Sendable, Hashable {
         /// The last `size` outcomes.
@@ -20,6 +54,10 @@ public struct BreakerPolicy: Sendable, Hashable {
     public static let maximumBuckets = 1_000
     /// Largest number of half-open probe permits.
     public static let maximumHalfOpenPermits = 10_000
+    /// Largest `minFailingClients`.
+    public static let maximumFailingClients = 1_000
+    /// The multiplier of a growing cooldown that names none.
+    public static let defaultCooldownMultiplier = 2.0
     /// Longest cooldown, permit TTL or time window: 30 days.
     public static let maximumDuration = Duration.seconds(30 * 24 * 3600)
     /// Shortest bucket of a time window: 1 ms.
@@ -40,6 +78,11 @@ public struct BreakerPolicy: Sendable, Hashable {
         let minimumCalls: Int
         let halfOpenPermits: Int
         let permitTTL: Duration
+        let slowCall: SlowCallRule?
+        let cooldownGrowth: CooldownGrowth?
+        let cooldownJitter: Double
+        let mode: Mode
+        let minFailingClients: Int
 
         init(
             failureThreshold: Fraction,
@@ -48,7 +91,12 @@ public struct BreakerPolicy: Sendable, Hashable {
             window: Window,
             minimumCalls: Int,
             halfOpenPermits: Int,
-            permitTTL: Duration
+            permitTTL: Duration,
+            slowCall: SlowCallRule?,
+            cooldownGrowth: CooldownGrowth?,
+            cooldownJitter: Double,
+            mode: Mode,
+            minFailingClients: Int
         ) {
             self.failureThreshold = failureThreshold
             self.successThreshold = successThreshold
@@ -57,13 +105,21 @@ public struct BreakerPolicy: Sendable, Hashable {
             self.minimumCalls = minimumCalls
             self.halfOpenPermits = halfOpenPermits
             self.permitTTL = permitTTL
+            self.slowCall = slowCall
+            self.cooldownGrowth = cooldownGrowth
+            self.cooldownJitter = cooldownJitter
+            self.mode = mode
+            self.minFailingClients = minFailingClients
         }
 
         static func == (a: Storage, b: Storage) -> Bool {
             a === b
                 || (a.failureThreshold == b.failureThreshold && a.successThreshold == b.successThreshold
                     && a.cooldown == b.cooldown && a.window == b.window && a.minimumCalls == b.minimumCalls
-                    && a.halfOpenPermits == b.halfOpenPermits && a.permitTTL == b.permitTTL)
+                    && a.halfOpenPermits == b.halfOpenPermits && a.permitTTL == b.permitTTL
+                    && a.slowCall == b.slowCall && a.cooldownGrowth == b.cooldownGrowth
+                    && a.cooldownJitter == b.cooldownJitter && a.mode == b.mode
+                    && a.minFailingClients == b.minFailingClients)
         }
 
         func hash(into hasher: inout Hasher) {
@@ -74,6 +130,11 @@ public struct BreakerPolicy: Sendable, Hashable {
             hasher.combine(minimumCalls)
             hasher.combine(halfOpenPermits)
             hasher.combine(permitTTL)
+            hasher.combine(slowCall)
+            hasher.combine(cooldownGrowth)
+            hasher.combine(cooldownJitter)
+            hasher.combine(mode)
+            hasher.combine(minFailingClients)
         }
     }
 
@@ -94,6 +155,17 @@ public struct BreakerPolicy: Sendable, Hashable {
     public var halfOpenPermits: Int { storage.halfOpenPermits }
     /// How long a probe permit stays valid without a report; then its slot may be granted again.
     public var permitTTL: Duration { storage.permitTTL }
+    /// The slow-call rule (`slow_call_ms`, `slow_call_threshold`), or nil for none.
+    public var slowCall: SlowCallRule? { storage.slowCall }
+    /// The growing cooldown (`cooldown_max_ms`, `cooldown_multiplier`), or nil for a fixed one.
+    public var cooldownGrowth: CooldownGrowth? { storage.cooldownGrowth }
+    /// Each cooldown is scaled by a random factor in [1 − jitter, 1 + jitter] (0 to 1; 0: none).
+    public var cooldownJitter: Double { storage.cooldownJitter }
+    /// Enforce or shadow.
+    public var mode: Mode { storage.mode }
+    /// The failure rule trips only when the window's failures came from at least this many distinct clients
+    /// (1 to 1,000; 1: any).
+    public var minFailingClients: Int { storage.minFailingClients }
 
     /// Creates a policy, checking every value.
     ///
@@ -106,6 +178,15 @@ public struct BreakerPolicy: Sendable, Hashable {
     ///     At least 1, and for a count window at most its size.
     ///   - halfOpenPermits: default `successThreshold.denominator` when set, else `failureThreshold.denominator`.
     ///   - permitTTL: more than 0, at most 30 days (default 10 s).
+    ///   - slowCallDuration: with `slowCallThreshold` (both or neither): an outcome that took at least this
+    ///     long (more than 0, at most 30 days) is slow.
+    ///   - slowCallThreshold: `k/n`, trip when slow/calls in the window reaches it.
+    ///   - cooldownMaximum: grow the cooldown after each failed half-open, up to this (at least `cooldown`, at
+    ///     most 30 days); nil: a fixed cooldown.
+    ///   - cooldownMultiplier: 1.0 to 10.0 (default 2.0); only with `cooldownMaximum`.
+    ///   - cooldownJitter: 0 to 1 (default 0).
+    ///   - mode: default `.enforce`.
+    ///   - minFailingClients: 1 to 1,000 (default 1).
     public init(
         failureThreshold: Fraction,
         successThreshold: Fraction? = nil,
@@ -113,7 +194,14 @@ public struct BreakerPolicy: Sendable, Hashable {
         window: Window? = nil,
         minimumCalls: Int? = nil,
         halfOpenPermits: Int? = nil,
-        permitTTL: Duration = BreakerPolicy.defaultPermitTTL
+        permitTTL: Duration = BreakerPolicy.defaultPermitTTL,
+        slowCallDuration: Duration? = nil,
+        slowCallThreshold: Fraction? = nil,
+        cooldownMaximum: Duration? = nil,
+        cooldownMultiplier: Double? = nil,
+        cooldownJitter: Double = 0,
+        mode: Mode = .enforce,
+        minFailingClients: Int = 1
     ) throws(BreakerPolicyError) {
         try Self.check(failureThreshold, field: "failure_threshold")
         if let successThreshold { try Self.check(successThreshold, field: "success_threshold") }
@@ -166,6 +254,22 @@ public struct BreakerPolicy: Sendable, Hashable {
             )
         }
 
+        let slowCall = try Self.slowCallRule(slowCallDuration, slowCallThreshold)
+        let growth = try Self.cooldownGrowth(
+            cooldown: cooldown,
+            maximum: cooldownMaximum,
+            multiplier: cooldownMultiplier
+        )
+        guard cooldownJitter >= 0, cooldownJitter <= 1 else {
+            throw BreakerPolicyError(field: "cooldown_jitter", message: "must be from 0 to 1, got \(cooldownJitter)")
+        }
+        guard minFailingClients >= 1, minFailingClients <= Self.maximumFailingClients else {
+            throw BreakerPolicyError(
+                field: "min_failing_clients",
+                message: "must be 1 to \(Self.maximumFailingClients), got \(minFailingClients)"
+            )
+        }
+
         self.storage = Storage(
             failureThreshold: failureThreshold,
             successThreshold: successThreshold,
@@ -173,8 +277,68 @@ public struct BreakerPolicy: Sendable, Hashable {
             window: window,
             minimumCalls: minimumCalls,
             halfOpenPermits: halfOpenPermits,
-            permitTTL: permitTTL
+            permitTTL: permitTTL,
+            slowCall: slowCall,
+            cooldownGrowth: growth,
+            cooldownJitter: cooldownJitter,
+            mode: mode,
+            minFailingClients: minFailingClients
         )
+    }
+
+    private static func slowCallRule(
+        _ duration: Duration?,
+        _ threshold: Fraction?
+    ) throws(BreakerPolicyError) -> SlowCallRule? {
+        switch (duration, threshold) {
+        case (nil, nil):
+            return nil
+        case (let duration?, let threshold?):
+            try check(duration, field: "slow_call_ms", allowZero: false)
+            try check(threshold, field: "slow_call_threshold")
+            return SlowCallRule(duration: duration, threshold: threshold)
+        case (nil, _?):
+            throw BreakerPolicyError(
+                field: "slow_call_ms",
+                message: "slow_call_threshold needs slow_call_ms: how long (ms) an outcome takes to count as slow"
+            )
+        case (_?, nil):
+            throw BreakerPolicyError(
+                field: "slow_call_threshold",
+                message: "slow_call_ms needs slow_call_threshold: the k/n of slow calls that trips the breaker"
+            )
+        }
+    }
+
+    private static func cooldownGrowth(
+        cooldown: Duration,
+        maximum: Duration?,
+        multiplier: Double?
+    ) throws(BreakerPolicyError) -> CooldownGrowth? {
+        guard let maximum else {
+            guard multiplier == nil else {
+                throw BreakerPolicyError(
+                    field: "cooldown_multiplier",
+                    message: "cooldown_multiplier needs cooldown_max_ms: the longest the cooldown may grow to"
+                )
+            }
+            return nil
+        }
+        try check(maximum, field: "cooldown_max_ms", allowZero: false)
+        guard maximum >= cooldown else {
+            throw BreakerPolicyError(
+                field: "cooldown_max_ms",
+                message: "must be at least cooldown_ms (\(cooldown)), got \(maximum)"
+            )
+        }
+        let multiplier = multiplier ?? defaultCooldownMultiplier
+        guard multiplier >= 1, multiplier <= 10 else {
+            throw BreakerPolicyError(
+                field: "cooldown_multiplier",
+                message: "must be from 1.0 to 10.0, got \(multiplier)"
+            )
+        }
+        return CooldownGrowth(maximum: maximum, multiplier: multiplier)
     }
 
     public static func == (a: BreakerPolicy, b: BreakerPolicy) -> Bool { a.storage == b.storage }

@@ -4,12 +4,19 @@
 ///
 /// Rules (protocol v1 exposes exactly these):
 /// - `closed`: acquire always allowed; after a failure, trip when the window holds at least `minimumCalls`
-///   outcomes and failures/calls ≥ `failureThreshold`. Entering `closed` starts an empty window.
+///   outcomes and failures/calls ≥ `failureThreshold` (and, with `minFailingClients` K > 1, the failures came
+///   from at least K distinct clients); after a slow outcome, trip (`slow_call_threshold`) when it holds at
+///   least `minimumCalls` and slow/calls ≥ the slow-call threshold. Entering `closed` starts an empty window
+///   and returns the cooldown to `cooldown`.
 /// - `open`: acquire rejected with the cooldown remaining; outcomes ignored. The first acquire at or after the
-///   cooldown moves to `half_open` and gets the first probe permit.
+///   cooldown moves to `half_open` and gets the first probe permit. The cooldown is `currentCooldown`, scaled
+///   by a random factor in [1 − jitter, 1 + jitter]; with a growing cooldown, each `probes_failed` multiplies
+///   `currentCooldown` by the multiplier, up to the maximum.
 /// - `half_open`: at most `halfOpenPermits` permits in total; only outcomes with a permit of this generation
 ///   count. When all are in, decide by `successThreshold` (close if reached) or, without one, by
-///   `failureThreshold` (open if reached). A permit not reported within `permitTTL` frees its slot.
+///   `failureThreshold` (open if reached). A permit not reported within `permitTTL` frees its slot. With a
+///   slow-call rule, a slow probe counts as a failed one.
+/// - Shadow mode runs all of this, but `acquire` allows what it would reject (`wouldAllow` false).
 /// - `forced_open` rejects everything; `forced_closed` allows everything, records, never trips. A force may
 ///   expire; expiry and release return to `closed` with an empty window. `reset` does so from any state.
 /// - Every transition increments `generation` (which stops at `maximumCounter`); a report with a permit of an
@@ -35,6 +42,11 @@ public struct BreakerStateMachine: Sendable {
     public private(set) var openUntil: MonotonicInstant
     /// The operator's force, in `forced_open` and `forced_closed`.
     public private(set) var force: BreakerForce?
+    /// The cooldown the next (or current) `open` period lasts before jitter: `cooldown`, grown after each
+    /// failed half-open when the policy says so, back to `cooldown` once closed.
+    public private(set) var currentCooldown: Duration
+    /// The state of the generator that draws cooldown jitter (SplitMix64), seeded by the caller.
+    var randomState: UInt64
     /// The sequence number the next probe permit gets. Restore code sets it past any permit that may still be
     /// held by clients, so that old permits never collide with new ones.
     public var nextPermitSequence: UInt64
@@ -50,16 +62,19 @@ public struct BreakerStateMachine: Sendable {
     var probeSuccesses = 0
     var probeFailures = 0
 
-    /// A new breaker: `closed`, generation 0, empty window.
-    public init(policy: BreakerPolicy, now: MonotonicInstant) {
+    /// A new breaker: `closed`, generation 0, empty window. `randomSeed` seeds the cooldown jitter (give each
+    /// breaker its own, so that breakers that open together do not probe together).
+    public init(policy: BreakerPolicy, now: MonotonicInstant, randomSeed: UInt64 = 0) {
         self.policy = policy
         self.state = .closed
         self.generation = 0
         self.changedAt = now
-        self.window = OutcomeWindow(policy.window)
+        self.window = OutcomeWindow(for: policy)
         self.openUntil = now
         self.force = nil
         self.nextPermitSequence = 1
+        self.currentCooldown = policy.cooldown
+        self.randomState = randomSeed
     }
 
     /// Restores a breaker as it was persisted. Half-open probes start afresh (outstanding permits are not
@@ -72,22 +87,31 @@ public struct BreakerStateMachine: Sendable {
         openUntil: MonotonicInstant,
         force: BreakerForce?,
         window: OutcomeWindow?,
-        nextPermitSequence: UInt64
+        nextPermitSequence: UInt64,
+        currentCooldown: Duration? = nil,
+        randomSeed: UInt64 = 0
     ) {
         self.policy = policy
         self.state = state
         self.generation = generation
         self.changedAt = changedAt
-        self.window = window ?? OutcomeWindow(policy.window)
+        self.window = window ?? OutcomeWindow(for: policy)
         self.openUntil = openUntil
         self.force = state.isForced ? force : nil
         self.nextPermitSequence = nextPermitSequence
+        self.currentCooldown = Self.cooldown(currentCooldown ?? policy.cooldown, within: policy)
+        self.randomState = randomSeed
     }
 
     // MARK: Calls
 
-    /// Asks whether a call may go ahead at `now`.
+    /// Asks whether a call may go ahead at `now`. In shadow mode the answer is always yes; `wouldAllow` says
+    /// what enforce mode would have answered.
     public mutating func acquire(now: MonotonicInstant) -> AcquireDecision {
+        decide(now: now).applying(policy.mode)
+    }
+
+    private mutating func decide(now: MonotonicInstant) -> AcquireDecision {
         var transitions: [BreakerTransition] = []
         expireForce(now: now, into: &transitions)
         switch state {
@@ -112,8 +136,17 @@ public struct BreakerStateMachine: Sendable {
         }
     }
 
-    /// Reports the outcome of one call, with the probe permit it was granted, if any.
-    public mutating func report(_ outcome: Outcome, permit: Permit?, now: MonotonicInstant) -> ReportResult {
+    /// Reports the outcome of one call, with the probe permit it was granted, if any. `slow`: the call took at
+    /// least the slow-call duration (ignored without a slow-call rule). `client`: who reported it, for
+    /// `minFailingClients` (0: unknown).
+    public mutating func report(
+        _ outcome: Outcome,
+        permit: Permit?,
+        slow: Bool = false,
+        client: UInt64 = 0,
+        now: MonotonicInstant
+    ) -> ReportResult {
+        let slow = slow && policy.slowCall != nil
         var transitions: [BreakerTransition] = []
         expireForce(now: now, into: &transitions)
         if let permit, permit.generation != generation {
@@ -133,11 +166,11 @@ public struct BreakerStateMachine: Sendable {
             case .ignored:
                 return ReportResult(counted: false, ignoredBecause: .ignoredOutcome, transitions: transitions)
             case .success:
-                window.record(successes: 1, failures: 0, now: now)
+                window.record(successes: 1, failures: 0, slow: slow ? 1 : 0, client: client, now: now)
             case .failure:
-                window.record(successes: 0, failures: 1, now: now)
-                tripIfThresholdReached(now: now, into: &transitions)
+                window.record(successes: 0, failures: 1, slow: slow ? 1 : 0, client: client, now: now)
             }
+            tripIfThresholdReached(failures: outcome == .failure, slow: slow, now: now, into: &transitions)
             return ReportResult(counted: true, ignoredBecause: nil, transitions: transitions)
         case .halfOpen:
             guard let permit else {
@@ -151,6 +184,7 @@ public struct BreakerStateMachine: Sendable {
             switch outcome {
             case .ignored:
                 return ReportResult(counted: false, ignoredBecause: .ignoredOutcome, transitions: transitions)
+            case .success where slow: probeFailures += 1
             case .success: probeSuccesses += 1
             case .failure: probeFailures += 1
             }
@@ -159,9 +193,17 @@ public struct BreakerStateMachine: Sendable {
         }
     }
 
-    /// Reports many outcomes without permits at once (successes first, then failures). Counted only in
-    /// `closed` and `forced_closed`.
-    public mutating func record(successes: Int, failures: Int, now: MonotonicInstant) -> ReportResult {
+    /// Reports many outcomes without permits at once (successes first, then failures; `slow` of them, the last
+    /// ones, were slow). Counted only in `closed` and `forced_closed`. Each rule is checked once for the batch:
+    /// the failure rule when it held a failure, the slow-call rule when it held a slow outcome.
+    public mutating func record(
+        successes: Int,
+        failures: Int,
+        slow: Int = 0,
+        client: UInt64 = 0,
+        now: MonotonicInstant
+    ) -> ReportResult {
+        let slow = policy.slowCall == nil ? 0 : slow
         var transitions: [BreakerTransition] = []
         expireForce(now: now, into: &transitions)
         switch state {
@@ -169,8 +211,14 @@ public struct BreakerStateMachine: Sendable {
         case .forcedOpen: return ReportResult(counted: false, ignoredBecause: .forcedOpen, transitions: transitions)
         case .halfOpen: return ReportResult(counted: false, ignoredBecause: .missingPermit, transitions: transitions)
         case .closed, .forcedClosed:
-            window.record(successes: max(0, successes), failures: max(0, failures), now: now)
-            if failures > 0 { tripIfThresholdReached(now: now, into: &transitions) }
+            window.record(
+                successes: max(0, successes),
+                failures: max(0, failures),
+                slow: slow,
+                client: client,
+                now: now
+            )
+            tripIfThresholdReached(failures: failures > 0, slow: slow > 0, now: now, into: &transitions)
             return ReportResult(counted: true, ignoredBecause: nil, transitions: transitions)
         }
     }
@@ -205,7 +253,8 @@ public struct BreakerStateMachine: Sendable {
     /// `configured` transition); a forced one stays forced (its window restarts in the new shape).
     public mutating func configure(_ newPolicy: BreakerPolicy, now: MonotonicInstant) -> BreakerTransition? {
         policy = newPolicy
-        window = OutcomeWindow(newPolicy.window)
+        window = OutcomeWindow(for: newPolicy)
+        currentCooldown = newPolicy.cooldown
         guard !state.isForced else { return nil }
         return move(to: .closed, cause: .configured, now: now)
     }
@@ -247,7 +296,14 @@ public struct BreakerStateMachine: Sendable {
 
     mutating func move(to newState: BreakerState, cause: TransitionCause, now: MonotonicInstant) -> BreakerTransition {
         generation = generation < Self.maximumCounter ? generation + 1 : generation
-        let transition = BreakerTransition(from: state, to: newState, cause: cause, generation: generation, at: now)
+        let transition = BreakerTransition(
+            from: state,
+            to: newState,
+            cause: cause,
+            generation: generation,
+            at: now,
+            shadow: policy.mode == .shadow
+        )
         state = newState
         changedAt = now
         force = nil
@@ -255,11 +311,40 @@ public struct BreakerStateMachine: Sendable {
         probeSuccesses = 0
         probeFailures = 0
         switch newState {
-        case .open: openUntil = now + policy.cooldown
-        case .closed, .forcedOpen, .forcedClosed: window.removeAll()
-        case .halfOpen: break
+        case .open:
+            if cause == .probesFailed, let growth = policy.cooldownGrowth {
+                currentCooldown = Self.cooldown(currentCooldown * growth.multiplier, within: policy)
+            }
+            openUntil = now + jittered(currentCooldown)
+        case .closed:
+            window.removeAll()
+            currentCooldown = policy.cooldown
+        case .forcedOpen, .forcedClosed:
+            window.removeAll()
+        case .halfOpen:
+            break
         }
         return transition
+    }
+
+    /// `cooldown` within the policy's bounds: at least its cooldown, at most its maximum (or the cooldown
+    /// itself when it does not grow).
+    static func cooldown(_ cooldown: Duration, within policy: BreakerPolicy) -> Duration {
+        min(max(cooldown, policy.cooldown), policy.cooldownGrowth?.maximum ?? policy.cooldown)
+    }
+
+    /// `cooldown` scaled by a random factor in [1 − jitter, 1 + jitter] (itself without jitter).
+    mutating func jittered(_ cooldown: Duration) -> Duration {
+        let jitter = policy.cooldownJitter
+        guard jitter > 0 else { return cooldown }
+        // SplitMix64: the next 64 random bits, of which the top 53 make a uniform Double in [0, 1).
+        randomState &+= 0x9E37_79B9_7F4A_7C15
+        var z = randomState
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        let unit = Double(z >> 11) * 0x1p-53
+        return cooldown * (1 - jitter + 2 * jitter * unit)
     }
 
     mutating func expireForce(now: MonotonicInstant, into transitions: inout [BreakerTransition]) {
@@ -285,11 +370,24 @@ public struct BreakerStateMachine: Sendable {
         return AcquireDecision(allowed: true, permit: permit, retryAfter: nil, transitions: transitions)
     }
 
-    mutating func tripIfThresholdReached(now: MonotonicInstant, into transitions: inout [BreakerTransition]) {
-        guard state == .closed else { return }
+    /// Checks the failure rule after failures, and the slow-call rule after slow outcomes.
+    mutating func tripIfThresholdReached(
+        failures checkFailures: Bool,
+        slow checkSlow: Bool,
+        now: MonotonicInstant,
+        into transitions: inout [BreakerTransition]
+    ) {
+        guard state == .closed, checkFailures || checkSlow else { return }
         let (calls, failures) = window.totals(now: now)
-        if calls >= policy.minimumCalls, policy.failureThreshold.isReached(by: failures, of: calls) {
+        guard calls >= policy.minimumCalls else { return }
+        if checkFailures, policy.failureThreshold.isReached(by: failures, of: calls),
+            policy.minFailingClients <= 1 || window.failingClients(now: now) >= policy.minFailingClients
+        {
             transitions.append(move(to: .open, cause: .failureThreshold, now: now))
+        } else if checkSlow, let rule = policy.slowCall,
+            rule.threshold.isReached(by: window.slowCount(now: now), of: calls)
+        {
+            transitions.append(move(to: .open, cause: .slowCallThreshold, now: now))
         }
     }
 

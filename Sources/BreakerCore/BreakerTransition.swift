@@ -10,15 +10,24 @@ public struct BreakerTransition: Sendable, Hashable, CustomStringConvertible {
     public let generation: UInt64
     /// When it happened, on the caller's monotonic clock.
     public let at: MonotonicInstant
+    /// True when the breaker's policy was in shadow mode (nothing was enforced).
+    public let shadow: Bool
 
     /// Creates a transition value (the state machine makes these; restore code may too).
-    public init(from: BreakerState, to: BreakerState, cause: TransitionCause, generation: UInt64, at: MonotonicInstant)
-    {
+    public init(
+        from: BreakerState,
+        to: BreakerState,
+        cause: TransitionCause,
+        generation: UInt64,
+        at: MonotonicInstant,
+        shadow: Bool = false
+    ) {
         self.from = from
         self.to = to
         self.cause = cause
         self.generation = generation
         self.at = at
+        self.shadow = shadow
     }
 
     public var description: String { "\(from) -> \(to) (\(cause), generation \(generation))" }

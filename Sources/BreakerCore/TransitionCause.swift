@@ -2,6 +2,8 @@
 public enum TransitionCause: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// closed → open: the window reached the failure threshold.
     case failureThreshold = "failure_threshold"
+    /// closed → open: slow outcomes in the window reached the slow-call threshold.
+    case slowCallThreshold = "slow_call_threshold"
     /// open → half_open: the first acquire at or after the cooldown.
     case cooldownElapsed = "cooldown_elapsed"
     /// half_open → closed: the probes met the success threshold (or stayed under the failure threshold).

@@ -21,6 +21,8 @@ public struct TransitionRecord: Sendable, Hashable {
     public var by: String?
     /// Why, for operator actions that gave a reason.
     public var reason: String?
+    /// True when the breaker was in shadow mode (the transition was not enforced).
+    public var shadow: Bool
 
     /// Creates a record; `atMs` is in milliseconds since the Unix epoch.
     public init(
@@ -30,7 +32,8 @@ public struct TransitionRecord: Sendable, Hashable {
         generation: UInt64,
         atMs: Int64,
         by: String? = nil,
-        reason: String? = nil
+        reason: String? = nil,
+        shadow: Bool = false
     ) {
         self.from = from
         self.to = to
@@ -39,5 +42,6 @@ public struct TransitionRecord: Sendable, Hashable {
         self.atMs = atMs
         self.by = by
         self.reason = reason
+        self.shadow = shadow
     }
 }

@@ -109,6 +109,9 @@ struct HTTPRouter {
                 )
             )
         case "events":
+            if request.method == "HEAD" {
+                return .respond(HTTPResponse(status: .ok, headers: [("Content-Type", "text/event-stream")]))
+            }
             return watch(prefix: request.query["prefix"] ?? "", connection: c)
         default:
             return api(path, request, connection: c)
