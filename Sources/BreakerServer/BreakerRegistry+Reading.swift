@@ -77,3 +77,50 @@ extension BreakerRegistry {
         return counts
     }
 }
+
+extension BreakerRegistry {
+    /// One breaker's figures for `/metrics`.
+    struct MetricsRow: Sendable {
+        var resource: String
+        var state: BreakerState
+        var windowCalls: Int
+        var windowFailures: Int
+    }
+
+    /// At most `limit` breakers for per-resource metrics: those not closed first, then closed ones, each group by
+    /// name. The names are chosen with a bounded buffer (as `list` does), so a scrape costs one pass over the
+    /// breakers and memory for twice `limit` names, whatever their number.
+    func metricsRows(limit: Int) -> [MetricsRow] {
+        guard limit > 0 else { return [] }
+        // Sort key: not-closed (false) before closed (true), then name.
+        func precedes(_ a: (closed: Bool, name: String), _ b: (closed: Bool, name: String)) -> Bool {
+            a.closed != b.closed ? !a.closed : Self.precedes(a.name, b.name)
+        }
+        var chosen: [(closed: Bool, name: String)] = []
+        for shard in shards {
+            shard.state.withLock { s in
+                for (name, entry) in s.entries {
+                    chosen.append((entry.machine.state == .closed, name))
+                    if chosen.count >= 2 * limit {
+                        chosen.sort(by: precedes)
+                        chosen.removeLast(chosen.count - limit)
+                    }
+                }
+            }
+        }
+        chosen.sort(by: precedes)
+        if chosen.count > limit { chosen.removeLast(chosen.count - limit) }
+        var rows: [MetricsRow] = []
+        rows.reserveCapacity(chosen.count)
+        for (_, name) in chosen {
+            shards[shardIndex(for: name)].state.withLock { s in
+                guard let entry = s.entries[name] else { return }
+                let (calls, failures) = entry.machine.window.totals(now: clock.now)
+                rows.append(
+                    MetricsRow(resource: name, state: entry.machine.state, windowCalls: calls, windowFailures: failures)
+                )
+            }
+        }
+        return rows
+    }
+}

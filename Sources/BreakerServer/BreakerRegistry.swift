@@ -27,7 +27,8 @@ public final class BreakerRegistry: Sendable {
 
     let shards: [Shard]
     let count = Atomic<Int>(0)
-    private let transitionCount = Atomic<Int>(0)
+    /// Transitions since start, by cause (in `TransitionCause.allCases` order).
+    private let transitionCounts = CounterBlock(count: TransitionCause.allCases.count)
     /// The most breakers held at once.
     public let maximumBreakers: Int
     /// The policy of a breaker created by a request that carries none.
@@ -53,7 +54,14 @@ public final class BreakerRegistry: Sendable {
     public var breakerCount: Int { count.load(ordering: .relaxed) }
 
     /// How many transitions have happened since start.
-    public var transitionsSinceStart: Int { transitionCount.load(ordering: .relaxed) }
+    public var transitionsSinceStart: Int { transitionsByCause.values.reduce(0, +) }
+
+    /// How many transitions have happened since start, by cause (every cause, zero included).
+    public var transitionsByCause: [TransitionCause: Int] {
+        var counts: [TransitionCause: Int] = [:]
+        for (i, cause) in TransitionCause.allCases.enumerated() { counts[cause] = transitionCounts.load(at: i) }
+        return counts
+    }
 
     /// How many shards there are (each orders its own changes).
     var shardCount: Int { shards.count }
@@ -284,8 +292,8 @@ public final class BreakerRegistry: Sendable {
             )
             s.entries.values[i].record(record)
             records.append(record)
+            transitionCounts.add(at: TransitionCause.allCases.firstIndex(of: t.cause) ?? 0)
         }
-        if !records.isEmpty { transitionCount.add(records.count, ordering: .relaxed) }
         s.entries.values[i].dirty = true
         let row = persisted(resource, s.entries.values[i], now: now, wall: wall)
         defer { s.nextSequence &+= 1 }

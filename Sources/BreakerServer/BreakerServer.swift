@@ -25,7 +25,11 @@ public final class BreakerServer: Sendable {
     private let context: ServerContext
     private let loops: [EventLoop]
     private let writer: DurableWriter
-    private let state = Mutex<(started: Bool, stopped: Bool, bound: ListenAddress?)>((false, false, nil))
+    /// The HTTP port's loop, when `httpListen` is set.
+    private let httpLoop: HTTPLoop?
+    private let state = Mutex<(started: Bool, stopped: Bool, bound: ListenAddress?, http: ListenAddress?)>(
+        (false, false, nil, nil)
+    )
 
     /// The breakers (for tests, persistence and embedding).
     public var registry: BreakerRegistry { context.registry }
@@ -65,9 +69,12 @@ public final class BreakerServer: Sendable {
         }
         // Built in dependency order; nothing refers back, so nothing needs to be set later.
         let mailboxes = try (0..<configuration.eventLoopCount).map { (_) throws(ServerError) in try Mailbox() }
-        let stats = ServerStats(loops: mailboxes.count, startedAtMs: configuration.wallClock())
+        let httpMailbox = try Mailbox()
+        let route = { @Sendable (loop: Int) -> Mailbox in loop < mailboxes.count ? mailboxes[loop] : httpMailbox }
+        // The HTTP loop counts its requests in the last slot.
+        let stats = ServerStats(loops: mailboxes.count + 1, startedAtMs: configuration.wallClock())
         let hub = WatcherHub(clock: configuration.clock, leaseDuration: configuration.leaseDuration) { key, line in
-            mailboxes[key.loop].post(.event(key, line))
+            route(key.loop).post(.event(key, line))
         }
         let registry = BreakerRegistry(
             maximumBreakers: configuration.maximumBreakers,
@@ -81,7 +88,7 @@ public final class BreakerServer: Sendable {
             wallClock: configuration.wallClock,
             logger: logger,
             rows: { registry.persistedRows(all: $0) },
-            release: { key, failure in mailboxes[key.loop].post(.committed(key, failure: failure)) }
+            release: { key, failure in route(key.loop).post(.committed(key, failure: failure)) }
         )
         let publisher = ChangePublisher(shards: registry.shardCount) { change, waiter in
             for record in change.transitions {
@@ -155,10 +162,12 @@ public final class BreakerServer: Sendable {
             registry: registry,
             handler: handler,
             logger: logger,
-            mailboxes: mailboxes
+            mailboxes: mailboxes,
+            httpMailbox: httpMailbox
         )
         let context = context
         loops = try mailboxes.indices.map { (i) throws(ServerError) in try EventLoop(index: i, context: context) }
+        httpLoop = configuration.httpListen == nil ? nil : try HTTPLoop(context: context)
         for (i, (resource, until)) in restored.expiring.enumerated() {
             loops[i % loops.count].scheduleRestoredExpiry(resource, at: until)
         }
@@ -170,18 +179,26 @@ public final class BreakerServer: Sendable {
     public func start() throws(ServerError) -> ListenAddress {
         signal(SIGPIPE, SIG_IGN)
         let (fd, bound) = try Listener.open(context.configuration.listen)
-        try loops[0].adoptListener(fd)
+        do {
+            try loops[0].adoptListener(fd)
+        } catch {
+            close(fd)
+            throw error
+        }
+        // The HTTP port is bound before any thread starts, so that a port in use fails the start cleanly.
+        let http = try httpLoop.map { (loop) throws(ServerError) in try loop.start(context.configuration.httpListen!) }
         try writer.start()
         for loop in loops { try loop.start() }
         state.withLock {
             $0.started = true
             $0.bound = bound
+            $0.http = http
         }
         context.logger.info(
             "listening",
             metadata: [
-                "address": "\(bound)", "auth": "\(context.configuration.requiresAuthentication)",
-                "event_loops": "\(loops.count)",
+                "address": "\(bound)", "http": "\(http.map { "\($0)" } ?? "off")",
+                "auth": "\(context.configuration.requiresAuthentication)", "event_loops": "\(loops.count)",
             ]
         )
         return bound
@@ -189,6 +206,9 @@ public final class BreakerServer: Sendable {
 
     /// The address bound by `start()`.
     public var boundAddress: ListenAddress? { state.withLock { $0.bound } }
+
+    /// The HTTP port's address bound by `start()` (nil when there is no HTTP port).
+    public var httpAddress: ListenAddress? { state.withLock { $0.http } }
 
     /// Stops accepting, answers the requests already received, sends what is pending (for at most the
     /// configured grace), and closes every connection. Returns at once; see `waitUntilStopped()`.
@@ -200,6 +220,7 @@ public final class BreakerServer: Sendable {
         guard first else { return }
         context.logger.info("shutting down")
         for mailbox in context.mailboxes { mailbox.post(.shutdown) }
+        context.httpMailbox.post(.shutdown)
     }
 
     /// Blocks until every event loop has ended (after `shutdown()`), then writes what is queued and a last
@@ -208,6 +229,7 @@ public final class BreakerServer: Sendable {
     @discardableResult
     public func waitUntilStopped() -> String? {
         for loop in loops { loop.join() }
+        httpLoop?.join()
         // A connection handed to a loop that had already stopped: close it.
         for mailbox in context.mailboxes {
             for case .adopt(let fd) in mailbox.take() {

@@ -19,11 +19,17 @@ final class DurableWriter: Sendable {
     struct SnapshotStats: Sendable {
         var atMs: Int64?
         var durationMs: Int64 = 0
+        /// How long the last successful snapshot took, in seconds.
+        var lastSnapshotSeconds = 0.0
         var rows = 0
         var count = 0
         var failures = 0
         var commits = 0
         var commitFailures = 0
+        /// How long each commit of changes took (the transaction, not the wait for it).
+        var commitDurations = DurationHistogram()
+        /// Why the most recent write to the database (a commit or a snapshot) failed; nil once one succeeds.
+        var lastWriteFailure: String?
     }
 
     private struct Queue: Sendable {
@@ -152,15 +158,30 @@ final class DurableWriter: Sendable {
 
     private func commit(_ changes: [StoreChange], _ waiters: [ConnectionKey]) {
         var failure: String?
+        let start = SystemClock.read()
         do {
             try store.apply(changes)
-            snapshotStats.withLock { $0.commits += 1 }
+            let took = SystemClock.read() - start
+            snapshotStats.withLock {
+                $0.commits += 1
+                $0.commitDurations.record(took)
+                $0.lastWriteFailure = nil
+            }
         } catch {
             failure = "the change could not be saved to the database: \(error)"
             logger.error("database write failed; \(changes.count) change(s) not saved", metadata: ["error": "\(error)"])
-            snapshotStats.withLock { $0.commitFailures += 1 }
+            let took = SystemClock.read() - start
+            snapshotStats.withLock {
+                $0.commitFailures += 1
+                $0.commitDurations.record(took)
+                $0.lastWriteFailure = "a commit failed: \(error)"
+            }
         }
         for key in waiters { release(key, failure) }
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 
     @discardableResult
@@ -175,12 +196,18 @@ final class DurableWriter: Sendable {
                 $0.durationMs = ms
                 $0.rows = all.count
                 $0.count += 1
+                $0.lastSnapshotSeconds = Self.seconds(SystemClock.read() - start)
+                // A snapshot that wrote no row proves nothing about the disk.
+                if !all.isEmpty { $0.lastWriteFailure = nil }
             }
             logger.debug("snapshot", metadata: ["rows": "\(all.count)", "ms": "\(ms)"])
             return true
         } catch {
             nextSnapshotIsFull.store(true, ordering: .relaxed)
-            snapshotStats.withLock { $0.failures += 1 }
+            snapshotStats.withLock {
+                $0.failures += 1
+                $0.lastWriteFailure = "a snapshot failed: \(error)"
+            }
             logger.error("snapshot failed", metadata: ["error": "\(error)", "rows": "\(all.count)"])
             return false
         }

@@ -48,7 +48,7 @@ extension EventLoop {
             guard !c.framer.partial.isEmpty else { break }
             switch c.machine.partialLine(c.framer.partial, authenticated: c.isAuthenticated) {
             case .abort: abort(c)
-            case .refuse(let error): Reply.error(id: nil, error, into: &c.output)
+            case .refuse(let error): refuse(c, error)
             case .next, .stop: break
             }
         case .stopped(let resumeAt):
@@ -71,7 +71,7 @@ extension EventLoop {
             abort(c)
             return false
         case .refuse(let error):
-            Reply.error(id: nil, error, into: &c.output)
+            refuse(c, error)
             return false
         }
         let result = context.handler.handle(line: line, session: &c.session, out: &c.output)
@@ -92,10 +92,16 @@ extension EventLoop {
         closeConnection(c)
     }
 
+    /// Answers with an error the state machine decided on before any request was read (counted as such).
+    private func refuse(_ c: Connection, _ error: ProtocolError) {
+        context.stats.count(nil, error: error.code, loop: index)
+        Reply.error(id: nil, error, into: &c.output)
+    }
+
     private func lineTooLong(_ c: Connection) {
         let limit = context.configuration.maximumLineBytes
         let error = c.machine.lineTooLong(maximumLineBytes: limit, now: context.configuration.clock.now)
-        Reply.error(id: nil, error, into: &c.output)
+        refuse(c, error)
         armTimer(c)
     }
 

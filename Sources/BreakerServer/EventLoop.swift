@@ -137,6 +137,8 @@ final class EventLoop: @unchecked Sendable {
             case .event(let key, let line): deliver(line, to: key)
             case .committed(let key, let failure): committed(key, failure: failure)
             case .shutdown: beginShutdown()
+            case .probe(let sequence): context.httpMailbox.post(.probeAnswered(loop: index, sequence: sequence))
+            case .probeAnswered: break
             }
         }
     }
@@ -278,6 +280,8 @@ final class EventLoop: @unchecked Sendable {
                 if let change = context.registry.expire(resource) {
                     context.handler.publisher.publish(change, waiter: nil)
                 }
+            case .probe:
+                break
             case .connection(let fd, let serial):
                 guard let c = connections[fd], c.session.key.serial == serial, c.timerArmed == timer.at else {
                     continue

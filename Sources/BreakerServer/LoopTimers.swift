@@ -9,6 +9,8 @@ struct LoopTimers {
         case expiry(resource: String)
         /// A connection's deadline (the serial tells a reused descriptor apart).
         case connection(fd: Int32, serial: UInt64)
+        /// The HTTP loop's `/healthz` probe: the event loops that have not answered by now are stuck.
+        case probe
     }
 
     struct Timer {

@@ -17,6 +17,10 @@ final class Mailbox: Sendable {
         case committed(ConnectionKey, failure: String?)
         /// Stop accepting, answer what is in flight, close.
         case shutdown
+        /// `/healthz` asks an event loop to show it still turns: it answers with `probeAnswered` to the HTTP loop.
+        case probe(UInt64)
+        /// Event loop `loop` answered probe `sequence` (to the HTTP loop).
+        case probeAnswered(loop: Int, sequence: UInt64)
     }
 
     /// Readable while messages wait (registered in the loop's epoll set).

@@ -70,7 +70,7 @@ final class RequestHandler: Sendable {
         do {
             request = try Request.decode(line: line)
         } catch {
-            stats.count(error.operation, error: true, loop: session.key.loop)
+            stats.count(error.operation, error: error.error.code, loop: session.key.loop)
             if !error.noreply { Reply.error(id: error.id, error.error, into: &out) }
             return .done
         }
@@ -78,10 +78,10 @@ final class RequestHandler: Sendable {
         do {
             try authorize(op, session: session)
             let answer = try perform(request, session: &session, out: &out)
-            stats.count(op, error: false, loop: session.key.loop)
+            stats.count(op, error: nil, loop: session.key.loop)
             return answer
         } catch {
-            stats.count(op, error: true, loop: session.key.loop)
+            stats.count(op, error: error.code, loop: session.key.loop)
             if case .report(_, _, _, _, noreply: true) = request.operation { return .done }
             Reply.error(id: request.id, error, into: &out)
             return .done

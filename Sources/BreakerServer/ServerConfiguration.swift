@@ -9,6 +9,19 @@ import Glibc
 public struct ServerConfiguration: Sendable {
     /// Where to listen (`--listen`, default 127.0.0.1:7433; port 0 picks a free port).
     public var listen = ListenAddress(host: "127.0.0.1", port: 7433)
+    /// Where the HTTP port listens (metrics, health, the dashboard and its API), or nil for no HTTP port.
+    /// `breakerd` sets it from `--http-listen` (default: the `--listen` host, its port + 1); a library user
+    /// embedding the server opts in.
+    public var httpListen: ListenAddress?
+    /// The most resources with per-resource series in `/metrics` (`--metrics-max-resources`, default 1,000):
+    /// the ones not closed first.
+    public var metricsMaximumResources = 1_000
+    /// The most HTTP connections at once; past it new ones get `503`.
+    public var httpMaximumConnections = 512
+    /// How long an HTTP connection may take to send a whole request once it began, and how long an idle
+    /// keep-alive connection is kept.
+    public var httpRequestTimeout = Duration.seconds(10)
+    public var httpIdleTimeout = Duration.seconds(60)
     /// Tokens that give the client role (`--client-token-file`, one per line).
     public var clientTokens: [String] = []
     /// Tokens that give the admin role (`--admin-token-file`, one per line).
@@ -92,6 +105,12 @@ public struct ServerConfiguration: Sendable {
     public func validate() throws(ServerError) {
         if !listen.isLoopback && !requiresAuthentication && !insecure {
             throw ServerError.insecureListen(listen)
+        }
+        if let httpListen, !httpListen.isLoopback && !requiresAuthentication && !insecure {
+            throw ServerError.insecureListen(httpListen, flag: "--http-listen")
+        }
+        guard metricsMaximumResources >= 0 else {
+            throw ServerError.configuration("--metrics-max-resources must be 0 or more")
         }
         if requiresAuthentication && clientTokens.isEmpty && adminTokens.isEmpty {
             throw ServerError.configuration("the token files hold no tokens; put one token per line")

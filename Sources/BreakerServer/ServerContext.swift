@@ -10,6 +10,8 @@ final class ServerContext: Sendable {
     let logger: Logger
     /// One per event loop, by index.
     let mailboxes: [Mailbox]
+    /// The HTTP loop's, whose connections have the index `mailboxes.count` in their keys.
+    let httpMailbox: Mailbox
 
     init(
         configuration: ServerConfiguration,
@@ -18,7 +20,8 @@ final class ServerContext: Sendable {
         registry: BreakerRegistry,
         handler: RequestHandler,
         logger: Logger,
-        mailboxes: [Mailbox]
+        mailboxes: [Mailbox],
+        httpMailbox: Mailbox
     ) {
         self.configuration = configuration
         self.stats = stats
@@ -27,5 +30,9 @@ final class ServerContext: Sendable {
         self.handler = handler
         self.logger = logger
         self.mailboxes = mailboxes
+        self.httpMailbox = httpMailbox
     }
+
+    /// The mailbox of the loop that owns connections with `key.loop` as their loop index.
+    func mailbox(for loop: Int) -> Mailbox { loop < mailboxes.count ? mailboxes[loop] : httpMailbox }
 }

@@ -18,12 +18,13 @@ public struct ServerError: Error, Sendable, CustomStringConvertible {
     }
 
     /// Listening beyond loopback without token files.
-    public static func insecureListen(_ address: ListenAddress) -> ServerError {
+    public static func insecureListen(_ address: ListenAddress, flag: String = "--listen") -> ServerError {
         ServerError(
             .insecureListen,
-            "refusing to listen on \(address) without authentication: that address is reachable from other "
-                + "machines. Give --client-token-file and/or --admin-token-file, or pass --insecure if the network "
-                + "is trusted"
+            "refusing to listen on \(address) (\(flag)) without authentication: that address is reachable from "
+                + "other machines. Give --client-token-file and/or --admin-token-file, or pass --insecure if the "
+                + "network is trusted"
+                + (flag == "--listen" ? "" : " (or give --http-listen off, or a loopback address)")
         )
     }
 

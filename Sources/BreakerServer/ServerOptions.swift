@@ -19,6 +19,11 @@ public struct ServerOptions: Sendable {
     public var snapshotInterval = "5s"
     /// `--lease-ms`: the lease `lease` grants, in milliseconds (1 to 60,000).
     public var leaseMs = Int(ServerConfiguration.defaultLeaseDuration.millisecondsRoundedUp)
+    /// `--http-listen`: HOST:PORT, `off`, or nil for the default (the `--listen` host with its port + 1; an
+    /// ephemeral port when `--listen`'s port is 0).
+    public var httpListen: String?
+    /// `--metrics-max-resources`: the most resources with per-resource series in `/metrics`.
+    public var metricsMaxResources = 1_000
 
     public init() {}
 
@@ -31,6 +36,8 @@ public struct ServerOptions: Sendable {
             )
         }
         config.listen = address
+        config.httpListen = try Self.httpAddress(httpListen, main: address)
+        config.metricsMaximumResources = metricsMaxResources
         if let path = clientTokenFile { config.clientTokens = try Self.tokens(path) }
         if let path = adminTokenFile { config.adminTokens = try Self.tokens(path) }
         config.clientTokenFile = clientTokenFile
@@ -66,6 +73,27 @@ public struct ServerOptions: Sendable {
         }
         try config.validate()
         return config
+    }
+
+    /// The HTTP port's address: the flag's, none for `off`, or the main address's host with its port + 1.
+    static func httpAddress(_ flag: String?, main: ListenAddress) throws(ServerError) -> ListenAddress? {
+        guard let flag else {
+            if main.port == 0 { return ListenAddress(host: main.host, port: 0) }
+            guard main.port < 65_535 else {
+                throw ServerError.configuration(
+                    "--listen uses port 65535, so the HTTP port cannot be the next one; give --http-listen HOST:PORT "
+                        + "or --http-listen off"
+                )
+            }
+            return ListenAddress(host: main.host, port: main.port + 1)
+        }
+        if flag == "off" { return nil }
+        guard let address = ListenAddress(parsing: flag) else {
+            throw ServerError.configuration(
+                "--http-listen \(flag): expected HOST:PORT (for example 127.0.0.1:7434) or off"
+            )
+        }
+        return address
     }
 
     static func tokens(_ path: String) throws(ServerError) -> [String] {

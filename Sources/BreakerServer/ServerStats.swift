@@ -6,38 +6,16 @@ import Synchronization
 final class ServerStats: Sendable {
     struct LoopCounters: Sendable {
         var operations = [Int](repeating: 0, count: OperationName.allCases.count)
-        var errors = 0
+        /// Error replies by code, in `ErrorCode.allKnown` order.
+        var errorsByCode = [Int](repeating: 0, count: ErrorCode.allKnown.count)
+
+        /// Every error reply.
+        var errors: Int { errorsByCode.reduce(0, +) }
     }
 
-    /// One loop's counters: one relaxed atomic per operation and one for errors (no lock on the request path).
-    /// Each loop's counters fill whole cache lines of their own, so loops share none. `Atomic` cannot be
-    /// copied into an array, hence the pointer, owned by this object.
-    final class LoopBox: @unchecked Sendable {
-        /// `OperationName.allCases.count` operation counters, then the error counter.
-        private let slots: UnsafeMutablePointer<Atomic<Int>>
-        private let slotCount = OperationName.allCases.count + 1
-
-        init() {
-            let bytes = (slotCount * MemoryLayout<Atomic<Int>>.stride + 63) / 64 * 64
-            slots = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-                .bindMemory(to: Atomic<Int>.self, capacity: slotCount)
-            for i in 0..<slotCount { (slots + i).initialize(to: Atomic(0)) }
-        }
-
-        deinit {
-            slots.deinitialize(count: slotCount)
-            slots.deallocate()
-        }
-
-        func add(at slot: Int) { slots[slot].wrappingAdd(1, ordering: .relaxed) }
-
-        func load(at slot: Int) -> Int { slots[slot].load(ordering: .relaxed) }
-
-        /// The slot of the error counter.
-        var errorSlot: Int { slotCount - 1 }
-    }
-
-    let perLoop: [LoopBox]
+    /// Each loop's counters: `OperationName.allCases.count` operation counters, then one per `ErrorCode.allKnown`.
+    /// Relaxed atomics in cache lines of their own, so loops share none and no lock is on the request path.
+    let perLoop: [CounterBlock]
     let currentConnections = Atomic<Int>(0)
     let totalConnections = Atomic<Int>(0)
     let rejectedConnections = Atomic<Int>(0)
@@ -49,14 +27,23 @@ final class ServerStats: Sendable {
     let startedAt: Int64
 
     init(loops: Int, startedAtMs: Int64) {
-        perLoop = (0..<loops).map { _ in LoopBox() }
+        perLoop = (0..<loops).map { _ in CounterBlock(count: Self.firstErrorSlot + ErrorCode.allKnown.count) }
         startedAt = startedAtMs
     }
 
-    func count(_ op: OperationName?, error: Bool, loop: Int) {
+    /// Counts a request of `op` (nil: not known) on `loop`, and the error code it was answered with, if any.
+    func count(_ op: OperationName?, error: ErrorCode?, loop: Int) {
         let box = perLoop[loop]
         if let op { box.add(at: Self.index(of: op)) }
-        if error { box.add(at: box.errorSlot) }
+        if let error { box.add(at: Self.firstErrorSlot + Self.index(of: error)) }
+    }
+
+    /// The slot of the first error counter in a loop's block.
+    static var firstErrorSlot: Int { OperationName.allCases.count }
+
+    /// The position of `code` in `ErrorCode.allKnown` (a code it does not list counts as `internal`).
+    static func index(of code: ErrorCode) -> Int {
+        ErrorCode.allKnown.firstIndex(of: code) ?? ErrorCode.allKnown.count - 1
     }
 
     /// The position of `op` in `OperationName.allCases` (declaration order), without searching that array.
@@ -86,7 +73,7 @@ final class ServerStats: Sendable {
         var sum = LoopCounters()
         for box in perLoop {
             for i in sum.operations.indices { sum.operations[i] += box.load(at: i) }
-            sum.errors += box.load(at: box.errorSlot)
+            for i in sum.errorsByCode.indices { sum.errorsByCode[i] += box.load(at: Self.firstErrorSlot + i) }
         }
         return sum
     }

@@ -81,8 +81,31 @@ public final class LineClient: @unchecked Sendable {
                 buffer.removeSubrange(...nl)
                 return line
             }
+            guard try receiveMore(before: deadline, timeout: timeout) else {
+                if buffer.isEmpty { return nil }
+                let line = String(decoding: buffer, as: UTF8.self)
+                buffer.removeAll()
+                return line
+            }
+        }
+    }
+
+    /// The next `count` bytes, or fewer when the server closed the connection first. Throws on timeout.
+    public func readBytes(_ count: Int, timeout: Duration = .seconds(10)) throws -> [UInt8] {
+        let deadline = ContinuousClock.now + timeout
+        while buffer.count < count {
+            guard try receiveMore(before: deadline, timeout: timeout) else { break }
+        }
+        let n = min(count, buffer.count)
+        defer { buffer.removeSubrange(..<n) }
+        return Array(buffer[..<n])
+    }
+
+    /// Reads what arrives into `buffer`; false when the server closed (or reset) the connection.
+    private func receiveMore(before deadline: ContinuousClock.Instant, timeout: Duration) throws -> Bool {
+        while true {
             let remaining = deadline - ContinuousClock.now
-            guard remaining > .zero else { throw Failure(description: "no line within \(timeout)") }
+            guard remaining > .zero else { throw Failure(description: "nothing within \(timeout)") }
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ms = Int32(
                 clamping: remaining.components.seconds * 1_000 + remaining.components.attoseconds
@@ -93,18 +116,14 @@ public final class LineClient: @unchecked Sendable {
             if ready == 0 { continue }
             var chunk = [UInt8](repeating: 0, count: 65_536)
             let n = recv(fd, &chunk, chunk.count, 0)
-            if n == 0 {
-                if buffer.isEmpty { return nil }
-                let line = String(decoding: buffer, as: UTF8.self)
-                buffer.removeAll()
-                return line
-            }
+            if n == 0 { return false }
             if n < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
-                if errno == ECONNRESET { return nil }
+                if errno == ECONNRESET { return false }
                 throw Failure(description: "recv: errno \(errno)")
             }
             buffer.append(contentsOf: chunk[0..<n])
+            return true
         }
     }
 

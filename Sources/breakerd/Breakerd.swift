@@ -17,7 +17,8 @@ struct Breakerd: ParsableCommand {
             Every process that asks about a resource shares one circuit for it. Try it:
               breakerd --listen 127.0.0.1:7433
               printf '{"op":"acquire","resource":"db"}\\n' | nc -q1 127.0.0.1 7433
-            On start it prints 'breakerd listening on HOST:PORT'. SIGTERM or SIGINT stop it gracefully;
+            On start it prints 'breakerd listening on HOST:PORT', then 'breakerd http on HOST:PORT' for the
+            HTTP port (GET / is the dashboard; /metrics, /healthz, /readyz, /api/). SIGTERM or SIGINT stop it gracefully;
             SIGUSR1 writes a snapshot of every breaker now; SIGHUP re-reads the token files.
             """,
         version: BreakerServer.version
@@ -83,6 +84,20 @@ struct Breakerd: ParsableCommand {
     )
     var leaseMs = 1_000
 
+    @Option(
+        help: ArgumentHelp(
+            "HOST:PORT of the HTTP port (metrics, health, dashboard), or 'off'.",
+            discussion: """
+                Default: the --listen host with its port + 1 (127.0.0.1:7434), an ephemeral port when --listen's \
+                port is 0. Non-loopback needs token files or --insecure, as for --listen.
+                """
+        )
+    )
+    var httpListen: String?
+
+    @Option(help: "Most resources with per-resource series in /metrics (those not closed first).")
+    var metricsMaxResources = 1_000
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -103,6 +118,8 @@ struct Breakerd: ParsableCommand {
         options.dropUnreadable = dropUnreadable
         options.snapshotInterval = snapshotInterval
         options.leaseMs = leaseMs
+        options.httpListen = httpListen
+        options.metricsMaxResources = metricsMaxResources
 
         let level = logLevel
         LoggingSystem.bootstrap { label in
@@ -131,8 +148,10 @@ struct Breakerd: ParsableCommand {
         } catch {
             throw StartupFailure(message: error.message)
         }
-        // One line, flushed at once: scripts and tests wait for it to learn the port.
-        let line = Array("breakerd listening on \(bound)\n".utf8)
+        // One line (two with the HTTP port), flushed at once: scripts and tests wait for it to learn the ports.
+        var text = "breakerd listening on \(bound)\n"
+        if let http = server.httpAddress { text += "breakerd http on \(http)\n" }
+        let line = Array(text.utf8)
         _ = line.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
 
         var received: Int32 = 0

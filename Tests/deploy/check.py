@@ -117,8 +117,11 @@ def kubernetes():
     assert sts["replicas"] == 1, "one writer per database: one replica"
     assert sts["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
     container = sts["template"]["spec"]["containers"][0]
-    assert "breakerctl" in container["readinessProbe"]["exec"]["command"]
-    assert "breakerctl" in container["livenessProbe"]["exec"]["command"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"breaker": 7433, "http": 7434}, ports
+    assert container["args"][container["args"].index("--http-listen") + 1] == "0.0.0.0:7434"
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert mounts["data"] == "/var/lib/breakerd"
     args = container["args"]
@@ -126,17 +129,18 @@ def kubernetes():
     secret_name = next(v["secret"]["secretName"] for v in sts["template"]["spec"]["volumes"] if v["name"] == "tokens")
     assert secret_name == docs["Secret"]["metadata"]["name"]
     assert set(docs["Secret"]["stringData"]) == {"client-tokens", "admin-tokens"}
-    assert docs["Service"]["spec"]["ports"][0]["port"] == 7433
+    assert [p["port"] for p in docs["Service"]["spec"]["ports"]] == [7433, 7434]
     assert docs["Service"]["spec"]["selector"] == sts["selector"]["matchLabels"]
 
 
-@check("Dockerfile: built by deploy/docker/build.sh, non-root, a volume, a breakerctl health check")
+@check("Dockerfile: built by deploy/docker/build.sh, non-root, a volume, a /readyz health check")
 def dockerfile():
     d = read("docker", "Dockerfile")
     assert re.search(r"^FROM swift:6\.3", d, re.M), "the build stage uses the Swift 6.3 toolchain image"
     assert "RUN bash deploy/docker/build.sh /out" in d, "the build step is the script CI runs"
     assert "libsqlite3-0" in d and re.search(r"^USER breakerd", d, re.M)
-    assert 'VOLUME ["/var/lib/breakerd"]' in d and "HEALTHCHECK" in d and '"breakerctl", "ping"' in d
+    assert 'VOLUME ["/var/lib/breakerd"]' in d and "HEALTHCHECK" in d
+    assert '"http://127.0.0.1:7434/readyz"' in d and " curl" in d and "EXPOSE 7433 7434" in d
     script = read("docker", "build.sh")
     assert "--static-swift-stdlib" in script and "-c release" in script
 
