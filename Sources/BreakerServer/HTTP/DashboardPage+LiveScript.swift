@@ -29,9 +29,9 @@ extension DashboardPage {
                 c.append(el("b", null, n), label);
                 counts.appendChild(c);
             };
-            chip("circuits", by.total || 0);
+            chip(by.total === 1 ? "circuit" : "circuits", by.total || 0);
             for (const st of STATES) if (by[st] || st === "closed" || st === "open") chip(st, by[st] || 0, st);
-            if (typeof s.watchers === "number") chip("watchers", s.watchers);
+            if (typeof s.watchers === "number") chip(s.watchers === 1 ? "watcher" : "watchers", s.watchers);
         }
 
         async function refresh() {

@@ -182,6 +182,7 @@ extension DashboardPage {
         function makeRow(name) {
             const tr = el("tr");
             tr.dataset.resource = name;
+            tr.addEventListener("animationend", () => tr.classList.remove("flash"));
             const cells = {};
             const columns = ["name", "state", "ratio", "calls num", "remaining", "forced", "gen num", "since"];
             columns.push("actions");

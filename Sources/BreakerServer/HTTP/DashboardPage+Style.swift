@@ -7,6 +7,7 @@ extension DashboardPage {
             --closed: #1a7f37; --open: #cf222e; --half: #bf8700; --fopen: #82071e; --fclosed: #4b5e75;
         }
         * { box-sizing: border-box; }
+        [hidden] { display: none !important; }
         body {
             margin: 0; color: var(--fg); background: #fff;
             font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
@@ -130,7 +131,6 @@ extension DashboardPage {
             position: fixed; inset: 0; z-index: 10; display: flex; align-items: flex-start; justify-content: center;
             padding-top: 12vh; background: rgba(31, 35, 40, .35);
         }
-        #force-dialog[hidden] { display: none; }
         #force-form {
             width: 440px; max-width: calc(100% - 24px); padding: 16px 18px; border-radius: 10px; background: #fff;
             box-shadow: 0 12px 32px rgba(0, 0, 0, .25);

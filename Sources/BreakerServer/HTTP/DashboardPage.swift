@@ -91,7 +91,7 @@ enum DashboardPage {
             </div>
         </main>
         <div id="force-dialog" hidden>
-            <form id="force-form" autocomplete="off">
+            <form id="force-form" autocomplete="off" novalidate>
                 <h2 id="force-title">Force</h2>
                 <label for="force-reason">Reason <small>(optional; shown here and in the audit log)</small></label>
                 <input id="force-reason" type="text" maxlength="1024" placeholder="e.g. provider outage">
