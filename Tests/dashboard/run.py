@@ -256,6 +256,7 @@ class Suite:
         check(isinstance(remaining, int) and TTL_S * 1000 - 60000 < remaining <= TTL_S * 1000,
               f"remaining_ms over TCP: {forced}")
         self.page.wait("the force in #transitions", lambda: FORCED in (self.page.text("#transitions") or ""), 2)
+        self.page.wait("the row's highlight to fade", lambda: self.page.count("tr.flash") == 0, 5)
         path = self.page.screenshot("3-admin-forced.png")
         if os.environ.get("HB_UPDATE_DOCS") == "1":
             docs = os.path.normpath(os.path.join(HERE, "..", "..", "docs"))

@@ -1,13 +1,62 @@
 extension DashboardPage {
-    /// The second half of the page's script: the `/events` stream (parsed by hand, reconnected with backoff),
-    /// the latest transitions, a circuit's history, the admin actions and the prefix filter.
+    /// The second half of the page's script: the header's counts, the refresh every 5 s, the pager, the
+    /// `/events` stream (parsed by hand, reconnected with backoff), the latest transitions, a circuit's history,
+    /// the admin actions and the prefix filter.
     static let liveScript = #"""
+        // --- the header's counts, the periodic refresh, the pager ---
+
+        async function loadStats() {
+            let s;
+            try {
+                s = (await api("GET", "/api/stats")).stats;
+            } catch (e) {
+                return;
+            }
+            if (!s) return;
+            const v = s.version || (s.server && s.server.version);
+            $("version").textContent = v ? "breakerd " + v : "";
+            const counts = $("counts");
+            counts.replaceChildren();
+            const by = s.breakers || {};
+            const chip = (label, n, state) => {
+                const c = el("span", "chip");
+                if (state) {
+                    const dot = badge(state);
+                    dot.textContent = "";
+                    dot.style.cssText = "min-width:8px;width:8px;height:8px;padding:0";
+                    c.appendChild(dot);
+                }
+                c.append(el("b", null, n), label);
+                counts.appendChild(c);
+            };
+            chip(by.total === 1 ? "circuit" : "circuits", by.total || 0);
+            for (const st of STATES) if (by[st] || st === "closed" || st === "open") chip(st, by[st] || 0, st);
+            if (typeof s.watchers === "number") chip(s.watchers === 1 ? "watcher" : "watchers", s.watchers);
+        }
+
+        async function refresh() {
+            clearTimeout(refreshTimer);
+            const ep = epoch;
+            await Promise.all([load(), loadStats()]);
+            if (ep === epoch) refreshTimer = setTimeout(refresh, REFRESH_MS);
+        }
+
+        function turnPage(delta) {
+            const to = pageIndex + delta;
+            if (to < 0 || to >= pageStarts.length) return;
+            pageIndex = to;
+            epoch++;
+            clearRows();
+            refresh();
+        }
+
         // --- live: Server-Sent Events read with fetch(), since EventSource cannot send the Authorization header ---
 
         let stream = null;        // the AbortController of the current /events request
         let retryMs = 2000;       // the stream's `retry:` field
         let backoff = 0;
         let connectedOnce = false;
+        let statsTimer = 0;
         const refetching = new Map(); // resource -> whether another read was asked for while one is in flight
 
         function setLive(text, cls) {
@@ -20,7 +69,6 @@ extension DashboardPage {
             if (stream) stream.abort();
             const ctl = new AbortController();
             stream = ctl;
-            const ep = epoch;
             setLive("connecting…", "off");
             try {
                 const res = await fetch("/events?prefix=" + enc(prefix), {
@@ -66,11 +114,11 @@ extension DashboardPage {
             } catch (e) {
                 if (ctl.signal.aborted) return;
             }
-            if (stream !== ctl || ep !== epoch) return;
+            if (stream !== ctl) return;
             backoff = backoff === 0 ? retryMs : Math.min(backoff * 2, 30000);
             setLive("reconnecting in " + Math.round(backoff / 1000) + " s", "off");
             setTimeout(() => {
-                if (stream === ctl && ep === epoch) connect();
+                if (stream === ctl) connect();
             }, backoff);
         }
 
@@ -85,6 +133,8 @@ extension DashboardPage {
             }
             if (ev.event !== "transition") return;
             addTransition(ev);
+            clearTimeout(statsTimer);
+            statsTimer = setTimeout(loadStats, 300);   // the header's counts by state, once a burst has passed
             const row = rows.get(ev.resource);
             if (row && row.b && ev.generation > row.b.generation) {
                 // Show the new state at once; the numbers come with the read below.
@@ -103,7 +153,7 @@ extension DashboardPage {
                 row.tr.classList.add("flash");
                 paint(row);
             }
-            refetch(ev.resource);
+            if (row || inPage(ev.resource)) refetch(ev.resource);
         }
 
         // Reads one breaker again (its window, remaining times); an unknown one is added, a missing one removed.
@@ -116,7 +166,7 @@ extension DashboardPage {
             const ep = epoch;
             try {
                 const r = await api("GET", "/api/breakers/" + enc(name));
-                if (ep === epoch) {
+                if (ep === epoch && (rows.has(name) || inPage(name))) {
                     upsert(r.breaker);
                     updateShown();
                 }
@@ -267,7 +317,7 @@ extension DashboardPage {
             prefix = p;
             epoch++;
             clearRows();
-            pagesWanted = PAGE_CAP;
+            firstPage();
             refresh();
             connect();
         }
@@ -282,10 +332,8 @@ extension DashboardPage {
             $("history").hidden = true;
             $("panels").className = "";
         });
-        $("load-more").addEventListener("click", () => {
-            pagesWanted = Math.min(MAX_PAGES, pagesWanted + PAGE_CAP);
-            refresh();
-        });
+        $("page-prev").addEventListener("click", () => turnPage(-1));
+        $("page-next").addEventListener("click", () => turnPage(1));
         $("prefix").addEventListener("input", () => {
             clearTimeout(prefixTimer);
             prefixTimer = setTimeout(applyPrefix, 300);
@@ -299,7 +347,7 @@ extension DashboardPage {
         setInterval(() => {
             const now = performance.now();
             for (const row of rows.values()) if (row.b) tick(row, now);
-        }, 500);
+        }, 1000);
         start();
         """#
 

@@ -1,6 +1,6 @@
 extension DashboardPage {
     /// The first half of the page's script: the token (a variable, never stored), the session, the table of
-    /// circuits and its paged listing (`limit=1000`, `after=next`), refreshed every 5 s.
+    /// circuits and the listing of the page shown (`limit=1000`, `after=` the previous page's `next`).
     static let script = #"""
         "use strict";
         // The token lives in this variable only: never in storage, cookies or the URL.
@@ -9,17 +9,17 @@ extension DashboardPage {
         let prefix = "";
         let epoch = 0;            // bumped when the prefix or the token changes: answers for an older one are dropped
         let loadSeq = 0;          // only the newest listing applies its rows
-        let pagesWanted = 10;     // pages of PAGE rows read on each refresh; "Load more" adds PAGE_CAP
-        let nextAfter = null;     // the listing's `next` when more circuits remain than pagesWanted pages hold
+        let pageStarts = [null];  // the `after` of each page found so far: page i lists the ones after pageStarts[i]
+        let pageIndex = 0;        // the page shown; the table holds one page of at most PAGE circuits
+        let pageNext = null;      // the shown page's `next` (its last circuit) when more pages follow
         let refreshTimer = 0;
         const PAGE = 1000;
-        const PAGE_CAP = 10;
-        const MAX_PAGES = 100;
         const REFRESH_MS = 5000;
         const MAX_TRANSITIONS = 50;
         const STATES = ["closed", "open", "half_open", "forced_open", "forced_closed"];
         const NAME_CHARS = /^[A-Za-z0-9._:\/@-]*$/;
         const rows = new Map();   // resource -> {tr, cells, b (the BREAKER object), at (performance.now() when read)}
+        const order = [];         // the resources in table order (byte order, as `list` sorts them)
         const $ = (id) => document.getElementById(id);
         const enc = encodeURIComponent;
 
@@ -148,11 +148,12 @@ extension DashboardPage {
             $("role").textContent = role + (session.auth ? "" : " (no token files)");
             $("role").className = role;
             $("auth").hidden = !session.auth;
+            document.body.classList.toggle("admin", role === "admin");
             status(role === "admin" ? "Signed in as admin: you may force, release and reset circuits."
                 : "Signed in with the client role: read only.", "ok");
             epoch++;
             clearRows();
-            pagesWanted = PAGE_CAP;
+            firstPage();
             refresh();
             connect();
         }
@@ -161,14 +162,27 @@ extension DashboardPage {
 
         function clearRows() {
             rows.clear();
+            order.length = 0;
             $("rows").replaceChildren();
-            nextAfter = null;
             updateShown();
+        }
+
+        function firstPage() {
+            pageStarts = [null];
+            pageIndex = 0;
+            pageNext = null;
+        }
+
+        // Whether a circuit's name falls in the page shown (an unknown one in a transition event is added only then).
+        function inPage(name) {
+            const after = pageStarts[pageIndex];
+            return (after === null || name > after) && (pageNext === null || name <= pageNext);
         }
 
         function makeRow(name) {
             const tr = el("tr");
             tr.dataset.resource = name;
+            tr.addEventListener("animationend", () => tr.classList.remove("flash"));
             const cells = {};
             const columns = ["name", "state", "ratio", "calls num", "remaining", "forced", "gen num", "since"];
             columns.push("actions");
@@ -191,20 +205,27 @@ extension DashboardPage {
                     el("button", "reset", "Reset"));
             }
             for (const b of cells.actions.querySelectorAll("button")) b.type = "button";
+            cells.release = cells.actions.querySelector("button.release");
             return { tr, cells, b: null, at: 0 };
         }
 
-        function insertSorted(tr, name) {
-            const body = $("rows");
-            const list = body.children;
+        function position(name) {
             let lo = 0;
-            let hi = list.length;
+            let hi = order.length;
+            if (hi > 0 && order[hi - 1] < name) return hi;   // listings arrive in order: append
             while (lo < hi) {
                 const mid = (lo + hi) >> 1;
-                if (list[mid].dataset.resource < name) lo = mid + 1;
+                if (order[mid] < name) lo = mid + 1;
                 else hi = mid;
             }
-            body.insertBefore(tr, lo < list.length ? list[lo] : null);
+            return lo;
+        }
+
+        function insertSorted(tr, name) {
+            const at = position(name);
+            const before = at < order.length ? rows.get(order[at]).tr : null;
+            order.splice(at, 0, name);
+            $("rows").insertBefore(tr, before);
         }
 
         // Applies a BREAKER object unless the row already shows a later generation (a stale listing).
@@ -212,8 +233,8 @@ extension DashboardPage {
             let row = rows.get(b.resource);
             if (!row) {
                 row = makeRow(b.resource);
-                rows.set(b.resource, row);
                 insertSorted(row.tr, b.resource);
+                rows.set(b.resource, row);
             } else if (row.b && b.generation < row.b.generation) {
                 return row;
             }
@@ -227,13 +248,24 @@ extension DashboardPage {
             const row = rows.get(name);
             if (!row) return;
             rows.delete(name);
+            order.splice(position(name), 1);
             row.tr.remove();
         }
 
+        function setText(node, text) {
+            text = String(text);
+            if (node.textContent !== text) node.textContent = text;
+        }
+
+        // Writes the row's cells from row.b, touching only what changed (a refresh repaints thousands of rows).
         function paint(row) {
             const b = row.b;
             const c = row.cells;
-            row.tr.className = "s-" + b.state + (row.tr.classList.contains("flash") ? " flash" : "");
+            const cls = "s-" + b.state;
+            if (!row.tr.classList.contains(cls)) {
+                row.tr.classList.remove(...STATES.map((s) => "s-" + s));
+                row.tr.classList.add(cls);
+            }
             const bd = c.state.firstChild;
             if (bd.textContent !== b.state) {
                 bd.textContent = b.state;
@@ -241,19 +273,24 @@ extension DashboardPage {
             }
             const w = b.window || { calls: 0, failures: 0 };
             const pct = w.calls > 0 ? (w.failures / w.calls) * 100 : 0;
-            const ratio = c.ratio.firstChild;
-            ratio.firstChild.firstChild.style.width = Math.min(100, pct).toFixed(1) + "%";
-            ratio.lastChild.textContent = (pct === 0 || pct === 100 ? pct.toFixed(0) : pct.toFixed(1)) + " %";
+            const meter = c.ratio.firstChild;
+            const width = Math.min(100, pct).toFixed(1) + "%";
+            if (meter.firstChild.firstChild.style.width !== width) meter.firstChild.firstChild.style.width = width;
+            setText(meter.lastChild, (pct === 0 || pct === 100 ? pct.toFixed(0) : pct.toFixed(1)) + " %");
             const policy = b.policy || {};
-            ratio.title = w.failures + " failures in " + w.calls + " calls" +
+            const title = w.failures + " failures in " + w.calls + " calls" +
                 (policy.failure_threshold ? "; trips at " + policy.failure_threshold : "");
-            c.calls.textContent = w.calls;
+            if (meter.title !== title) meter.title = title;
+            setText(c.calls, w.calls);
             const f = b.forced;
-            c.forced.replaceChildren();
-            if (f) c.forced.append(f.reason || "no reason given", el("small", null, f.by ? "by " + f.by : ""));
-            c.gen.textContent = b.generation;
-            const release = c.actions.querySelector("button.release");
-            if (release) release.disabled = !f;
+            const forced = f ? (f.reason || "no reason given") + "\n" + (f.by ? "by " + f.by : "") : "";
+            if (c.forced.dataset.text !== forced) {
+                c.forced.dataset.text = forced;
+                c.forced.replaceChildren();
+                if (f) c.forced.append(f.reason || "no reason given", el("small", null, f.by ? "by " + f.by : ""));
+            }
+            setText(c.gen, b.generation);
+            if (c.release) c.release.disabled = !f;
             tick(row, performance.now());
         }
 
@@ -273,8 +310,7 @@ extension DashboardPage {
         }
 
         function tick(row, now) {
-            const text = remaining(row, now);
-            if (row.cells.remaining.textContent !== text) row.cells.remaining.textContent = text;
+            setText(row.cells.remaining, remaining(row, now));
             const since = typeof row.b.changed_at_ms === "number" ? fmtAge(row.b.changed_at_ms) : "";
             if (row.cells.since.textContent !== since) {
                 row.cells.since.textContent = since;
@@ -284,81 +320,52 @@ extension DashboardPage {
 
         function updateShown() {
             const n = rows.size;
-            $("shown").textContent = n + (n === 1 ? " circuit" : " circuits") +
-                (prefix ? " starting with " + prefix : "") + (nextAfter ? " (more remain)" : "");
-            $("load-more").hidden = !nextAfter || pagesWanted >= MAX_PAGES;
+            const first = pageIndex * PAGE;
+            let text = n === 0 ? "" : pageIndex === 0 && !pageNext ? n + (n === 1 ? " circuit" : " circuits")
+                : "circuits " + (first + 1).toLocaleString("en") + "–" + (first + n).toLocaleString("en");
+            if (prefix && n > 0) text += " starting with " + prefix;
+            setText($("shown"), text);
+            const pager = pageIndex > 0 || pageNext !== null;
+            $("page-prev").hidden = !pager;
+            $("page-next").hidden = !pager;
+            $("page-prev").disabled = pageIndex === 0;
+            $("page-next").disabled = pageNext === null;
             const empty = $("empty");
             empty.hidden = n > 0;
             empty.textContent = prefix ? "No circuit's name starts with " + prefix + "." : "No circuits yet.";
         }
 
-        // Reads the list again, page by page, up to pagesWanted pages, and drops rows that are gone.
+        // Reads the page shown again (one request of at most PAGE circuits) and drops the rows that left it.
         async function load() {
             const my = ++loadSeq;
             const ep = epoch;
-            const seen = new Set();
-            let after = null;
-            let last = null;
-            let pages = 0;
+            const started = performance.now();
+            const after = pageStarts[pageIndex];
+            let r;
             try {
-                do {
-                    const q = "prefix=" + enc(prefix) + "&limit=" + PAGE + (after ? "&after=" + enc(after) : "");
-                    const r = await api("GET", "/api/breakers?" + q);
-                    if (my !== loadSeq || ep !== epoch) return;
-                    for (const b of r.breakers) {
-                        seen.add(b.resource);
-                        upsert(b);
-                    }
-                    if (r.breakers.length > 0) last = r.breakers[r.breakers.length - 1].resource;
-                    after = r.next || null;
-                    pages++;
-                } while (after && pages < pagesWanted);
+                const q = "prefix=" + enc(prefix) + "&limit=" + PAGE + (after !== null ? "&after=" + enc(after) : "");
+                r = await api("GET", "/api/breakers?" + q);
             } catch (e) {
                 if (ep === epoch) failed("Could not list the circuits", e);
                 return;
             }
-            for (const name of [...rows.keys()]) {
-                if (!seen.has(name) && (after === null || (last !== null && name <= last))) removeRow(name);
+            if (my !== loadSeq || ep !== epoch) return;
+            if (r.breakers.length === 0 && pageIndex > 0) {   // this page emptied (deletions): show the one before
+                pageIndex--;
+                pageStarts.length = pageIndex + 1;
+                return load();
             }
-            nextAfter = after;
+            const seen = new Set();
+            for (const b of r.breakers) {
+                seen.add(b.resource);
+                upsert(b);
+            }
+            for (const [name, row] of [...rows]) if (!seen.has(name) && row.at < started) removeRow(name);
+            pageNext = r.next || null;
+            pageStarts.length = pageIndex + 1;
+            if (pageNext !== null) pageStarts.push(pageNext);
             updateShown();
             if ($("status").className === "error" && $("status").textContent.startsWith("Could not list")) status("");
-        }
-
-        async function loadStats() {
-            let s;
-            try {
-                s = (await api("GET", "/api/stats")).stats;
-            } catch (e) {
-                return;
-            }
-            if (!s) return;
-            const v = s.version || (s.server && s.server.version);
-            $("version").textContent = v ? "breakerd " + v : "";
-            const counts = $("counts");
-            counts.replaceChildren();
-            const by = s.breakers || {};
-            const chip = (label, n, state) => {
-                const c = el("span", "chip");
-                if (state) {
-                    const dot = badge(state);
-                    dot.textContent = "";
-                    dot.style.cssText = "min-width:8px;width:8px;height:8px;padding:0";
-                    c.appendChild(dot);
-                }
-                c.append(el("b", null, n), label);
-                counts.appendChild(c);
-            };
-            chip("circuits", by.total || 0);
-            for (const st of STATES) if (by[st] || st === "closed" || st === "open") chip(st, by[st] || 0, st);
-            if (typeof s.watchers === "number") chip("watchers", s.watchers);
-        }
-
-        async function refresh() {
-            clearTimeout(refreshTimer);
-            const ep = epoch;
-            await Promise.all([load(), loadStats()]);
-            if (ep === epoch) refreshTimer = setTimeout(refresh, REFRESH_MS);
         }
         """#
 

@@ -7,6 +7,7 @@ extension DashboardPage {
             --closed: #1a7f37; --open: #cf222e; --half: #bf8700; --fopen: #82071e; --fclosed: #4b5e75;
         }
         * { box-sizing: border-box; }
+        [hidden] { display: none !important; }
         body {
             margin: 0; color: var(--fg); background: #fff;
             font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
@@ -67,15 +68,28 @@ extension DashboardPage {
         #prefix { width: 260px; }
         #shown { color: var(--muted); font-size: 13px; }
         table { width: 100%; border-collapse: collapse; }
+        #breakers { table-layout: fixed; }   /* thousands of rows: lay out by the header's widths, not by every cell */
+        .c-state { width: 128px; }
+        .c-ratio { width: 118px; }
+        .c-calls { width: 64px; }
+        .c-remaining { width: 150px; }
+        .c-forced { width: 21%; }
+        .c-gen { width: 52px; }
+        .c-since { width: 84px; }
+        .c-actions { width: 96px; }
+        body.admin .c-actions { width: 390px; }
         th {
             position: sticky; top: 0; z-index: 1; background: #fff; text-align: left; font-size: 12px;
             font-weight: 600; color: var(--muted); border-bottom: 1px solid var(--line); padding: 6px 8px;
         }
         td { padding: 5px 8px; border-bottom: 1px solid #eef1f4; vertical-align: middle; }
         td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-        td.name { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 13px; }
+        td.name {
+            font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 13px;
+            overflow-wrap: anywhere;
+        }
         td.remaining, td.since { white-space: nowrap; font-variant-numeric: tabular-nums; color: var(--muted); }
-        td.forced { color: var(--muted); font-size: 13px; max-width: 260px; overflow-wrap: anywhere; }
+        td.forced { color: var(--muted); font-size: 13px; overflow-wrap: anywhere; }
         td.forced small { display: block; font-size: 12px; }
         td.ratio { white-space: nowrap; }
         td.actions { white-space: nowrap; text-align: right; }
@@ -97,7 +111,6 @@ extension DashboardPage {
         .bar { display: inline-block; width: 54px; height: 6px; border-radius: 3px; background: #eaeef2; }
         .bar i { display: block; height: 100%; border-radius: 3px; background: var(--open); }
         #empty { color: var(--muted); padding: 18px 8px; }
-        #load-more { margin: 10px 0; }
         #panels section { border: 1px solid var(--line); border-radius: 8px; margin: 6px 0 4px; overflow: hidden; }
         #panels h2 {
             display: flex; align-items: center; gap: 8px; margin: 0; padding: 7px 12px; font-size: 13px;
@@ -110,7 +123,7 @@ extension DashboardPage {
         #panels .who { color: var(--muted); overflow-wrap: anywhere; }
         #panels .who span + q { margin-left: 6px; }
         #panels .who q { color: var(--fg); }
-        #panels .move { white-space: nowrap; }
+        #panels .move, #panels .when, #panels td.name { width: 1%; white-space: nowrap; }
         #panels td.name { font-size: 12px; }
         .scroll { max-height: 190px; overflow-y: auto; }
         .none { color: var(--muted); padding: 10px 12px; font-size: 13px; }
@@ -118,7 +131,6 @@ extension DashboardPage {
             position: fixed; inset: 0; z-index: 10; display: flex; align-items: flex-start; justify-content: center;
             padding-top: 12vh; background: rgba(31, 35, 40, .35);
         }
-        #force-dialog[hidden] { display: none; }
         #force-form {
             width: 440px; max-width: calc(100% - 24px); padding: 16px 18px; border-radius: 10px; background: #fff;
             box-shadow: 0 12px 32px rgba(0, 0, 0, .25);

@@ -4,7 +4,8 @@
 /// follows `/events` with `fetch()`, since `EventSource` cannot send the `Authorization` header.
 ///
 /// The pieces live in extensions: `style` (DashboardPage+Style.swift), `script` (DashboardPage+Script.swift:
-/// session, table, listing) and `liveScript` (DashboardPage+LiveScript.swift: events, transitions, actions).
+/// session, table, listing) and `liveScript` (DashboardPage+LiveScript.swift: refresh, pager, events,
+/// transitions, actions), so that no file is over 400 lines.
 /// Element ids and classes the browser test relies on: `tr[data-resource]` rows with a `.state` cell; buttons
 /// `.force-open`, `.force-closed`, `.release`, `.reset`; `#token`, `#use-token`, `#role`, `#status`, `#prefix`,
 /// `#transitions`; the force form's `#force-reason`, `#force-ttl` (seconds) and `#force-submit`.
@@ -72,23 +73,25 @@ enum DashboardPage {
                     <input id="prefix" type="search" placeholder="Filter by prefix, e.g. db/" spellcheck="false"
                         autocomplete="off" maxlength="200" aria-label="Filter by prefix">
                     <span id="shown"></span>
+                    <button id="page-prev" type="button" hidden>‹ Previous 1,000</button>
+                    <button id="page-next" type="button" hidden>Next 1,000 ›</button>
                 </div>
                 <table id="breakers">
                     <thead>
                         <tr>
-                            <th>Resource</th><th>State</th><th>Failures</th><th class="num">Calls</th>
-                            <th>Retry / force ends</th><th>Forced: reason, by</th><th class="num">Gen</th><th>Since</th>
-                            <th></th>
+                            <th>Resource</th><th class="c-state">State</th><th class="c-ratio">Failures</th>
+                            <th class="num c-calls">Calls</th><th class="c-remaining">Retry / force ends</th>
+                            <th class="c-forced">Forced: reason, by</th><th class="num c-gen">Gen</th>
+                            <th class="c-since">Since</th><th class="c-actions"></th>
                         </tr>
                     </thead>
                     <tbody id="rows"></tbody>
                 </table>
                 <div id="empty" hidden></div>
-                <button id="load-more" type="button" hidden>Load more</button>
             </div>
         </main>
         <div id="force-dialog" hidden>
-            <form id="force-form" autocomplete="off">
+            <form id="force-form" autocomplete="off" novalidate>
                 <h2 id="force-title">Force</h2>
                 <label for="force-reason">Reason <small>(optional; shown here and in the audit log)</small></label>
                 <input id="force-reason" type="text" maxlength="1024" placeholder="e.g. provider outage">
