@@ -20,6 +20,29 @@ import Testing
         try! policy("1/3", success: "2/3", cooldownMs: 20, permitTTLMs: 15),
         try! policy("3/10", window: .time(duration: .milliseconds(200), buckets: 4), minimumCalls: 6, permits: 4),
         try! policy("5/5", cooldownMs: 0, permits: 1, permitTTLMs: 5),
+        // Issue #16's fields: slow calls, a growing jittered cooldown, shadow mode, a quorum of clients.
+        try! BreakerPolicy(
+            failureThreshold: Fraction(2, 5),
+            cooldown: .milliseconds(10),
+            permitTTL: .milliseconds(20),
+            slowCallDuration: .milliseconds(5),
+            slowCallThreshold: Fraction(3, 5),
+            cooldownMaximum: .milliseconds(60),
+            cooldownMultiplier: 2.5,
+            cooldownJitter: 0.5
+        ),
+        try! BreakerPolicy(
+            failureThreshold: Fraction(3, 10),
+            cooldown: .milliseconds(20),
+            window: .time(duration: .milliseconds(200), buckets: 4),
+            minimumCalls: 6,
+            halfOpenPermits: 3,
+            slowCallDuration: .milliseconds(5),
+            slowCallThreshold: Fraction(1, 2),
+            mode: .shadow,
+            minFailingClients: 2
+        ),
+        try! BreakerPolicy(failureThreshold: Fraction(2, 4), cooldown: .milliseconds(15), minFailingClients: 3),
     ]
 
     @Test(arguments: 0..<policies.count)
@@ -27,7 +50,7 @@ import Testing
         let p = Self.policies[policyIndex]
         for seed in UInt64(1)...8 {
             var rng = SplitMix(state: seed &* 7919 &+ UInt64(policyIndex))
-            var m = BreakerStateMachine(policy: p, now: at(0))
+            var m = BreakerStateMachine(policy: p, now: at(0), randomSeed: seed)
             var now: Int64 = 0
             var held: [Permit] = []
             var generation = m.generation
@@ -41,15 +64,24 @@ import Testing
                     let d = m.acquire(now: t)
                     transitions = d.transitions
                     if let permit = d.permit { held.append(permit) }
+                    // Shadow mode never rejects; enforce mode always means what it says.
+                    if p.mode == .shadow { #expect(d.allowed, "seed \(seed) step \(step)") }
+                    if p.mode == .enforce { #expect(d.wouldAllow, "seed \(seed) step \(step)") }
                 case 40..<85:
                     let outcome: Outcome = [.success, .failure, .failure, .ignored].randomElement(using: &rng)!
                     let permit = held.isEmpty || Bool.random(using: &rng) ? nil : held.removeFirst()
-                    transitions = m.report(outcome, permit: permit, now: t).transitions
+                    let slow = Int.random(in: 0..<4, using: &rng) == 0
+                    let client = UInt64.random(in: 0...4, using: &rng)
+                    transitions = m.report(outcome, permit: permit, slow: slow, client: client, now: t).transitions
                 case 85..<90:
+                    let successes = Int.random(in: 0...3, using: &rng)
+                    let failures = Int.random(in: 0...3, using: &rng)
                     transitions =
                         m.record(
-                            successes: Int.random(in: 0...3, using: &rng),
-                            failures: Int.random(in: 0...3, using: &rng),
+                            successes: successes,
+                            failures: failures,
+                            slow: Int.random(in: 0...(successes + failures), using: &rng),
+                            client: UInt64.random(in: 0...4, using: &rng),
                             now: t
                         ).transitions
                 case 90..<93:
@@ -86,7 +118,28 @@ import Testing
                 // (An open breaker keeps the window that tripped it, so it can be checked here.)
                 if transitions.contains(where: { $0.cause == .failureThreshold }) {
                     #expect(m.window.totals(now: t).calls >= p.minimumCalls, "seed \(seed) step \(step)")
+                    // The quorum was met.
+                    if p.minFailingClients > 1 {
+                        #expect(m.window.failingClients(now: t) >= p.minFailingClients, "seed \(seed) step \(step)")
+                    }
                 }
+                if transitions.contains(where: { $0.cause == .slowCallThreshold }) {
+                    let (calls, _) = m.window.totals(now: t)
+                    let rule = try #require(p.slowCall)
+                    #expect(calls >= p.minimumCalls, "seed \(seed) step \(step)")
+                    #expect(rule.threshold.isReached(by: m.window.slowCount(now: t), of: calls))
+                }
+                // The cooldown stays within its bounds, and each open period within the jitter around it.
+                #expect(
+                    m.currentCooldown >= p.cooldown && m.currentCooldown <= (p.cooldownGrowth?.maximum ?? p.cooldown)
+                )
+                if transitions.last?.to == .open {
+                    let period = m.openUntil - m.changedAt
+                    #expect(period >= m.currentCooldown * (1 - p.cooldownJitter), "seed \(seed) step \(step)")
+                    #expect(period <= m.currentCooldown * (1 + p.cooldownJitter), "seed \(seed) step \(step)")
+                }
+                // Transitions say whether they were in shadow mode.
+                #expect(transitions.allSatisfy { $0.shadow == (p.mode == .shadow) })
                 // Forced states carry their force; automatic states carry none.
                 #expect((m.force != nil) == m.state.isForced)
             }
