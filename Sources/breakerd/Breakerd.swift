@@ -86,6 +86,9 @@ struct Breakerd: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(help: "Log format on stderr: text, or json (one object per line: ts, level, logger, msg, fields).")
+    var logFormat: LogFormat = .text
+
     func run() throws {
         var options = ServerOptions()
         options.listen = listen
@@ -104,12 +107,8 @@ struct Breakerd: ParsableCommand {
         options.snapshotInterval = snapshotInterval
         options.leaseMs = leaseMs
 
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let (level, format) = (logLevel, logFormat)
+        LoggingSystem.bootstrap { label in format.makeHandler(label: label, level: level) }
         let logger = Logger(label: "breakerd")
 
         // Block SIGTERM and SIGINT before any thread starts (threads inherit the mask); the main thread
@@ -158,3 +157,4 @@ struct Breakerd: ParsableCommand {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension LogFormat: ExpressibleByArgument {}
