@@ -13,6 +13,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // Pure logic: fractions, policies, windows and the state machine. No I/O, no clock reads.
@@ -73,6 +74,7 @@ let package = Package(
             dependencies: [
                 "BreakerCore", "BreakerClock", "BreakerProtocol", "CBreakerSystem",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
 
@@ -93,7 +95,12 @@ let package = Package(
             dependencies: ["BreakerServer", "BreakerProtocol", "BreakerTestSupport", "breakerd"],
             resources: []
         ),
-        .testTarget(name: "HighwayBreakerTests", dependencies: ["HighwayBreaker", "BreakerClock"]),
+        .testTarget(
+            name: "HighwayBreakerTests",
+            dependencies: [
+                "HighwayBreaker", "BreakerClock", .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
+        ),
         .testTarget(
             name: "BreakerControlTests",
             dependencies: [
@@ -104,6 +111,7 @@ let package = Package(
             name: "SharedBreakerTests",
             dependencies: [
                 "HighwayBreaker", "BreakerTestSupport", "BreakerProtocol", "breakerd", "breaker-driver", "breaker-demo",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
     ],

@@ -93,6 +93,7 @@ public final class BreakerServer: Sendable {
         let publisher = ChangePublisher(shards: registry.shardCount) { change, waiter in
             for record in change.transitions {
                 hub.broadcast(.transition(resource: change.resource, record))
+                logger.info("transition", metadata: record.logMetadata(resource: change.resource))
             }
             if change.deleted { hub.broadcast(.deleted(resource: change.resource)) }
             writer.enqueue(change.durable, waiter: waiter)

@@ -26,6 +26,8 @@ public final class CircuitBreakerPolicy: ResiliencePolicy {
     private let handle: @Sendable (any Error) -> Bool
     private let onStateChange: StateChangeHandler?
     private let clock: any MonotonicClock
+    /// Where calls are counted and timed (nil without a metrics backend: `CallMetrics`).
+    private let metrics: CallMetrics?
 
     /// Creates a breaker with the seeds' parameters.
     ///
@@ -57,17 +59,42 @@ public final class CircuitBreakerPolicy: ResiliencePolicy {
     }
 
     /// Creates a breaker with a full `BreakerPolicy` (time windows, minimum calls, permits).
-    public init(
+    ///
+    /// Calls are counted and timed through swift-metrics (`highway_breaker_client_calls_total` with `source`
+    /// `local`, and `highway_breaker_client_call_duration_seconds`; the dimension `resource` is `name`, or `-`
+    /// for an unnamed breaker) when a metrics backend is bootstrapped before the breaker is created.
+    public convenience init(
         policy: BreakerPolicy,
         handle: @escaping @Sendable (any Error) -> Bool = { _ in true },
         onStateChange: StateChangeHandler? = nil,
         name: String? = nil,
         clock: any MonotonicClock = SystemClock()
     ) {
+        self.init(
+            policy: policy,
+            handle: handle,
+            onStateChange: onStateChange,
+            name: name,
+            clock: clock,
+            metrics: CallMetrics.make(resource: name ?? "-", source: .local)
+        )
+    }
+
+    /// Creates a breaker that counts its calls in `metrics` (a `SharedCircuitBreaker`'s fallback counts its
+    /// calls as the fallback's).
+    init(
+        policy: BreakerPolicy,
+        handle: @escaping @Sendable (any Error) -> Bool,
+        onStateChange: StateChangeHandler?,
+        name: String?,
+        clock: any MonotonicClock,
+        metrics: CallMetrics?
+    ) {
         self.name = name
         self.handle = handle
         self.onStateChange = onStateChange
         self.clock = clock
+        self.metrics = metrics
         let machine = BreakerStateMachine(policy: policy, now: clock.now)
         self.storage = Lock(
             State(machine: machine, history: OutcomeHistory(capacity: policy.failureThreshold.denominator))
@@ -92,32 +119,35 @@ public final class CircuitBreakerPolicy: ResiliencePolicy {
 
     public func execute<T>(isolation: isolated (any Actor)?, _ body: () async throws -> T) async throws -> T {
         let permit = try acquire()
+        let start = metrics == nil ? nil : clock.now
         let value: T
         do {
             value = try await body()
         } catch {
-            complete(outcome(of: error), permit: permit)
+            finish(outcome(of: error), permit: permit, started: start)
             throw error
         }
-        complete(.success, permit: permit)
+        finish(.success, permit: permit, started: start)
         return value
     }
 
     public func executeBlocking<T>(_ body: () throws -> T) throws -> T {
         let permit = try acquire()
+        let start = metrics == nil ? nil : clock.now
         let value: T
         do {
             value = try body()
         } catch {
-            complete(outcome(of: error), permit: permit)
+            finish(outcome(of: error), permit: permit, started: start)
             throw error
         }
-        complete(.success, permit: permit)
+        finish(.success, permit: permit, started: start)
         return value
     }
 
     /// Asks for permission to make one call, for callers that cannot wrap the call in `run`. Report its outcome
-    /// with `complete(_:permit:)`, passing the permit returned here.
+    /// with `complete(_:permit:)`, passing the permit returned here. The call counts as `allowed` or `rejected` in
+    /// `highway_breaker_client_calls_total` (when a metrics backend is bootstrapped).
     ///
     /// - Throws: `CircuitOpenError` when the circuit rejects the call.
     public func acquire() throws(CircuitOpenError) -> Permit? {
@@ -127,6 +157,7 @@ public final class CircuitBreakerPolicy: ResiliencePolicy {
         }
         notify(decision.transitions)
         guard decision.allowed else {
+            metrics?.rejected.increment()
             throw CircuitOpenError(
                 resource: name,
                 state: current,
@@ -134,6 +165,7 @@ public final class CircuitBreakerPolicy: ResiliencePolicy {
                 source: .local
             )
         }
+        metrics?.allowed.increment()
         return decision.permit
     }
 
@@ -167,6 +199,13 @@ public final class CircuitBreakerPolicy: ResiliencePolicy {
     public func reset() {
         let transition = storage.withLock { $0.machine.reset(now: clock.now) }
         notify([transition])
+    }
+
+    /// Reports the outcome of a call `run` made, and records its duration when it was timed.
+    @inline(__always)
+    private func finish(_ outcome: Outcome, permit: Permit?, started: MonotonicInstant?) {
+        if let metrics, let started { metrics.recordDuration(from: started, to: clock.now) }
+        complete(outcome, permit: permit)
     }
 
     private func outcome(of error: any Error) -> Outcome {

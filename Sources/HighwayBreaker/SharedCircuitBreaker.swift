@@ -24,6 +24,9 @@ import Synchronization
 ///
 /// `onStateChange` hears every transition the server makes after `subscribed()` returns.
 ///
+/// Calls are counted (`allowed`/`rejected`, decided by the `server` or the `fallback`) and timed through
+/// swift-metrics when a backend was bootstrapped before the breaker was created (`CallMetrics` names the metrics).
+///
 /// `consistency: .leased` (issue #14) decides calls locally while the circuit is closed and the client holds a
 /// lease on it: `run` then takes no round trip and counts the outcome, and the client sends what it counted
 /// in one `lease` line for all its leased resources every 50 ms (at once, at most every 5 ms, after a
@@ -90,6 +93,10 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     private let fallbackCalls = Atomic<Int>(0)
     private let subscription = Mutex<UInt64?>(nil)
     private let logger: Logger
+    /// The calls the shared circuit decides (nil without a metrics backend).
+    private let metrics: CallMetrics?
+    /// The calls the fallback decides (`.local` counts through `local`; nil without a metrics backend).
+    private let fallbackMetrics: CallMetrics?
 
     /// Creates a shared breaker for `resource`.
     ///
@@ -125,7 +132,17 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         self.leases = consistency == .leased ? client.core.leases : nil
         self.onStateChange = onStateChange
         self.logger = logger
-        self.local = CircuitBreakerPolicy(policy: policy ?? BreakerPolicy.default, handle: handle, name: resource)
+        let metrics = CallMetrics.make(resource: resource, source: .server)
+        self.metrics = metrics
+        self.fallbackMetrics = metrics?.decided(by: .fallback)
+        self.local = CircuitBreakerPolicy(
+            policy: policy ?? BreakerPolicy.default,
+            handle: handle,
+            onStateChange: nil,
+            name: resource,
+            clock: SystemClock(),
+            metrics: fallbackMetrics
+        )
         let id = client.subscribe(prefix: resource) { [weak self] event in self?.receive(event) }
         subscription.withLock { $0 = id }
         if let slot = leases?.register(resource, policy: policy) { leaseSlot.store(slot.index, ordering: .relaxed) }
@@ -162,21 +179,25 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
 
     public func execute<T>(isolation: isolated (any Actor)?, _ body: () async throws -> T) async throws -> T {
         if let leases, try admitsLocally(leases) {
+            let start = metrics == nil ? nil : SystemClock.read()
             let value: T
             do {
                 value = try await body()
             } catch {
-                countLocally(outcome(of: error), leases)
+                countLocally(outcome(of: error), leases, started: start)
                 throw error
             }
-            countLocally(.success, leases)
+            countLocally(.success, leases, started: start)
             return value
         }
         guard let decision = try await ask() else {
             switch fallback {
             case .local: return try await local.execute(isolation: isolation, body)
-            case .allow: return try await body()
-            case .reject: throw rejection(state: .open)
+            case .allow:
+                let start = allowedByFallback()
+                defer { fallbackMetrics?.recordDuration(from: start, to: SystemClock.read()) }
+                return try await body()
+            case .reject: throw rejectedByFallback(state: .open)
             }
         }
         let permit = try admit(decision)
@@ -194,14 +215,15 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
 
     public func executeBlocking<T>(_ body: () throws -> T) throws -> T {
         if let leases, try admitsLocally(leases) {
+            let start = metrics == nil ? nil : SystemClock.read()
             let value: T
             do {
                 value = try body()
             } catch {
-                countLocally(outcome(of: error), leases)
+                countLocally(outcome(of: error), leases, started: start)
                 throw error
             }
-            countLocally(.success, leases)
+            countLocally(.success, leases, started: start)
             return value
         }
         let connection = client.connectionCount
@@ -213,8 +235,11 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         guard let decision = try answer(asked) else {
             switch fallback {
             case .local: return try local.executeBlocking(body)
-            case .allow: return try body()
-            case .reject: throw rejection(state: .open)
+            case .allow:
+                let start = allowedByFallback()
+                defer { fallbackMetrics?.recordDuration(from: start, to: SystemClock.read()) }
+                return try body()
+            case .reject: throw rejectedByFallback(state: .open)
             }
         }
         let permit = try admit(decision)
@@ -238,19 +263,22 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         switch leases.decide(LeaseBook.Slot(index: leaseSlot.load(ordering: .relaxed))) {
         case .allowLocally:
             endOutage()
+            metrics?.allowed.increment()
             return true
         case .askServer:
             return false
         case .reject(let rejecting, let retryAfter):
             endOutage()
             state.withLock { $0.lastState = rejecting }
+            metrics?.rejected.increment()
             throw CircuitOpenError(resource: resource, state: rejecting, retryAfter: retryAfter, source: .server)
         }
     }
 
     /// Leased mode: counts the outcome of a call decided locally for the next `lease` line; the local breaker
-    /// sees it too, so it is warm if the server goes away.
-    private func countLocally(_ outcome: Outcome, _ leases: LeaseKeeper) {
+    /// sees it too, so it is warm if the server goes away. Records the call's duration when it was timed.
+    private func countLocally(_ outcome: Outcome, _ leases: LeaseKeeper, started: MonotonicInstant?) {
+        if let metrics, let started { metrics.recordDuration(from: started, to: SystemClock.read()) }
         leases.count(outcome, at: LeaseBook.Slot(index: leaseSlot.load(ordering: .relaxed)))
         local.complete(outcome, permit: nil)
     }
@@ -297,6 +325,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         state.withLock { $0.lastState = decision.state }
         endOutage()
         guard decision.allowed else {
+            metrics?.rejected.increment()
             throw CircuitOpenError(
                 resource: resource,
                 state: decision.state,
@@ -304,6 +333,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
                 source: .server
             )
         }
+        metrics?.allowed.increment()
         return decision.permit
     }
 
@@ -320,7 +350,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
                 metadata: ["resource": "\(resource)", "fallback": "\(fallback.rawValue)", "error": "\(error)"]
             )
         }
-        if last == .forcedOpen { throw rejection(state: .forcedOpen) }
+        if last == .forcedOpen { throw rejectedByFallback(state: .forcedOpen) }
     }
 
     /// The server decided a call (an `acquire` answer, or a lease or pushed state in leased mode): an outage, if
@@ -331,8 +361,17 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         logger.notice("breakerd answers again; the shared circuit decides", metadata: ["resource": "\(resource)"])
     }
 
-    /// The fallback's rejection: `retryAfter` is the client's reconnect delay (the longest wait between attempts).
-    private func rejection(state: BreakerState) -> CircuitOpenError {
+    /// A call the `.allow` fallback lets through: counts it, and returns the instant it starts (for its duration).
+    private func allowedByFallback() -> MonotonicInstant {
+        guard let fallbackMetrics else { return .zero }
+        fallbackMetrics.allowed.increment()
+        return SystemClock.read()
+    }
+
+    /// The fallback's rejection, counted: `retryAfter` is the client's reconnect delay (the longest wait between
+    /// attempts).
+    private func rejectedByFallback(state: BreakerState) -> CircuitOpenError {
+        fallbackMetrics?.rejected.increment()
         let reconnectDelay = client.configuration.reconnectBackoff.maxDelay
         return CircuitOpenError(resource: resource, state: state, retryAfter: reconnectDelay, source: .fallback)
     }
@@ -342,9 +381,12 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         return handle(error) ? .failure : .success
     }
 
-    /// Reports without waiting; the local breaker sees the outcome too, so it is warm if the server goes away.
+    /// Reports without waiting, with the call's duration (recorded in the metrics too); the local breaker sees the
+    /// outcome too, so it is warm if the server goes away.
     private func complete(_ outcome: Outcome, permit: Permit?, since start: MonotonicInstant) {
-        try? client.reportWithoutReply(resource, outcome: outcome, permit: permit, duration: SystemClock.read() - start)
+        let end = SystemClock.read()
+        metrics?.recordDuration(from: start, to: end)
+        try? client.reportWithoutReply(resource, outcome: outcome, permit: permit, duration: end - start)
         local.complete(outcome, permit: nil)
     }
 

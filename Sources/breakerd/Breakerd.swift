@@ -101,6 +101,9 @@ struct Breakerd: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(help: "Log format on stderr: text, or json (one object per line: ts, level, logger, msg, fields).")
+    var logFormat: LogFormat = .text
+
     func run() throws {
         var options = ServerOptions()
         options.listen = listen
@@ -121,12 +124,8 @@ struct Breakerd: ParsableCommand {
         options.httpListen = httpListen
         options.metricsMaxResources = metricsMaxResources
 
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let (level, format) = (logLevel, logFormat)
+        LoggingSystem.bootstrap { label in format.makeHandler(label: label, level: level) }
         let logger = Logger(label: "breakerd")
 
         // Block SIGTERM and SIGINT before any thread starts (threads inherit the mask); the main thread
@@ -177,3 +176,4 @@ struct Breakerd: ParsableCommand {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension LogFormat: ExpressibleByArgument {}
