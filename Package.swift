@@ -24,6 +24,10 @@ let package = Package(
         .target(name: "BreakerProtocol", dependencies: ["BreakerCore"]),
         // The system SQLite (Debian libsqlite3-dev), as the design card asks: no GRDB, no sqlite-nio.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // The system OpenSSL (Debian libssl-dev), as the issue asks: a module map and a few inline shims, no package.
+        .systemLibrary(name: "CTLS", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // TLS sessions over memory buffers (for non-blocking event loops) and contexts for both sides.
+        .target(name: "BreakerTLS", dependencies: ["CTLS"]),
         // The SQLite snapshot store: schema, migrations, one-writer lock, durable changes, snapshots.
         .target(name: "BreakerStore", dependencies: ["BreakerCore", "CSQLite", "CBreakerSystem"]),
         // Linux system headers Swift's Glibc module leaves out (epoll, eventfd).
@@ -88,6 +92,7 @@ let package = Package(
 
         .testTarget(name: "BreakerCoreTests", dependencies: ["BreakerCore"]),
         .testTarget(name: "BreakerProtocolTests", dependencies: ["BreakerProtocol"]),
+        .testTarget(name: "BreakerTLSTests", dependencies: ["BreakerTLS", "BreakerTestSupport"]),
         // CSQLite: the migration tests build old databases with raw SQL.
         .testTarget(name: "BreakerStoreTests", dependencies: ["BreakerStore", "BreakerCore", "CSQLite"]),
         .testTarget(

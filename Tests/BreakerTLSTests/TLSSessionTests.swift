@@ -1,0 +1,156 @@
+import BreakerTLS
+import BreakerTestSupport
+import Testing
+
+/// A client session and a server session, bytes moved between them in memory: every case of issue #18's
+/// certificate table, on both sides.
+@Suite struct TLSSessionTests {
+    static let certificates = Result { try TestCertificates() }
+
+    /// Moves bytes both ways until neither side has more to say; returns what each side's read said last.
+    static func exchange(_ client: TLSSession, _ server: TLSSession) -> (client: TLSError?, server: TLSError?) {
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        var clientError: TLSError?
+        var serverError: TLSError?
+        if let e = client.handshake() { clientError = e }
+        for _ in 0..<20 {
+            var toServer: [UInt8] = []
+            client.takeOutput(appendingTo: &toServer)
+            toServer.withUnsafeBytes { server.receive($0) }
+            if serverError == nil, case .failed(let e) = buffer.withUnsafeMutableBytes({ server.read(into: $0) }) {
+                serverError = e
+            }
+            var toClient: [UInt8] = []
+            server.takeOutput(appendingTo: &toClient)
+            toClient.withUnsafeBytes { client.receive($0) }
+            if clientError == nil, case .failed(let e) = buffer.withUnsafeMutableBytes({ client.read(into: $0) }) {
+                clientError = e
+            }
+            if toServer.isEmpty && toClient.isEmpty { break }
+        }
+        return (clientError, serverError)
+    }
+
+    func pair(
+        server: TestCertificates.Pair? = nil,
+        clientCA: String? = nil,
+        trust: String? = nil,
+        clientPair: TestCertificates.Pair? = nil,
+        name: String = "127.0.0.1"
+    ) throws -> (TLSSession, TLSSession) {
+        let certs = try Self.certificates.get()
+        let s = server ?? certs.server
+        let serverContext = try TLSContext.server(
+            certificateFile: s.certificate,
+            keyFile: s.key,
+            clientCAFile: clientCA
+        )
+        let clientContext = try TLSContext.client(
+            caFile: trust ?? certs.caFile,
+            certificateFile: clientPair?.certificate,
+            keyFile: clientPair?.key
+        )
+        return (try TLSSession(context: clientContext, serverName: name), try TLSSession(context: serverContext))
+    }
+
+    @Test func aHandshakeThenDataBothWays() throws {
+        let (client, server) = try pair()
+        let (ce, se) = Self.exchange(client, server)
+        #expect(ce == nil && se == nil)
+        #expect(client.isEstablished && server.isEstablished && client.protocolVersion == "TLSv1.3")
+        let request = Array(#"{"op":"ping"}"#.utf8) + [0x0A]
+        #expect(request.withUnsafeBytes { client.write($0) } == nil)
+        var wire: [UInt8] = []
+        client.takeOutput(appendingTo: &wire)
+        #expect(!wire.isEmpty && wire != request)
+        wire.withUnsafeBytes { server.receive($0) }
+        var buffer = [UInt8](repeating: 0, count: 1_024)
+        guard case .bytes(let n) = buffer.withUnsafeMutableBytes({ server.read(into: $0) }) else {
+            Issue.record("no plaintext")
+            return
+        }
+        #expect(Array(buffer[0..<n]) == request)
+        #expect(server.peerCommonName == nil)
+    }
+
+    @Test func theServerNameMayBeTheDNSName() throws {
+        let (client, server) = try pair(name: "breakerd.test")
+        #expect(Self.exchange(client, server).client == nil)
+    }
+
+    @Test func mutualTLSNamesTheClient() throws {
+        let certs = try Self.certificates.get()
+        let (client, server) = try pair(clientCA: certs.caFile, clientPair: certs.client)
+        let (ce, se) = Self.exchange(client, server)
+        #expect(ce == nil && se == nil)
+        #expect(server.peerCommonName == "client-a")
+    }
+
+    @Test func anUnknownCAFailsOnBothSides() throws {
+        let certs = try Self.certificates.get()
+        let (client, server) = try pair(server: certs.foreignServer)
+        let (ce, se) = Self.exchange(client, server)
+        #expect(ce?.message.hasPrefix("unknown CA: the server's certificate") == true, "\(String(describing: ce))")
+        #expect(se?.message.hasPrefix("unknown CA") == true, "\(String(describing: se))")
+    }
+
+    @Test func aNameMismatchFails() throws {
+        let (client, server) = try pair(name: "elsewhere.test")
+        let (ce, se) = Self.exchange(client, server)
+        #expect(ce?.message.hasPrefix("name mismatch") == true, "\(String(describing: ce))")
+        #expect(se != nil)
+    }
+
+    @Test func anExpiredCertificateFailsOnBothSides() throws {
+        let certs = try Self.certificates.get()
+        let (client, server) = try pair(server: certs.expired)
+        let (ce, se) = Self.exchange(client, server)
+        #expect(ce?.message.hasPrefix("the server's certificate has expired") == true, "\(String(describing: ce))")
+        #expect(se?.message.contains("expired") == true, "\(String(describing: se))")
+        // And an expired client certificate.
+        let (c2, s2) = try pair(clientCA: certs.caFile, clientPair: certs.expired)
+        let (ce2, se2) = Self.exchange(c2, s2)
+        #expect(se2?.message.hasPrefix("the client's certificate has expired") == true, "\(String(describing: se2))")
+        #expect(ce2?.message.contains("expired") == true, "\(String(describing: ce2))")
+    }
+
+    @Test func mutualTLSWithoutAClientCertificateIsRefused() throws {
+        let certs = try Self.certificates.get()
+        let (client, server) = try pair(clientCA: certs.caFile)
+        let (ce, se) = Self.exchange(client, server)
+        #expect(se?.message.hasPrefix("no client certificate") == true, "\(String(describing: se))")
+        #expect(ce?.message.hasPrefix("no client certificate") == true, "\(String(describing: ce))")
+        // A client certificate from another CA.
+        let (c2, s2) = try pair(clientCA: certs.caFile, clientPair: certs.foreignClient)
+        let (ce2, se2) = Self.exchange(c2, s2)
+        #expect(se2?.message.hasPrefix("unknown CA: the client's certificate") == true, "\(String(describing: se2))")
+        #expect(ce2?.message.hasPrefix("unknown CA") == true, "\(String(describing: ce2))")
+    }
+
+    @Test func plainTextOnATLSPortFails() throws {
+        let certs = try Self.certificates.get()
+        let server = try TLSSession(
+            context: try TLSContext.server(certificateFile: certs.server.certificate, keyFile: certs.server.key)
+        )
+        Array(#"{"op":"ping"}"#.utf8 + [0x0A]).withUnsafeBytes { server.receive($0) }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        guard case .failed(let error) = buffer.withUnsafeMutableBytes({ server.read(into: $0) }) else {
+            Issue.record("plain text was not refused")
+            return
+        }
+        #expect(error.message.hasPrefix("not TLS"), "\(error)")
+    }
+
+    @Test func badFilesSayWhich() throws {
+        let certs = try Self.certificates.get()
+        #expect(throws: TLSError.self) {
+            try TLSContext.server(certificateFile: "/nonexistent.pem", keyFile: certs.server.key)
+        }
+        do {
+            _ = try TLSContext.server(certificateFile: certs.server.certificate, keyFile: certs.client.key)
+            Issue.record("a mismatched key was accepted")
+        } catch {
+            #expect(error.message.contains("does not match"))
+        }
+    }
+}
