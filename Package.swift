@@ -36,7 +36,7 @@ let package = Package(
         .target(
             name: "BreakerServer",
             dependencies: [
-                "BreakerCore", "BreakerClock", "BreakerProtocol", "BreakerStore", "CBreakerSystem",
+                "BreakerCore", "BreakerClock", "BreakerProtocol", "BreakerStore", "BreakerTLS", "CBreakerSystem",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -88,24 +88,33 @@ extension BreakerRegistry {
     }
 
     /// At most `limit` breakers for per-resource metrics: those not closed first, then closed ones, each group by
-    /// name. The names are chosen with a bounded buffer (as `list` does), so a scrape costs one pass over the
-    /// breakers and memory for twice `limit` names, whatever their number.
+    /// name. Under each shard's lock only the names that may still make the cut are copied out; sorting happens
+    /// outside the locks (an `acquire` on the shard never waits for it), and memory stays within a shard's names
+    /// plus twice `limit`.
     func metricsRows(limit: Int) -> [MetricsRow] {
         guard limit > 0 else { return [] }
+        typealias Key = (closed: Bool, name: String)
         // Sort key: not-closed (false) before closed (true), then name.
-        func precedes(_ a: (closed: Bool, name: String), _ b: (closed: Bool, name: String)) -> Bool {
+        func precedes(_ a: Key, _ b: Key) -> Bool {
             a.closed != b.closed ? !a.closed : Self.precedes(a.name, b.name)
         }
-        var chosen: [(closed: Bool, name: String)] = []
+        var chosen: [Key] = []
+        var ceiling: Key?
         for shard in shards {
-            shard.state.withLock { s in
+            let candidates = shard.state.withLock { s -> [Key] in
+                var out: [Key] = []
                 for (name, entry) in s.entries {
-                    chosen.append((entry.machine.state == .closed, name))
-                    if chosen.count >= 2 * limit {
-                        chosen.sort(by: precedes)
-                        chosen.removeLast(chosen.count - limit)
-                    }
+                    let key = (entry.machine.state == .closed, name)
+                    if let ceiling, !precedes(key, ceiling) { continue }
+                    out.append(key)
                 }
+                return out
+            }
+            chosen += candidates
+            if chosen.count >= 2 * limit {
+                chosen.sort(by: precedes)
+                chosen.removeLast(chosen.count - limit)
+                ceiling = chosen.last
             }
         }
         chosen.sort(by: precedes)

@@ -47,7 +47,13 @@ public final class BreakerServer: Sendable {
             )
         }
         let descriptors = DescriptorLimit.raiseToHardLimit()
-        let fit = DescriptorLimit.connectionsThatFit(descriptors)
+        var fit = DescriptorLimit.connectionsThatFit(descriptors)
+        if configuration.httpListen != nil {
+            // The HTTP port's connections come out of the same descriptors: keep them apart, so that neither
+            // port can starve the other.
+            configuration.httpMaximumConnections = max(1, min(configuration.httpMaximumConnections, fit / 4))
+            fit = max(1, fit - configuration.httpMaximumConnections)
+        }
         if configuration.maximumConnections > fit {
             logger.warning(
                 """
@@ -164,7 +170,8 @@ public final class BreakerServer: Sendable {
             handler: handler,
             logger: logger,
             mailboxes: mailboxes,
-            httpMailbox: httpMailbox
+            httpMailbox: httpMailbox,
+            tls: try configuration.tls.map { (files) throws(ServerError) in try TLSContextHolder(files) }
         )
         let context = context
         loops = try mailboxes.indices.map { (i) throws(ServerError) in try EventLoop(index: i, context: context) }
@@ -179,27 +186,42 @@ public final class BreakerServer: Sendable {
     @discardableResult
     public func start() throws(ServerError) -> ListenAddress {
         signal(SIGPIPE, SIG_IGN)
+        // Both ports are bound before any thread starts, so that a port in use fails the start cleanly.
         let (fd, bound) = try Listener.open(context.configuration.listen)
+        let http: ListenAddress?
         do {
+            http = try httpLoop.map { (loop) throws(ServerError) in try loop.bind(context.configuration.httpListen!) }
             try loops[0].adoptListener(fd)
         } catch {
             close(fd)
             throw error
         }
-        // The HTTP port is bound before any thread starts, so that a port in use fails the start cleanly.
-        let http = try httpLoop.map { (loop) throws(ServerError) in try loop.start(context.configuration.httpListen!) }
         try writer.start()
         for loop in loops { try loop.start() }
+        try httpLoop?.start()
         state.withLock {
             $0.started = true
             $0.bound = bound
             $0.http = http
+        }
+        if context.tls == nil
+            && (!context.configuration.listen.isLoopback
+                || context.configuration.httpListen.map { !$0.isLoopback } == true)
+        {
+            context.logger.warning(
+                """
+                listening beyond loopback without TLS: tokens and every request cross the network in clear; give \
+                --tls-cert and --tls-key
+                """
+            )
         }
         context.logger.info(
             "listening",
             metadata: [
                 "address": "\(bound)", "http": "\(http.map { "\($0)" } ?? "off")",
                 "auth": "\(context.configuration.requiresAuthentication)", "event_loops": "\(loops.count)",
+                "tls":
+                    "\(context.tls == nil ? "off" : context.tls!.current.requiresClientCertificate ? "mutual" : "on")",
             ]
         )
         return bound
@@ -269,6 +291,24 @@ public final class BreakerServer: Sendable {
             return nil
         } catch {
             context.logger.error("token files not re-read; the old tokens stay valid", metadata: ["error": "\(error)"])
+            return error
+        }
+    }
+
+    /// Re-reads the TLS certificate, key and client CA (breakerd does this on SIGHUP): new connections use them,
+    /// open ones keep theirs. A file that cannot be read keeps the old ones; logs one line either way.
+    @discardableResult
+    public func reloadTLS() -> ServerError? {
+        guard let holder = context.tls else { return nil }
+        do {
+            try holder.reload()
+            context.logger.notice(
+                "TLS certificate, key and CA re-read; new connections use them",
+                metadata: ["certificate": "\(holder.files.certificateFile)"]
+            )
+            return nil
+        } catch {
+            context.logger.error("TLS files not re-read; the old ones stay in use", metadata: ["error": "\(error)"])
             return error
         }
     }

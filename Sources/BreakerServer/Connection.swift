@@ -1,5 +1,6 @@
 import BreakerCore
 import BreakerProtocol
+import BreakerTLS
 
 /// One client connection: its socket, buffers, protocol session and state machine. Owned by one event loop;
 /// never touched by another thread.
@@ -37,6 +38,13 @@ final class Connection {
     @exclusivity(unchecked) var isOpen = true
     /// The instant of this connection's timer in the loop's heap, if one is armed.
     @exclusivity(unchecked) var timerArmed: MonotonicInstant?
+    /// The TLS session, on a TLS port (`--tls-cert`); nil in plain text.
+    @exclusivity(unchecked) var tls: TLSSession?
+    /// Encrypted records not yet sent (TLS only); `cipherSent` bytes of them already went out.
+    @exclusivity(unchecked) var cipher: [UInt8] = []
+    @exclusivity(unchecked) var cipherSent = 0
+    /// Until the TLS handshake completes: when the connection is closed if it has not.
+    @exclusivity(unchecked) var handshakeDeadline: MonotonicInstant?
 
     init(fd: Int32, key: ConnectionKey, role: Role?, machine: ConnectionStateMachine, maximumLineBytes: Int) {
         self.fd = fd
@@ -48,7 +56,7 @@ final class Connection {
     }
 
     /// Output bytes not yet sent, events waiting behind a held reply included.
-    var pendingOutput: Int { output.bytes.count - sent + deferredEvents.count }
+    var pendingOutput: Int { output.bytes.count - sent + deferredEvents.count + cipher.count - cipherSent }
 
     var isAuthenticated: Bool { session.role != nil }
 }

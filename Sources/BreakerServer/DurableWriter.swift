@@ -180,10 +180,6 @@ final class DurableWriter: Sendable {
         for key in waiters { release(key, failure) }
     }
 
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
-
     @discardableResult
     private func snapshot() -> Bool {
         let start = SystemClock.read()
@@ -196,7 +192,7 @@ final class DurableWriter: Sendable {
                 $0.durationMs = ms
                 $0.rows = all.count
                 $0.count += 1
-                $0.lastSnapshotSeconds = Self.seconds(SystemClock.read() - start)
+                $0.lastSnapshotSeconds = (SystemClock.read() - start).inSeconds
                 // A snapshot that wrote no row proves nothing about the disk.
                 if !all.isEmpty { $0.lastWriteFailure = nil }
             }

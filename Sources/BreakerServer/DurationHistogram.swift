@@ -13,7 +13,7 @@ struct DurationHistogram: Sendable {
 
     /// Records one duration.
     mutating func record(_ duration: Duration) {
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+        let seconds = duration.inSeconds
         let i = Self.bounds.firstIndex { seconds <= $0 } ?? Self.bounds.count
         buckets[i] += 1
         sum += seconds
@@ -28,4 +28,9 @@ struct DurationHistogram: Sendable {
             return running
         }
     }
+}
+
+extension Duration {
+    /// The duration in seconds, as a `Double` (for metrics).
+    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

@@ -1,5 +1,6 @@
 import BreakerCore
 import BreakerProtocol
+import BreakerTLS
 import CBreakerSystem
 import Logging
 
@@ -16,17 +17,15 @@ extension EventLoop {
             let n = read(c.fd, readBuffer.baseAddress, readBuffer.count)
             if n > 0 {
                 let chunk = UnsafeRawBufferPointer(rebasing: readBuffer[0..<n])
-                switch c.machine.received() {
-                case .frame: frame(c, chunk)
-                case .keepForLater: c.backlog.append(contentsOf: chunk)
-                case .drop: break
+                if let tls = c.tls {
+                    tls.receive(chunk)
+                    guard decrypt(c, tls) else { break }
+                } else {
+                    received(c, chunk)
                 }
                 if n < readBuffer.count || !c.machine.wantsToRead { break }
             } else if n == 0 {
-                if c.machine.peerClosedInput() {
-                    // A last line without its newline: answer it too, as a line.
-                    if c.framer.finish({ answer(c, $0) }) == .lineTooLong { lineTooLong(c) }
-                }
+                peerClosed(c)
                 break
             } else {
                 if errno == EINTR { continue }
@@ -39,6 +38,59 @@ extension EventLoop {
         }
         guard c.isOpen else { return }
         flush(c)
+    }
+
+    /// Request bytes (plain text) as they arrived.
+    private func received(_ c: Connection, _ chunk: UnsafeRawBufferPointer) {
+        switch c.machine.received() {
+        case .frame: frame(c, chunk)
+        case .keepForLater: c.backlog.append(contentsOf: chunk)
+        case .drop: break
+        }
+    }
+
+    /// The peer closed its side (or its TLS session).
+    private func peerClosed(_ c: Connection) {
+        if c.machine.peerClosedInput() {
+            // A last line without its newline: answer it too, as a line.
+            if c.framer.finish({ answer(c, $0) }) == .lineTooLong { lineTooLong(c) }
+        }
+    }
+
+    /// Decrypts what `tls` has received and handles the plain text; false when the peer closed its TLS session
+    /// or the session failed (then the connection is closed, after the alert that says why is sent).
+    private func decrypt(_ c: Connection, _ tls: TLSSession) -> Bool {
+        let wasEstablished = tls.isEstablished
+        while c.isOpen {
+            switch tls.read(into: plainBuffer) {
+            case .bytes(let n):
+                if !wasEstablished { tlsEstablished(c, tls) }
+                received(c, UnsafeRawBufferPointer(rebasing: plainBuffer[0..<n]))
+            case .needMore:
+                if !wasEstablished && tls.isEstablished { tlsEstablished(c, tls) }
+                return true
+            case .closed:
+                peerClosed(c)
+                return false
+            case .failed(let error):
+                context.logger.debug(
+                    "TLS failed; closing the connection",
+                    metadata: ["error": "\(error)", "peer": "\(PeerAddress.of(c.fd))"]
+                )
+                tls.takeOutput(appendingTo: &c.cipher)
+                _ = c.cipher.withUnsafeBytes { send(c.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                closeConnection(c)
+                return false
+            }
+        }
+        return false
+    }
+
+    /// The handshake completed: a verified client certificate names the connection (until `hello` names it).
+    private func tlsEstablished(_ c: Connection, _ tls: TLSSession) {
+        guard c.handshakeDeadline != nil else { return }
+        c.handshakeDeadline = nil
+        if c.session.clientName == nil, let name = tls.peerCommonName { c.session.clientName = name }
     }
 
     /// Splits `bytes` into lines and answers each complete one, until the machine says stop.
@@ -111,27 +163,7 @@ extension EventLoop {
     /// epoll interest in line with it.
     func flush(_ c: Connection) {
         while true {
-            while c.sent < c.output.bytes.count {
-                let end = c.output.bytes.count
-                let n = c.output.bytes.withUnsafeBytes { buffer in
-                    send(c.fd, buffer.baseAddress! + c.sent, end - c.sent, Int32(MSG_NOSIGNAL))
-                }
-                if n > 0 {
-                    c.sent += n
-                    c.machine.outputProgressed()
-                } else if n < 0 && errno == EINTR {
-                    continue
-                } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                    if c.session.receivesEvents || c.accountedWatchBytes != 0 { accountWatcher(c) }
-                    c.machine.outputBlocked(now: context.configuration.clock.now)
-                    armTimer(c)
-                    updateInterest(c, writable: true)
-                    return
-                } else {
-                    closeConnection(c)
-                    return
-                }
-            }
+            guard c.tls == nil ? sendPlain(c) : sendEncrypted(c) else { return }
             // Everything went out.
             if c.output.bytes.capacity > 1_048_576 {
                 c.output.bytes = []
@@ -143,7 +175,15 @@ extension EventLoop {
             if c.accountedWatchBytes != 0 { accountWatcher(c) }
             switch c.machine.outputDrained(unansweredInput: !c.backlog.isEmpty || !c.framer.partial.isEmpty) {
             case .none: break
-            case .shutdownWrite: shutdown(c.fd, Int32(SHUT_WR))
+            case .shutdownWrite:
+                if let tls = c.tls {
+                    // A close_notify first, so the peer knows the replies are complete.
+                    tls.close()
+                    tls.takeOutput(appendingTo: &c.cipher)
+                    _ = c.cipher.withUnsafeBytes { send(c.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    c.cipher.removeAll()
+                }
+                shutdown(c.fd, Int32(SHUT_WR))
             case .close:
                 closeConnection(c)
                 return
@@ -155,6 +195,78 @@ extension EventLoop {
             guard c.isOpen else { return }
         }
         updateInterest(c, writable: false)
+    }
+
+    /// Sends the pending output; true when all of it went out, false when the socket is full (write interest
+    /// registered) or the connection was closed.
+    private func sendPlain(_ c: Connection) -> Bool {
+        while c.sent < c.output.bytes.count {
+            let end = c.output.bytes.count
+            let n = c.output.bytes.withUnsafeBytes { buffer in
+                send(c.fd, buffer.baseAddress! + c.sent, end - c.sent, Int32(MSG_NOSIGNAL))
+            }
+            if n > 0 {
+                c.sent += n
+                c.machine.outputProgressed()
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                outputBlocked(c)
+                return false
+            } else {
+                closeConnection(c)
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Encrypts the pending output (once the handshake is done; before, there is none but the handshake's own)
+    /// and sends the records; as `sendPlain`.
+    private func sendEncrypted(_ c: Connection) -> Bool {
+        guard let tls = c.tls else { return true }
+        if c.sent < c.output.bytes.count {
+            if tls.isEstablished {
+                let error = c.output.bytes.withUnsafeBytes {
+                    tls.write(UnsafeRawBufferPointer(rebasing: $0[c.sent...]))
+                }
+                if error != nil {
+                    closeConnection(c)
+                    return false
+                }
+            }
+            c.sent = c.output.bytes.count
+        }
+        tls.takeOutput(appendingTo: &c.cipher)
+        while c.cipherSent < c.cipher.count {
+            let end = c.cipher.count
+            let n = c.cipher.withUnsafeBytes {
+                send(c.fd, $0.baseAddress! + c.cipherSent, end - c.cipherSent, Int32(MSG_NOSIGNAL))
+            }
+            if n > 0 {
+                c.cipherSent += n
+                c.machine.outputProgressed()
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                outputBlocked(c)
+                return false
+            } else {
+                closeConnection(c)
+                return false
+            }
+        }
+        c.cipher.removeAll(keepingCapacity: c.cipher.capacity <= 1_048_576)
+        c.cipherSent = 0
+        return true
+    }
+
+    /// The socket took no more: wait for it to be writable, and start the stall clock.
+    private func outputBlocked(_ c: Connection) {
+        if c.session.receivesEvents || c.accountedWatchBytes != 0 { accountWatcher(c) }
+        c.machine.outputBlocked(now: context.configuration.clock.now)
+        armTimer(c)
+        updateInterest(c, writable: true)
     }
 
     /// Answers the input kept while a reply was held or the output was too large, and then, if the peer has

@@ -1,6 +1,7 @@
 import BreakerClock
 import BreakerCore
 import BreakerProtocol
+import BreakerTLS
 import CBreakerSystem
 import Logging
 import Synchronization
@@ -34,6 +35,8 @@ final class EventLoop: @unchecked Sendable {
     /// Set by `shutdown`: when the loop stops waiting for replies to drain (real time).
     private(set) var shutdownDeadline: MonotonicInstant?
     let readBuffer: UnsafeMutableRawBufferPointer
+    /// Where TLS connections' decrypted bytes go.
+    let plainBuffer: UnsafeMutableRawBufferPointer
     var timers = LoopTimers()
     private var thread: pthread_t?
 
@@ -46,6 +49,7 @@ final class EventLoop: @unchecked Sendable {
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epollFD >= 0 else { throw ServerError.system("epoll_create1", errno: errno) }
         readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readChunk, alignment: 16)
+        plainBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readChunk, alignment: 16)
         var ev = epoll_event()
         ev.events = EPOLLIN.rawValue
         ev.data.fd = mailbox.wakeFD
@@ -56,6 +60,7 @@ final class EventLoop: @unchecked Sendable {
 
     deinit {
         readBuffer.deallocate()
+        plainBuffer.deallocate()
         close(epollFD)
     }
 
@@ -239,6 +244,17 @@ final class EventLoop: @unchecked Sendable {
             machine: machine,
             maximumLineBytes: config.maximumLineBytes
         )
+        if let tls = context.tls {
+            do {
+                connection.tls = try TLSSession(context: tls.current)
+            } catch {
+                context.logger.warning("TLS session could not be made: \(error)")
+                context.stats.currentConnections.subtract(1, ordering: .relaxed)
+                close(fd)
+                return
+            }
+            connection.handshakeDeadline = config.clock.now + ServerConfiguration.tlsHandshakeTimeout
+        }
         connections[fd] = connection
         if !connection.isAuthenticated {
             connection.countedUnauthenticated = true
@@ -259,7 +275,9 @@ final class EventLoop: @unchecked Sendable {
 
     /// Arms the connection's timer when its state machine needs one earlier than the one armed.
     func armTimer(_ c: Connection) {
-        guard let deadline = c.machine.nextDeadline(authenticated: c.isAuthenticated) else { return }
+        var next = c.machine.nextDeadline(authenticated: c.isAuthenticated)
+        if let handshake = c.handshakeDeadline { next = min(next ?? handshake, handshake) }
+        guard let deadline = next else { return }
         if let armed = c.timerArmed, armed <= deadline { return }
         c.timerArmed = deadline
         timers.schedule(.connection(fd: c.fd, serial: c.session.key.serial), at: deadline)
@@ -281,12 +299,20 @@ final class EventLoop: @unchecked Sendable {
                     context.handler.publisher.publish(change, waiter: nil)
                 }
             case .probe:
-                break
+                break  // only the HTTP loop schedules probes
             case .connection(let fd, let serial):
                 guard let c = connections[fd], c.session.key.serial == serial, c.timerArmed == timer.at else {
                     continue
                 }
                 c.timerArmed = nil
+                if let handshake = c.handshakeDeadline, now >= handshake {
+                    context.logger.debug(
+                        "closing a connection whose TLS handshake did not complete in time",
+                        metadata: ["peer": "\(PeerAddress.of(c.fd))"]
+                    )
+                    closeConnection(c)
+                    continue
+                }
                 switch c.machine.timerFired(now: now, authenticated: c.isAuthenticated) {
                 case .none: break
                 case .close: closeConnection(c)

@@ -25,8 +25,8 @@ import Glibc
 ///   does.
 ///
 /// Strings are escaped as JSON requires (quotes, backslashes and every control character, NUL included), so one
-/// event is always one line. Each line is written with a single `write(2)`, so lines written by different threads
-/// never interleave.
+/// event is always one line. Each line is handed to a single `write(2)`; on a pipe, lines up to `PIPE_BUF` (4 KiB)
+/// written by different threads never interleave (a longer line, or a write the kernel cuts short, may).
 public struct JSONLogHandler: LogHandler {
     /// The names the handler writes itself; a metadata field with one of these names is prefixed with `field_`.
     public static let reservedKeys: Set<String> = ["ts", "level", "logger", "msg"]

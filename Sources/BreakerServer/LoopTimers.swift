@@ -9,8 +9,9 @@ struct LoopTimers {
         case expiry(resource: String)
         /// A connection's deadline (the serial tells a reused descriptor apart).
         case connection(fd: Int32, serial: UInt64)
-        /// The HTTP loop's `/healthz` probe: the event loops that have not answered by now are stuck.
-        case probe
+        /// The HTTP loop's `/healthz` probe of this sequence number: the event loops that have not answered it by
+        /// now are stuck.
+        case probe(UInt64)
     }
 
     struct Timer {

@@ -22,6 +22,9 @@ public struct ServerConfiguration: Sendable {
     /// keep-alive connection is kept.
     public var httpRequestTimeout = Duration.seconds(10)
     public var httpIdleTimeout = Duration.seconds(60)
+    /// TLS on the breaker port and the HTTP port (`--tls-cert`, `--tls-key`, `--tls-client-ca`), or nil for plain
+    /// text.
+    public var tls: TLSFiles?
     /// Tokens that give the client role (`--client-token-file`, one per line).
     public var clientTokens: [String] = []
     /// Tokens that give the admin role (`--admin-token-file`, one per line).
@@ -84,6 +87,23 @@ public struct ServerConfiguration: Sendable {
     public var outputStallTimeout = Duration.seconds(30)
     /// Pending output past which a connection's requests are not read until its replies drain, in bytes.
     public var backPressureBytes = 4 * 1_024 * 1_024
+
+    /// How long a TLS connection has to complete its handshake before it is closed.
+    public static let tlsHandshakeTimeout = Duration.seconds(10)
+
+    /// The files of a TLS server: its certificate chain and key (PEM), and for mutual TLS the CA that signs
+    /// client certificates.
+    public struct TLSFiles: Sendable, Hashable {
+        public var certificateFile: String
+        public var keyFile: String
+        public var clientCAFile: String?
+
+        public init(certificateFile: String, keyFile: String, clientCAFile: String? = nil) {
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+            self.clientCAFile = clientCAFile
+        }
+    }
 
     /// `--lease-ms`'s default: 1 s.
     public static let defaultLeaseDuration = Duration.milliseconds(1_000)

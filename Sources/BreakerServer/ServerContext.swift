@@ -12,6 +12,8 @@ final class ServerContext: Sendable {
     let mailboxes: [Mailbox]
     /// The HTTP loop's, whose connections have the index `mailboxes.count` in their keys.
     let httpMailbox: Mailbox
+    /// The TLS context new connections use (replaced on SIGHUP), or nil for plain text.
+    let tls: TLSContextHolder?
 
     init(
         configuration: ServerConfiguration,
@@ -21,7 +23,8 @@ final class ServerContext: Sendable {
         handler: RequestHandler,
         logger: Logger,
         mailboxes: [Mailbox],
-        httpMailbox: Mailbox
+        httpMailbox: Mailbox,
+        tls: TLSContextHolder?
     ) {
         self.configuration = configuration
         self.stats = stats
@@ -31,8 +34,6 @@ final class ServerContext: Sendable {
         self.logger = logger
         self.mailboxes = mailboxes
         self.httpMailbox = httpMailbox
+        self.tls = tls
     }
-
-    /// The mailbox of the loop that owns connections with `key.loop` as their loop index.
-    func mailbox(for loop: Int) -> Mailbox { loop < mailboxes.count ? mailboxes[loop] : httpMailbox }
 }

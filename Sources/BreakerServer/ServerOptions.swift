@@ -24,6 +24,11 @@ public struct ServerOptions: Sendable {
     public var httpListen: String?
     /// `--metrics-max-resources`: the most resources with per-resource series in `/metrics`.
     public var metricsMaxResources = 1_000
+    /// `--tls-cert`, `--tls-key`: TLS on both ports (PEM files); `--tls-client-ca`: require client certificates
+    /// signed by this CA (mutual TLS).
+    public var tlsCert: String?
+    public var tlsKey: String?
+    public var tlsClientCA: String?
 
     public init() {}
 
@@ -38,6 +43,16 @@ public struct ServerOptions: Sendable {
         config.listen = address
         config.httpListen = try Self.httpAddress(httpListen, main: address)
         config.metricsMaximumResources = metricsMaxResources
+        switch (tlsCert, tlsKey) {
+        case (let cert?, let key?):
+            config.tls = ServerConfiguration.TLSFiles(certificateFile: cert, keyFile: key, clientCAFile: tlsClientCA)
+        case (nil, nil):
+            guard tlsClientCA == nil else {
+                throw ServerError.configuration("--tls-client-ca needs --tls-cert and --tls-key (the server's own)")
+            }
+        default:
+            throw ServerError.configuration("--tls-cert and --tls-key go together: give both, or neither")
+        }
         if let path = clientTokenFile { config.clientTokens = try Self.tokens(path) }
         if let path = adminTokenFile { config.adminTokens = try Self.tokens(path) }
         config.clientTokenFile = clientTokenFile

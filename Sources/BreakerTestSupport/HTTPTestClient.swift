@@ -17,22 +17,30 @@ public final class HTTPTestClient {
     }
 
     public let connection: LineClient
+    /// The `Host` header sent (the server's address, as a browser would send it).
+    public let host: String
 
     public init(port: Int) throws {
         connection = try LineClient(port: port)
+        host = "127.0.0.1:\(port)"
     }
 
     /// Sends raw bytes (a whole request, part of one, or several).
     public func send(raw: String) throws { try connection.send(raw: raw) }
 
-    /// Sends a request with `Host`, the given headers, and `Content-Length` when there is a body.
+    /// Sends a request with `Host`, the given headers, and `Content-Length` when there is a body (and
+    /// `Content-Type: application/json` for a `POST`, unless the headers name one).
     public func send(
         _ method: String,
         _ target: String,
         headers: [(String, String)] = [],
         body: String? = nil
     ) throws {
-        var text = "\(method) \(target) HTTP/1.1\r\nHost: test\r\n"
+        var text = "\(method) \(target) HTTP/1.1\r\n"
+        if !headers.contains(where: { $0.0.lowercased() == "host" }) { text += "Host: \(host)\r\n" }
+        if method == "POST" && !headers.contains(where: { $0.0.lowercased() == "content-type" }) {
+            text += "Content-Type: application/json\r\n"
+        }
         for (name, value) in headers { text += "\(name): \(value)\r\n" }
         if let body { text += "Content-Length: \(body.utf8.count)\r\n" }
         text += "\r\n" + (body ?? "")

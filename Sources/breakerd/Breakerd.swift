@@ -19,7 +19,7 @@ struct Breakerd: ParsableCommand {
               printf '{"op":"acquire","resource":"db"}\\n' | nc -q1 127.0.0.1 7433
             On start it prints 'breakerd listening on HOST:PORT', then 'breakerd http on HOST:PORT' for the
             HTTP port (GET / is the dashboard; /metrics, /healthz, /readyz, /api/). SIGTERM or SIGINT stop it gracefully;
-            SIGUSR1 writes a snapshot of every breaker now; SIGHUP re-reads the token files.
+            SIGUSR1 writes a snapshot of every breaker now; SIGHUP re-reads the token files and the TLS files.
             """,
         version: BreakerServer.version
     )
@@ -98,6 +98,20 @@ struct Breakerd: ParsableCommand {
     @Option(help: "Most resources with per-resource series in /metrics (those not closed first).")
     var metricsMaxResources = 1_000
 
+    @Option(help: "PEM certificate (chain) for TLS on both ports; with --tls-key. SIGHUP re-reads it.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "PEM CA file: require client certificates signed by it (mutual TLS).",
+            discussion: "A verified certificate's common name names the connection unless hello gives a client name."
+        )
+    )
+    var tlsClientCa: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -123,6 +137,9 @@ struct Breakerd: ParsableCommand {
         options.leaseMs = leaseMs
         options.httpListen = httpListen
         options.metricsMaxResources = metricsMaxResources
+        options.tlsCert = tlsCert
+        options.tlsKey = tlsKey
+        options.tlsClientCA = tlsClientCa
 
         let (level, format) = (logLevel, logFormat)
         LoggingSystem.bootstrap { label in format.makeHandler(label: label, level: level) }
@@ -161,6 +178,7 @@ struct Breakerd: ParsableCommand {
                 server.requestSnapshot()
             } else if received == SIGHUP {
                 server.reloadTokens()
+                server.reloadTLS()
             } else {
                 break
             }

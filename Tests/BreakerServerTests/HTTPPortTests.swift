@@ -309,6 +309,48 @@ import Testing
         #expect(third.json["role"]?.stringValue == "admin" && third.json["auth"] == .bool(false))
     }
 
+    @Test func requestsABrowserMayHaveSentForAnotherSiteAreRefused() throws {
+        let s = try start()
+        let http = try s.http()
+        #expect(try s.http().request("GET", "/api/breakers").status == 200)
+        // A page elsewhere posting to the loopback port (CSRF) …
+        let csrf = try http.request(
+            "POST",
+            "/api/breakers/db/force",
+            headers: [("Origin", "http://evil.example")],
+            body: #"{"state":"open"}"#
+        )
+        #expect(csrf.status == 403 && csrf.json.errorCode == "forbidden", "\(csrf.text)")
+        let site = try http.request("GET", "/api/breakers", headers: [("Sec-Fetch-Site", "cross-site")])
+        #expect(site.status == 403)
+        // … a form that cannot send JSON …
+        let form = try http.request(
+            "POST",
+            "/api/breakers/db/reset",
+            headers: [("Content-Type", "text/plain")],
+            body: "{}"
+        )
+        #expect(form.status == 415, "\(form.text)")
+        // … and DNS rebinding: a loopback port without tokens answers loopback names only.
+        let rebound = try http.request("GET", "/api/breakers", headers: [("Host", "attacker.example:7434")])
+        #expect(rebound.status == 403 && rebound.json.errorMessage?.contains("loopback names only") == true)
+        #expect(try http.request("GET", "/healthz", headers: [("Host", "10.0.0.5:7434")]).status == 200)
+        let same = try http.request("GET", "/api/breakers", headers: [("Origin", "http://\(http.host)")])
+        #expect(same.status == 200)
+        #expect(try http.request("GET", "/api/breakers", headers: [("Host", "localhost:1")]).status == 200)
+    }
+
+    @Test func aFullPortMakesRoomByClosingTheLongestIdleConnection() throws {
+        let s = try start { $0.httpMaximumConnections = 3 }
+        let idle = try (0..<3).map { _ in try s.http() }
+        _ = idle
+        // The probe still gets through: the oldest idle connection is closed for it.
+        #expect(try s.http().request("GET", "/healthz").status == 200)
+        var closed = 0
+        for c in idle where try c.connection.waitForClose(timeout: .milliseconds(500)) { closed += 1 }
+        #expect(closed >= 1)
+    }
+
     @Test func portZeroAndOffAndTheDefault() throws {
         var options = ServerOptions()
         options.listen = "127.0.0.1:7433"

@@ -44,9 +44,10 @@ extension DashboardPage {
 
         async function api(method, path, body) {
             const init = { method, headers: authHeaders(), cache: "no-store" };
-            if (body !== undefined) {
+            if (method === "POST") {
+                // The server takes actions only as JSON (a cross-site form cannot send that without asking).
                 init.headers["Content-Type"] = "application/json";
-                init.body = JSON.stringify(body);
+                init.body = JSON.stringify(body === undefined ? {} : body);
             }
             let res;
             try {

@@ -1,6 +1,7 @@
 import BreakerClock
 import BreakerCore
 import BreakerProtocol
+import BreakerTLS
 
 /// One HTTP connection: its socket, the bytes not yet parsed, the response bytes not yet sent, and what it is
 /// doing. Owned by the HTTP loop; never touched by another thread.
@@ -37,16 +38,25 @@ final class HTTPConnection {
     let peer: String
     var session: Session
     var phase = Phase.reading
-    /// Received bytes not yet parsed (at most one request's limits past what was parsed).
+    /// Received bytes; those before `inboundStart` are parsed (at most one request's limits past that).
     var inbound: [UInt8] = []
-    /// Response bytes; `sent` of them already went out.
+    var inboundStart = 0
+    /// Requests answered on this connection (a connection that has sent none gets the request timeout, not the
+    /// idle one).
+    var answered = 0
+    /// Response bytes; `sent` of them already went out. On a TLS connection, the bytes before `encrypted` are
+    /// TLS records and the rest plain text waiting to be encrypted.
     var output: [UInt8] = []
     var sent = 0
-    /// When the request being received began (its first byte), for the request timeout.
+    var encrypted = 0
+    /// The TLS session, when the port has TLS.
+    var tls: TLSSession?
+    /// When the request being received began (the parser first found it incomplete), for the request timeout.
     var requestStartedAt: MonotonicInstant?
     /// When the connection last finished a response or opened (for the idle timeout).
     var idleSince: MonotonicInstant
-    /// When output began waiting for the peer to read, for the stall timeout.
+    /// When output began waiting for the peer to read (cleared only when all of it went out), for the stall
+    /// timeout: a peer that reads a byte now and then cannot pin its buffers for ever.
     var outputBlockedSince: MonotonicInstant?
     /// When the event stream last sent something (a keep-alive comment follows 15 s of silence).
     var lastStreamWrite: MonotonicInstant
@@ -66,6 +76,9 @@ final class HTTPConnection {
 
     /// Output not yet sent, in bytes.
     var pendingOutput: Int { output.count - sent }
+
+    /// True when no request has begun arriving.
+    var hasNoInput: Bool { inboundStart == inbound.count }
 
     /// True when the loop should read from the socket: to parse requests (unless replies pile up), to notice a
     /// stream's peer closing, or to drain a closing peer's input.

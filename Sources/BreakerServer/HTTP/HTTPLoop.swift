@@ -1,6 +1,7 @@
 import BreakerClock
 import BreakerCore
 import BreakerProtocol
+import BreakerTLS
 import CBreakerSystem
 import Logging
 
@@ -21,8 +22,11 @@ import Glibc
 final class HTTPLoop: @unchecked Sendable {
     /// Pending output past which a connection's next requests wait (responses are not read faster than sent).
     static let backPressureBytes = 1 << 20
-    /// Pending output past which an event stream's reader is too slow and is disconnected.
-    static let streamBufferBytes = 4 << 20
+    /// Pending output past which an event stream's reader is too slow and is disconnected (some 1,300 events).
+    static let streamBufferBytes = 256 << 10
+    /// Output waiting in all HTTP connections together past which new requests get a short 503 and event
+    /// streams are dropped, in bytes: with the per-connection limits it bounds the port's memory.
+    static let outputBudget = 64 << 20
     /// How long an event stream may stay silent before a keep-alive comment.
     static let streamKeepAlive = Duration.seconds(15)
     /// How long output may wait without a byte going out before the connection is closed.
@@ -46,8 +50,16 @@ final class HTTPLoop: @unchecked Sendable {
     private(set) var shutdownDeadline: MonotonicInstant?
     private var thread: pthread_t?
     let readBuffer: UnsafeMutableRawBufferPointer
+    /// Where TLS connections' decrypted bytes go.
+    let plainBuffer: UnsafeMutableRawBufferPointer
     /// The `/healthz` probe in flight: the loops that have not answered, and who waits.
     var probe: (sequence: UInt64, waiting: Set<Int>, requesters: [ConnectionKey])?
+    /// Output waiting to be sent in all connections, in bytes (see `outputBudget`).
+    var pendingBytes = 0
+    /// True when the port listens on a loopback address (see `HTTPRouter`'s Host check).
+    private(set) var listensOnLoopback = true
+    /// Set after `accept` ran out of descriptors: accepting resumes then (real time).
+    private var acceptPausedUntil: MonotonicInstant?
     var probeSequence: UInt64 = 0
 
     init(context: ServerContext) throws(ServerError) {
@@ -57,11 +69,13 @@ final class HTTPLoop: @unchecked Sendable {
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epollFD >= 0 else { throw ServerError.system("epoll_create1", errno: errno) }
         readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1_024, alignment: 16)
+        plainBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1_024, alignment: 16)
         try register(mailbox.wakeFD)
     }
 
     deinit {
         readBuffer.deallocate()
+        plainBuffer.deallocate()
         close(epollFD)
     }
 
@@ -74,19 +88,23 @@ final class HTTPLoop: @unchecked Sendable {
         }
     }
 
-    /// Binds `address` and starts the loop's thread. Returns the address bound (the real port).
-    func start(_ address: ListenAddress) throws(ServerError) -> ListenAddress {
+    /// Binds `address` (nothing runs yet). Returns the address bound (the real port).
+    func bind(_ address: ListenAddress) throws(ServerError) -> ListenAddress {
         let (fd, bound) = try Listener.open(address)
-        listenFD = fd
         do {
             try register(fd)
-            thread = try ServerThread.start(joinable: true) { self.run() }
         } catch {
             close(fd)
-            listenFD = -1
             throw error
         }
+        listenFD = fd
+        listensOnLoopback = address.isLoopback
         return bound
+    }
+
+    /// Starts the loop's thread.
+    func start() throws(ServerError) {
+        thread = try ServerThread.start(joinable: true) { self.run() }
     }
 
     /// Waits for the loop's thread to end (after a `.shutdown` message).
@@ -130,7 +148,9 @@ final class HTTPLoop: @unchecked Sendable {
 
     private func waitMilliseconds() -> Int32 {
         let resolution = context.configuration.timerResolution
-        if shutdownDeadline != nil { return Int32(max(1, resolution.millisecondsRoundedUp)) }
+        if shutdownDeadline != nil || acceptPausedUntil != nil {
+            return Int32(max(1, resolution.millisecondsRoundedUp))
+        }
         guard let earliest = timers.earliest else { return -1 }
         let wait = min(max(earliest - context.configuration.clock.now, .zero), resolution)
         return Int32(clamping: wait.millisecondsRoundedUp)
@@ -153,10 +173,22 @@ final class HTTPLoop: @unchecked Sendable {
 
     private func acceptAll() {
         while listenFD >= 0 {
-            let fd = cbs_accept_nonblocking(listenFD)
+            var address = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = cbs_accept_nonblocking_from(listenFD, &address, &length)
             if fd < 0 {
                 if errno == EINTR || errno == ECONNABORTED { continue }
+                if errno == EMFILE || errno == ENFILE {
+                    // A level-triggered listener would wake the loop at once, for ever: stop watching it for 100 ms.
+                    acceptPausedUntil = SystemClock.read() + .milliseconds(100)
+                    epoll_ctl(epollFD, EPOLL_CTL_DEL, listenFD, nil)
+                }
                 return
+            }
+            if connections.count >= context.configuration.httpMaximumConnections, let idle = oldestIdle() {
+                // Full: the connection idle the longest makes room (a probe must not find the port full of
+                // connections that send nothing).
+                closeConnection(idle)
             }
             if connections.count >= context.configuration.httpMaximumConnections {
                 var out: [UInt8] = []
@@ -171,11 +203,31 @@ final class HTTPLoop: @unchecked Sendable {
                 close(fd)
                 continue
             }
-            adopt(fd)
+            adopt(fd, peer: PeerAddress.describe(address))
         }
     }
 
-    private func adopt(_ fd: Int32) {
+    /// The reading connection with nothing received and nothing to send that has been idle the longest.
+    private func oldestIdle() -> HTTPConnection? {
+        var oldest: HTTPConnection?
+        for c in connections.values {
+            guard case .reading = c.phase, c.hasNoInput, c.pendingOutput == 0 else { continue }
+            if oldest.map({ c.idleSince < $0.idleSince }) ?? true { oldest = c }
+        }
+        return oldest
+    }
+
+    private func resumeAcceptingIfDue() {
+        guard let until = acceptPausedUntil, SystemClock.read() >= until else { return }
+        acceptPausedUntil = nil
+        guard listenFD >= 0 else { return }
+        var ev = epoll_event()
+        ev.events = EPOLLIN.rawValue
+        ev.data.fd = listenFD
+        epoll_ctl(epollFD, EPOLL_CTL_ADD, listenFD, &ev)
+    }
+
+    private func adopt(_ fd: Int32, peer: String) {
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         let key = ConnectionKey(loop: index, fd: fd, serial: nextSerial)
@@ -183,10 +235,19 @@ final class HTTPLoop: @unchecked Sendable {
         let c = HTTPConnection(
             fd: fd,
             key: key,
-            peer: Self.peerAddress(fd),
+            peer: peer,
             role: nil,
             now: context.configuration.clock.now
         )
+        if let tls = context.tls {
+            do {
+                c.tls = try TLSSession(context: tls.current)
+            } catch {
+                context.logger.warning("HTTP port: TLS session could not be made: \(error)")
+                close(fd)
+                return
+            }
+        }
         connections[fd] = c
         var ev = epoll_event()
         ev.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
@@ -198,34 +259,6 @@ final class HTTPLoop: @unchecked Sendable {
         armTimer(c)
     }
 
-    /// `IP:PORT` of the peer (`[IPv6]:PORT`), or `unknown`.
-    static func peerAddress(_ fd: Int32) -> String {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let ok = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) == 0 }
-        }
-        guard ok else { return "unknown" }
-        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
-        func ip() -> String { String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
-        if Int32(storage.ss_family) == AF_INET6 {
-            return withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { p -> String in
-                    var address = p.pointee.sin6_addr
-                    inet_ntop(AF_INET6, &address, &text, socklen_t(text.count))
-                    return "[\(ip())]:\(UInt16(bigEndian: p.pointee.sin6_port))"
-                }
-            }
-        }
-        return withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { p -> String in
-                var address = p.pointee.sin_addr
-                inet_ntop(AF_INET, &address, &text, socklen_t(text.count))
-                return "\(ip()):\(UInt16(bigEndian: p.pointee.sin_port))"
-            }
-        }
-    }
-
     // MARK: Timers
 
     /// The connection's next deadline, if it has one.
@@ -235,7 +268,10 @@ final class HTTPLoop: @unchecked Sendable {
         switch c.phase {
         case .reading:
             due = c.requestStartedAt.map { $0 + config.httpRequestTimeout }
-            if c.inbound.isEmpty && c.pendingOutput == 0 { due = c.idleSince + config.httpIdleTimeout }
+            if c.hasNoInput && c.pendingOutput == 0 {
+                // A connection that never sent a request gets as long as a request may take, not the idle time.
+                due = c.idleSince + (c.answered == 0 ? config.httpRequestTimeout : config.httpIdleTimeout)
+            }
         case .streaming: due = c.lastStreamWrite + Self.streamKeepAlive
         case .lingering(let until): due = until
         case .held, .probing, .closing: due = nil
@@ -255,6 +291,7 @@ final class HTTPLoop: @unchecked Sendable {
     }
 
     private func fireTimers() {
+        resumeAcceptingIfDue()
         if let deadline = shutdownDeadline, connections.isEmpty || SystemClock.read() >= deadline {
             running = false
             return
@@ -268,7 +305,7 @@ final class HTTPLoop: @unchecked Sendable {
                 if let change = context.registry.expire(resource) {
                     context.handler.publisher.publish(change, waiter: nil)
                 }
-            case .probe: probeTimedOut()
+            case .probe(let sequence): probeTimedOut(sequence)
             case .connection(let fd, let serial):
                 guard let c = connections[fd], c.key.serial == serial, c.timerArmed == timer.at else { continue }
                 c.timerArmed = nil
@@ -290,6 +327,7 @@ final class HTTPLoop: @unchecked Sendable {
         case .reading:
             if let started = c.requestStartedAt, now >= started + context.configuration.httpRequestTimeout {
                 c.inbound = []
+                c.inboundStart = 0
                 c.requestStartedAt = nil
                 respond(
                     c,
@@ -297,14 +335,17 @@ final class HTTPLoop: @unchecked Sendable {
                     Exchange(keepAlive: false, head: false, json: false)
                 )
                 flush(c)
-            } else if c.inbound.isEmpty, c.pendingOutput == 0,
-                now >= c.idleSince + context.configuration.httpIdleTimeout
+            } else if c.hasNoInput, c.pendingOutput == 0,
+                now >= c.idleSince
+                    + (c.answered == 0
+                        ? context.configuration.httpRequestTimeout : context.configuration.httpIdleTimeout)
             {
                 closeConnection(c)
             }
         case .streaming:
             if now >= c.lastStreamWrite + Self.streamKeepAlive {
                 c.output.append(contentsOf: ": keep-alive\n\n".utf8)
+                pendingBytes += 15
                 c.lastStreamWrite = now
                 flush(c)
             }

@@ -9,6 +9,7 @@ struct HTTPRouter {
     /// A force TTL to watch: at that instant the breaker's force ends by itself.
     typealias Expiry = (resource: String, at: MonotonicInstant)
 
+    /// What the loop does with a request.
     enum Outcome {
         case respond(HTTPResponse, expiry: Expiry? = nil)
         /// An action's reply waits for its commit.
@@ -28,8 +29,7 @@ struct HTTPRouter {
     let loop: HTTPLoop
 
     func route(_ request: HTTPRequest, connection c: HTTPConnection) -> Outcome {
-        var path = request.pathSegments
-        if path == [""] { path = [] }
+        let path = request.pathSegments
         let method = request.method == "HEAD" ? "GET" : request.method
         let json = path.first == "api"
 
@@ -59,6 +59,22 @@ struct HTTPRouter {
             )
             response.headers.append(("Allow", allowed == "GET" ? "GET, HEAD" : "POST"))
             return .respond(response)
+        }
+
+        if let refusal = crossSiteRefusal(request, path: path) {
+            return .respond(Self.failure(.forbidden, ProtocolError(.forbidden, refusal), json: json))
+        }
+        if method == "POST", !(request.headers["content-type"] ?? "").lowercased().hasPrefix("application/json") {
+            return .respond(
+                Self.failure(
+                    .unsupportedMediaType,
+                    ProtocolError(
+                        .badRequest,
+                        "send the action with Content-Type: application/json (a JSON object body)"
+                    ),
+                    json: json
+                )
+            )
         }
 
         switch path.first {
@@ -191,6 +207,42 @@ struct HTTPRouter {
         return .stream
     }
 
+    /// Why a request that a browser may have sent on another site's behalf is refused, if it is: an `Origin`
+    /// other than this server's, a `Sec-Fetch-Site` of `cross-site`, or, on a loopback port without token files
+    /// (where every request is admin), a `Host` that is not a loopback name (DNS rebinding). Health checks are
+    /// exempt: they act on nothing and read nothing.
+    private func crossSiteRefusal(_ request: HTTPRequest, path: [String]) -> String? {
+        if path == ["healthz"] || path == ["readyz"] { return nil }
+        let host = (request.headers["host"] ?? "").lowercased()
+        if let origin = request.headers["origin"]?.lowercased() {
+            let authority = origin.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first
+            guard let authority, String(authority) == host else {
+                return "cross-origin request refused: Origin \(origin) is not this server (\(host))"
+            }
+        }
+        if request.headers["sec-fetch-site"]?.lowercased() == "cross-site" {
+            return "cross-site request refused (Sec-Fetch-Site: cross-site)"
+        }
+        if !context.configuration.requiresAuthentication, loop.listensOnLoopback, !Self.isLoopbackHost(host) {
+            return "Host \(host) refused: this port listens on loopback without tokens, so it answers loopback "
+                + "names only (127.0.0.1, [::1], localhost)"
+        }
+        return nil
+    }
+
+    /// True for `localhost`, `127.x.x.x` and `[::1]`, with or without a port.
+    static func isLoopbackHost(_ host: String) -> Bool {
+        var name = Substring(host)
+        if name.hasPrefix("[") {
+            guard let close = name.firstIndex(of: "]") else { return false }
+            return name[name.index(after: name.startIndex)..<close] == "::1"
+        }
+        if let colon = name.lastIndex(of: ":") { name = name[..<colon] }
+        if name == "localhost" { return true }
+        let octets = name.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
     /// The role of the request's bearer token (admin for everyone without token files).
     private func authenticate(_ request: HTTPRequest) -> Result<Role, ProtocolError> {
         guard context.configuration.requiresAuthentication else { return .success(.admin) }
@@ -233,6 +285,9 @@ struct HTTPRouter {
         do {
             value = try JSONParser.parse(body)
         } catch {
+            if let name = error.duplicateMember {
+                return .failure(ProtocolError(.badRequest, "duplicate field '\(name)'"))
+            }
             return .failure(ProtocolError(.badJSON, "the body is not JSON: \(error)"))
         }
         guard case .object(let members) = value else {
@@ -249,7 +304,10 @@ struct HTTPRouter {
     /// A protocol reply as an HTTP response: 200 for `ok`, else the status its error code stands for.
     static func apiResponse(_ reply: [UInt8]) -> HTTPResponse {
         var status = HTTPStatus.ok
-        if case .object(let members)? = try? JSONParser.parse(reply), members["ok"] == .bool(false),
+        // Replies without an id begin with their "ok" member: only an error reply is parsed (a list reply may
+        // be megabytes).
+        if !reply.starts(with: #"{"ok":true"#.utf8), case .object(let members)? = try? JSONParser.parse(reply),
+            members["ok"] == .bool(false),
             case .string(let code)? = members["error"]?["code"]
         {
             status = Self.status(for: ErrorCode(rawValue: code))

@@ -39,6 +39,8 @@ struct HTTPStatus: Sendable, Hashable, CustomStringConvertible {
     /// 414: the request line is over the header limit.
     static let uriTooLong = HTTPStatus(code: 414, reason: "URI Too Long")
     /// 429: too many requests; retry later.
+    static let unsupportedMediaType = HTTPStatus(code: 415, reason: "Unsupported Media Type")
+    /// 429.
     static let tooManyRequests = HTTPStatus(code: 429, reason: "Too Many Requests")
     /// 431: the header section is over the limit.
     static let headerFieldsTooLarge = HTTPStatus(code: 431, reason: "Request Header Fields Too Large")

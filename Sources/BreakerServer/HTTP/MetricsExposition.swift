@@ -90,7 +90,7 @@ enum MetricsExposition {
 
         out.histogram(
             "highway_breaker_commit_seconds",
-            "How long each database transaction of acknowledged changes took.",
+            "How long each database transaction of changes took (failed ones included).",
             persistence.commitDurations
         )
         out.single(

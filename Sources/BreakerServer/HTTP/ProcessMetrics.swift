@@ -41,7 +41,9 @@ struct ProcessMetrics {
             m.openDescriptors = max(0, n - 1)  // less the descriptor opendir itself holds
         }
         var limit = rlimit()
-        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 { m.maximumDescriptors = Int(limit.rlim_cur) }
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
+            m.maximumDescriptors = Int(clamping: limit.rlim_cur)
+        }
         return m
     }
 
