@@ -408,13 +408,7 @@ public final class BreakerRegistry: Sendable {
             if let found = s.entries.index(forKey: resource) {
                 i = found
             } else {
-                if let refusal = reserveSlot() { return .failure(refusal) }
-                let machine = BreakerStateMachine(
-                    policy: policy ?? defaultPolicy,
-                    now: now,
-                    randomSeed: Self.randomSeed()
-                )
-                s.entries[resource] = BreakerEntry(machine: machine, changedAtMs: wallClock(), dirty: true)
+                if let refusal = create(resource, policy: policy, in: &s, now: now) { return .failure(refusal) }
                 i = s.entries.index(forKey: resource)!
                 isNew = true
             }
@@ -426,6 +420,21 @@ public final class BreakerRegistry: Sendable {
             return .success(RegistryResult(value: finish(&s.entries.values[i], now, step.value), change: change))
         }
         return try outcome.get()
+    }
+
+    /// Adds a new breaker to the shard (with `policy`, else the default policy, and a random jitter seed), or
+    /// says why not. Out of line: creation is rare, and `withEntry`, inlined into every operation, stays small.
+    @inline(never)
+    private func create(
+        _ resource: String,
+        policy: BreakerPolicy?,
+        in s: inout ShardState,
+        now: MonotonicInstant
+    ) -> ProtocolError? {
+        if let refusal = reserveSlot() { return refusal }
+        let machine = BreakerStateMachine(policy: policy ?? defaultPolicy, now: now, randomSeed: Self.randomSeed())
+        s.entries[resource] = BreakerEntry(machine: machine, changedAtMs: wallClock(), dirty: true)
+        return nil
     }
 
     private func withExisting(
