@@ -75,7 +75,7 @@ extension EventLoop {
             case .failed(let error):
                 context.logger.debug(
                     "TLS failed; closing the connection",
-                    metadata: ["error": "\(error)", "peer": "\(PeerAddress.of(c.fd))"]
+                    metadata: ["error": "\(error)", "peer": "\(PeerAddress.text(of: c.fd))"]
                 )
                 tls.takeOutput(appendingTo: &c.cipher)
                 _ = c.cipher.withUnsafeBytes { send(c.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -90,7 +90,10 @@ extension EventLoop {
     private func tlsEstablished(_ c: Connection, _ tls: TLSSession) {
         guard c.handshakeDeadline != nil else { return }
         c.handshakeDeadline = nil
-        if c.session.clientName == nil, let name = tls.peerCommonName { c.session.clientName = name }
+        if c.session.clientName == nil, let name = tls.peerCommonName {
+            c.session.clientName = name
+            c.session.client = ClientIdentity.hash(name)
+        }
     }
 
     /// Splits `bytes` into lines and answers each complete one, until the machine says stop.

@@ -244,6 +244,7 @@ final class EventLoop: @unchecked Sendable {
             machine: machine,
             maximumLineBytes: config.maximumLineBytes
         )
+        connection.session.client = ClientIdentity.peer(PeerAddress.of(fd))
         if let tls = context.tls {
             do {
                 connection.tls = try TLSSession(context: tls.current)
@@ -308,7 +309,7 @@ final class EventLoop: @unchecked Sendable {
                 if let handshake = c.handshakeDeadline, now >= handshake {
                     context.logger.debug(
                         "closing a connection whose TLS handshake did not complete in time",
-                        metadata: ["peer": "\(PeerAddress.of(c.fd))"]
+                        metadata: ["peer": "\(PeerAddress.text(of: c.fd))"]
                     )
                     closeConnection(c)
                     continue

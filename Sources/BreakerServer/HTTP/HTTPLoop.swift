@@ -203,7 +203,7 @@ final class HTTPLoop: @unchecked Sendable {
                 close(fd)
                 continue
             }
-            adopt(fd, peer: PeerAddress.describe(address))
+            adopt(fd, peer: PeerAddress(address)?.description ?? "unknown")
         }
     }
 
