@@ -1,7 +1,8 @@
 public import BreakerCore
 
 /// The reply to `acquire`: `{"id":…,"ok":true,"allowed":…,"state":…,"generation":…}`, with `"permit"` when a
-/// half-open probe permit was granted and `"retry_after_ms"` when the call was rejected.
+/// half-open probe permit was granted, `"retry_after_ms"` when the call was rejected, and `"would_allow":false`
+/// when a breaker in shadow mode allowed a call that enforce mode would have rejected.
 public struct AcquireReply: Sendable, Hashable {
     /// True when the call may go ahead.
     public var allowed: Bool
@@ -13,14 +14,25 @@ public struct AcquireReply: Sendable, Hashable {
     public var permit: Permit?
     /// When rejected, how long until asking again is worthwhile (written in whole milliseconds, rounded up).
     public var retryAfter: Duration?
+    /// False when the breaker is in shadow mode and enforce mode would have rejected the call (`allowed` is then
+    /// true, with neither a permit nor `retryAfter`); true otherwise (and left out of the line).
+    public var wouldAllow: Bool
 
     /// Creates the reply.
-    public init(allowed: Bool, state: BreakerState, generation: UInt64, permit: Permit?, retryAfter: Duration?) {
+    public init(
+        allowed: Bool,
+        state: BreakerState,
+        generation: UInt64,
+        permit: Permit?,
+        retryAfter: Duration?,
+        wouldAllow: Bool = true
+    ) {
         self.allowed = allowed
         self.state = state
         self.generation = generation
         self.permit = permit
         self.retryAfter = retryAfter
+        self.wouldAllow = wouldAllow
     }
 
     /// Writes the whole reply line, newline included. `retry_after_ms` is never negative.
@@ -35,10 +47,14 @@ public struct AcquireReply: Sendable, Hashable {
         if let retryAfter {
             w.member("retry_after_ms", max(retryAfter.millisecondsRoundedUp, 0))
         }
+        if !wouldAllow {
+            w.member("would_allow", false)
+        }
         Reply.end(&w)
     }
 
-    /// Decodes a reply object; unknown members are ignored.
+    /// Decodes a reply object; unknown members are ignored. `wouldAllow` is false only when `would_allow` is
+    /// `false`.
     public init(json: JSONValue) throws(ReplyDecodingError) {
         var permit: Permit?
         switch json["permit"] {
@@ -56,7 +72,8 @@ public struct AcquireReply: Sendable, Hashable {
             state: try json.state("state"),
             generation: try json.generation(),
             permit: permit,
-            retryAfter: json.optionalInt("retry_after_ms").map { .milliseconds($0) }
+            retryAfter: json.optionalInt("retry_after_ms").map { .milliseconds($0) },
+            wouldAllow: json["would_allow"] != .bool(false)
         )
     }
 }

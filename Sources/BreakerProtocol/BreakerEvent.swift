@@ -2,7 +2,7 @@ import BreakerCore
 
 /// A pushed event line (after `watch`, or for a resource the connection holds a `lease` on):
 /// `{"event":"transition","resource":…,"from":…,"to":…,"cause":…,"generation":…,"at_ms":…`
-/// `[,"by":…][,"reason":…]}` or `{"event":"deleted","resource":…}`. Events never carry `ok`.
+/// `[,"by":…][,"reason":…][,"shadow":true]}` or `{"event":"deleted","resource":…}`. Events never carry `ok`.
 public enum BreakerEvent: Sendable, Hashable {
     /// A breaker changed state.
     case transition(resource: String, TransitionRecord)

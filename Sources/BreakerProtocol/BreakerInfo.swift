@@ -38,6 +38,13 @@ public struct BreakerInfo: Sendable, Hashable {
     /// Outcomes in the window, and how many of them are failures.
     public var windowCalls: Int
     public var windowFailures: Int
+    /// Slow outcomes in the window (0 without a slow-call rule).
+    public var windowSlow: Int
+    /// Distinct clients with a failure in the window (0 unless the policy's `min_failing_clients` is above 1).
+    public var windowFailingClients: Int
+    /// The cooldown the current or next `open` period lasts before jitter, in milliseconds: the policy's
+    /// `cooldown_ms`, grown after failed half-opens when the policy has `cooldown_max_ms`.
+    public var cooldownCurrentMs: Int64
     /// Open: cooldown remaining; forced with a TTL: TTL remaining (milliseconds). Nil otherwise.
     public var retryAfterMs: Int64?
     public var forced: Forced?
@@ -59,7 +66,10 @@ public struct BreakerInfo: Sendable, Hashable {
         forced: Forced?,
         halfOpen: HalfOpen?,
         changedAtMs: Int64,
-        leases: Int? = nil
+        leases: Int? = nil,
+        windowSlow: Int = 0,
+        windowFailingClients: Int = 0,
+        cooldownCurrentMs: Int64? = nil
     ) {
         self.resource = resource
         self.state = state
@@ -72,10 +82,13 @@ public struct BreakerInfo: Sendable, Hashable {
         self.halfOpen = halfOpen
         self.changedAtMs = changedAtMs
         self.leases = leases
+        self.windowSlow = windowSlow
+        self.windowFailingClients = windowFailingClients
+        self.cooldownCurrentMs = cooldownCurrentMs ?? policy.cooldown.millisecondsRoundedUp
     }
 
     /// Writes the breaker object. Fields that do not apply (`retry_after_ms`, `forced`, `half_open`, `leases`) are
-    /// left out.
+    /// left out; `cooldown_ms_current` and the window's `slow` and `failing_clients` are always there.
     public func write(to w: inout JSONWriter) {
         w.beginObject()
         w.member("resource", resource)
@@ -87,7 +100,10 @@ public struct BreakerInfo: Sendable, Hashable {
         w.beginObject()
         w.member("calls", windowCalls)
         w.member("failures", windowFailures)
+        w.member("slow", windowSlow)
+        w.member("failing_clients", windowFailingClients)
         w.endObject()
+        w.member("cooldown_ms_current", cooldownCurrentMs)
         if let retryAfterMs {
             w.member("retry_after_ms", retryAfterMs)
         }

@@ -71,7 +71,8 @@ extension JSONValue {
 }
 
 extension TransitionRecord {
-    /// Decodes a transition (a `history` entry or the body of a `transition` event).
+    /// Decodes a transition (a `history` entry or the body of a `transition` event); `shadow` is true only when
+    /// the member is `true`.
     public init(json: JSONValue) throws(ReplyDecodingError) {
         let causeText = try json.string("cause")
         guard let cause = TransitionCause(rawValue: causeText) else {
@@ -84,13 +85,15 @@ extension TransitionRecord {
             generation: UInt64(max(0, try json.int("generation"))),
             atMs: try json.int("at_ms"),
             by: json.optionalString("by"),
-            reason: json.optionalString("reason")
+            reason: json.optionalString("reason"),
+            shadow: json["shadow"] == .bool(true)
         )
     }
 }
 
 extension BreakerInfo {
-    /// Decodes a breaker object.
+    /// Decodes a breaker object. Members that a server before breakerd 0.3.0 did not send take their defaults
+    /// (`cooldown_ms_current`: the policy's cooldown; the window's `slow` and `failing_clients`: 0).
     public init(json: JSONValue) throws(ReplyDecodingError) {
         let policy: BreakerPolicy
         do {
@@ -130,7 +133,10 @@ extension BreakerInfo {
             forced: forced,
             halfOpen: halfOpen,
             changedAtMs: try json.int("changed_at_ms"),
-            leases: json.optionalInt("leases").map { Int(clamping: $0) }
+            leases: json.optionalInt("leases").map { Int(clamping: $0) },
+            windowSlow: window.optionalInt("slow").map { Int(clamping: $0) } ?? 0,
+            windowFailingClients: window.optionalInt("failing_clients").map { Int(clamping: $0) } ?? 0,
+            cooldownCurrentMs: json.optionalInt("cooldown_ms_current")
         )
     }
 }

@@ -4,6 +4,7 @@ public import BreakerCore
 ///
 /// ```json
 /// {"id":3,"ok":true,"leases":[{"resource":"db","state":"closed","generation":4,"lease_ms":1000},
+///  {"resource":"trial","state":"open","generation":3,"lease_ms":1000,"would_allow":false},
 ///  {"resource":"pay","state":"open","generation":1,"lease_ms":0,"retry_after_ms":29000},
 ///  {"resource":"no spaces","error":{"code":"invalid_resource","message":"…"}}]}
 /// ```
@@ -31,14 +32,26 @@ public struct LeaseReply: Sendable, Hashable {
         /// While `open` or `forced_open`: how long until asking again is worthwhile (written in whole
         /// milliseconds, rounded up); nil otherwise.
         public var retryAfter: Duration?
+        /// False when the breaker is in shadow mode and enforce mode would have rejected calls (`open` or
+        /// `forced_open`): the lease is granted as for `closed`, without `retryAfter`. True otherwise (and left
+        /// out of the line).
+        public var wouldAllow: Bool
 
         /// Creates a served entry.
-        public init(resource: String, state: BreakerState, generation: UInt64, lease: Duration, retryAfter: Duration?) {
+        public init(
+            resource: String,
+            state: BreakerState,
+            generation: UInt64,
+            lease: Duration,
+            retryAfter: Duration?,
+            wouldAllow: Bool = true
+        ) {
             self.resource = resource
             self.state = state
             self.generation = generation
             self.lease = lease
             self.retryAfter = retryAfter
+            self.wouldAllow = wouldAllow
         }
     }
 
@@ -65,6 +78,9 @@ public struct LeaseReply: Sendable, Hashable {
                 w.member("lease_ms", max(lease.lease.millisecondsRoundedUp, 0))
                 if let retryAfter = lease.retryAfter {
                     w.member("retry_after_ms", max(retryAfter.millisecondsRoundedUp, 0))
+                }
+                if !lease.wouldAllow {
+                    w.member("would_allow", false)
                 }
             case .failed(let resource, let error):
                 if let resource { w.member("resource", resource) }
@@ -102,7 +118,8 @@ public struct LeaseReply: Sendable, Hashable {
                         state: try item.state("state"),
                         generation: try item.generation(),
                         lease: .milliseconds(max(0, try item.int("lease_ms"))),
-                        retryAfter: item.optionalInt("retry_after_ms").map { .milliseconds($0) }
+                        retryAfter: item.optionalInt("retry_after_ms").map { .milliseconds($0) },
+                        wouldAllow: item["would_allow"] != .bool(false)
                     )
                 )
             )

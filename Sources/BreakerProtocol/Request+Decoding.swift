@@ -165,6 +165,19 @@ struct Fields {
         }
     }
 
+    /// The `slow` count of a batch of `outcomes` outcomes (0 to `outcomes`), or nil when left out.
+    func slow(of outcomes: Int64) throws(ProtocolError) -> Int64? {
+        guard let slow = try integer("slow", range: 0...Int64(Int32.max)) else { return nil }
+        guard slow <= outcomes else {
+            throw ProtocolError(
+                .badRequest,
+                "field 'slow' is \(slow), more than the \(outcomes) outcomes reported (successes + failures): it "
+                    + "counts how many of them were slow"
+            )
+        }
+        return slow
+    }
+
     func bool(_ name: String) throws(ProtocolError) -> Bool? {
         switch value[name] {
         case nil, .null?: return nil
@@ -273,6 +286,13 @@ struct Fields {
                         "give either 'outcome' or the counts 'successes'/'failures', not both"
                     )
                 }
+                guard (value["slow"] ?? .null) == .null else {
+                    throw ProtocolError(
+                        .badRequest,
+                        "field 'slow' goes with the counts 'successes'/'failures'; a single 'outcome' is slow by "
+                            + "its 'duration_ms'"
+                    )
+                }
                 let outcome = try oneOf(
                     "outcome",
                     ["success": Outcome.success, "failure": .failure, "ignored": .ignored]
@@ -292,7 +312,8 @@ struct Fields {
                 guard permitText == nil else {
                     throw ProtocolError(.badRequest, "field 'permit' goes with a single 'outcome', not with counts")
                 }
-                kind = .batch(successes: Int(successes ?? 0), failures: Int(failures ?? 0))
+                let slow = try slow(of: (successes ?? 0) + (failures ?? 0)) ?? 0
+                kind = .batch(successes: Int(successes ?? 0), failures: Int(failures ?? 0), slow: Int(slow))
             } else {
                 throw ProtocolError(
                     .badRequest,

@@ -30,9 +30,10 @@ extension Request {
             case .outcome(let outcome, let permit):
                 w.member("outcome", outcome.rawValue)
                 if let permit { w.member("permit", permit.description) }
-            case .batch(let successes, let failures):
+            case .batch(let successes, let failures, let slow):
                 w.member("successes", successes)
                 w.member("failures", failures)
+                if slow != 0 { w.member("slow", slow) }
             }
             if let durationMs { w.member("duration_ms", durationMs) }
             Self.write(policy: policy, into: &w)

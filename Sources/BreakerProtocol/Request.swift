@@ -13,10 +13,11 @@ public struct Request: Sendable, Hashable {
         self.operation = operation
     }
 
-    /// What a `report` carries: one outcome (with its permit), or counts of outcomes without permits.
+    /// What a `report` carries: one outcome (with its permit), or counts of outcomes without permits, `slow` of
+    /// them (the last ones of the batch) slow.
     public enum ReportKind: Sendable, Hashable {
         case outcome(Outcome, permit: Permit?)
-        case batch(successes: Int, failures: Int)
+        case batch(successes: Int, failures: Int, slow: Int = 0)
     }
 
     /// A request's operation and its fields, already validated.
@@ -24,6 +25,8 @@ public struct Request: Sendable, Hashable {
         case ping
         case hello(token: String?, client: String?, protocolVersion: Int?)
         case acquire(resource: String, policy: BreakerPolicy?)
+        /// `durationMs`: how long the call took; a single outcome is slow when it is at least the policy's
+        /// `slow_call_ms`.
         case report(resource: String, kind: ReportKind, policy: BreakerPolicy?, durationMs: Int64?, noreply: Bool)
         /// Reports outcomes counted locally and asks for leases: one entry per resource, at most
         /// `Request.maximumLeaseEntries`, answered in order (an `.invalid` entry fails alone).

@@ -1,7 +1,7 @@
 public import BreakerCore
 
 extension TransitionRecord {
-    /// Writes the record's members into an object already begun.
+    /// Writes the record's members into an object already begun: `shadow` only when true.
     public func writeMembers(to w: inout JSONWriter) {
         w.member("from", from.rawValue)
         w.member("to", to.rawValue)
@@ -13,6 +13,9 @@ extension TransitionRecord {
         }
         if let reason {
             w.member("reason", reason)
+        }
+        if shadow {
+            w.member("shadow", true)
         }
     }
 }

@@ -5,7 +5,9 @@ public import BreakerCore
 ///
 /// ```json
 /// {"failure_threshold":"2/5","success_threshold":"3/3","cooldown_ms":30000,
-///  "window":{"type":"count","size":5},"minimum_calls":5,"half_open_permits":3,"permit_ttl_ms":10000}
+///  "window":{"type":"count","size":5},"minimum_calls":5,"half_open_permits":3,"permit_ttl_ms":10000,
+///  "slow_call_ms":2000,"slow_call_threshold":"3/5","cooldown_max_ms":240000,"cooldown_multiplier":2.0,
+///  "cooldown_jitter":0.1,"mode":"shadow","min_failing_clients":2}
 /// ```
 /// Every field but `failure_threshold` may be left out and takes BreakerCore's default.
 public enum WirePolicy {
@@ -57,6 +59,28 @@ public enum WirePolicy {
         func count(_ name: String) throws(ProtocolError) -> Int? {
             try integer(value, name, path: field).map { Int(clamping: $0) }
         }
+        func number(_ name: String) throws(ProtocolError) -> Double? {
+            switch value[name] {
+            case nil, .null?: return nil
+            case .integer(let i)?: return Double(i)
+            case .number(let d)?: return d
+            case let other?:
+                throw ProtocolError(.invalidPolicy, "\(field).\(name) must be a number, got \(other.typeName)")
+            }
+        }
+        func mode() throws(ProtocolError) -> BreakerPolicy.Mode {
+            let choices = "\"enforce\" or \"shadow\""
+            switch value["mode"] {
+            case nil, .null?: return .enforce
+            case .string(let s)?:
+                guard let mode = BreakerPolicy.Mode(rawValue: s) else {
+                    throw ProtocolError(.invalidPolicy, "\(field).mode must be \(choices), got \"\(s)\"")
+                }
+                return mode
+            case let other?:
+                throw ProtocolError(.invalidPolicy, "\(field).mode must be \(choices), got \(other.typeName)")
+            }
+        }
 
         let failure = try fraction("failure_threshold", required: true)!
         let success = try fraction("success_threshold", required: false)
@@ -94,7 +118,14 @@ public enum WirePolicy {
                 window: window,
                 minimumCalls: try count("minimum_calls"),
                 halfOpenPermits: try count("half_open_permits"),
-                permitTTL: try milliseconds("permit_ttl_ms") ?? BreakerPolicy.defaultPermitTTL
+                permitTTL: try milliseconds("permit_ttl_ms") ?? BreakerPolicy.defaultPermitTTL,
+                slowCallDuration: try milliseconds("slow_call_ms"),
+                slowCallThreshold: try fraction("slow_call_threshold", required: false),
+                cooldownMaximum: try milliseconds("cooldown_max_ms"),
+                cooldownMultiplier: try number("cooldown_multiplier"),
+                cooldownJitter: try number("cooldown_jitter") ?? 0,
+                mode: try mode(),
+                minFailingClients: try count("min_failing_clients") ?? 1
             )
         } catch let error as BreakerPolicyError {
             throw ProtocolError(.invalidPolicy, problem(error, in: value, field: field))
@@ -111,6 +142,9 @@ public enum WirePolicy {
         "minimum_calls": "the window's size for a count window, failure_threshold's n for a time window",
         "window.size": "failure_threshold's n",
         "window": "a count window of failure_threshold's n",
+        "slow_call_ms": "no slow-call rule",
+        "slow_call_threshold": "no slow-call rule",
+        "cooldown_max_ms": "a cooldown that does not grow",
     ]
 
     /// The message for a policy the core refused: it names the field the user sent, or, when the field was
@@ -138,7 +172,10 @@ public enum WirePolicy {
         return try decode(value)
     }
 
-    /// Writes the full effective policy as an object.
+    /// Writes the full effective policy as an object: every field of protocol 1's first revision, then
+    /// `cooldown_jitter`, `mode` and `min_failing_clients` always, and the slow-call rule (`slow_call_ms`,
+    /// `slow_call_threshold`) and the growing cooldown (`cooldown_max_ms`, `cooldown_multiplier`) when set.
+    /// Fractional numbers are written in their shortest form that reads back the same (`2.0`, `0.25`).
     public static func write(_ policy: BreakerPolicy, to w: inout JSONWriter) {
         w.beginObject()
         w.member("failure_threshold", policy.failureThreshold.description)
@@ -160,6 +197,19 @@ public enum WirePolicy {
         w.member("minimum_calls", policy.minimumCalls)
         w.member("half_open_permits", policy.halfOpenPermits)
         w.member("permit_ttl_ms", policy.permitTTL.millisecondsRoundedUp)
+        if let slowCall = policy.slowCall {
+            w.member("slow_call_ms", slowCall.duration.millisecondsRoundedUp)
+            w.member("slow_call_threshold", slowCall.threshold.description)
+        }
+        if let growth = policy.cooldownGrowth {
+            w.member("cooldown_max_ms", growth.maximum.millisecondsRoundedUp)
+            w.key("cooldown_multiplier")
+            w.value(.number(growth.multiplier))
+        }
+        w.key("cooldown_jitter")
+        w.value(.number(policy.cooldownJitter))
+        w.member("mode", policy.mode.rawValue)
+        w.member("min_failing_clients", policy.minFailingClients)
         w.endObject()
     }
 }

@@ -101,7 +101,7 @@ public final class BreakerRegistry: Sendable {
             let result: BreakerCore.ReportResult
             switch kind {
             case .outcome(let outcome, let permit): result = entry.machine.report(outcome, permit: permit, now: now)
-            case .batch(let s, let f): result = entry.machine.record(successes: s, failures: f, now: now)
+            case .batch(let s, let f, _): result = entry.machine.record(successes: s, failures: f, now: now)
             }
             return Step(result, transitions: result.transitions, changed: result.counted)
         } finish: { entry, _, result in

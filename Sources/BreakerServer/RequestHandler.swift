@@ -215,7 +215,7 @@ final class RequestHandler: Sendable {
         out: inout JSONWriter
     ) -> Answer {
         let names = entries.compactMap { entry -> String? in
-            if case .lease(let resource, _, _, _) = entry { return resource }
+            if case .lease(let resource, _, _, _, _) = entry { return resource }
             return nil
         }
         if !names.isEmpty {
@@ -229,7 +229,7 @@ final class RequestHandler: Sendable {
             switch entry {
             case .invalid(let resource, let error):
                 slots.append(.failed(resource: resource, error))
-            case .lease(let resource, let successes, let failures, let policy):
+            case .lease(let resource, let successes, let failures, _, let policy):
                 do {
                     let r = try registry.lease(
                         resource,

@@ -97,7 +97,8 @@ import Testing
             line(Request(id: .integer(8), .acquire(resource: "db", policy: policy)))
                 == #"{"id":8,"op":"acquire","resource":"db","policy":{"failure_threshold":"2/5","#
                 + #""success_threshold":null,"cooldown_ms":30000,"window":{"type":"count","size":5},"#
-                + #""minimum_calls":5,"half_open_permits":5,"permit_ttl_ms":10000}}"# + "\n"
+                + #""minimum_calls":5,"half_open_permits":5,"permit_ttl_ms":10000,"cooldown_jitter":0.0,"#
+                + #""mode":"enforce","min_failing_clients":1}}"# + "\n"
         )
         let report = Request.Operation.report(
             resource: "db",

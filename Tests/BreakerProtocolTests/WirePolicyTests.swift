@@ -21,6 +21,18 @@ import Testing
                 halfOpenPermits: 4,
                 permitTTL: .seconds(3)
             ),
+            try BreakerPolicy(
+                failureThreshold: Fraction(5, 10),
+                cooldown: .seconds(2),
+                slowCallDuration: .milliseconds(250),
+                slowCallThreshold: Fraction(3, 10),
+                cooldownMaximum: .seconds(60),
+                cooldownMultiplier: 1.5,
+                cooldownJitter: 0.25,
+                mode: .shadow,
+                minFailingClients: 3
+            ),
+            try BreakerPolicy(failureThreshold: Fraction(1, 2), cooldownMaximum: .seconds(30), cooldownJitter: 1),
         ]
         for p in policies { #expect(try roundTrip(p) == p) }
     }
@@ -32,7 +44,7 @@ import Testing
         WirePolicy.write(p, to: &w)
         #expect(
             String(decoding: w.bytes, as: UTF8.self)
-                == #"{"failure_threshold":"2/5","success_threshold":null,"cooldown_ms":30000,"window":{"type":"count","size":5},"minimum_calls":5,"half_open_permits":5,"permit_ttl_ms":10000}"#
+                == #"{"failure_threshold":"2/5","success_threshold":null,"cooldown_ms":30000,"window":{"type":"count","size":5},"minimum_calls":5,"half_open_permits":5,"permit_ttl_ms":10000,"cooldown_jitter":0.0,"mode":"enforce","min_failing_clients":1}"#
         )
     }
 }
