@@ -31,6 +31,12 @@ import Synchronization
 /// lease, ask the server as in strict mode; when the lease lapses and the server cannot be asked, `fallback`
 /// decides. The price: after the failure that trips the circuit, a leased client may let calls through until
 /// that failure has reached the server and the trip has been pushed back, which strict mode never does.
+///
+/// Issue #16: strict mode sends each call's duration with its report (the server decides what is slow by the
+/// breaker's `slow_call_ms`); leased mode times the calls it decides locally and counts as slow those that took
+/// at least `policy`'s slow-call duration (none without a `policy` that has a slow-call rule). A breaker in
+/// shadow mode never rejects: each call the server says enforce mode would have rejected (`would_allow:false`,
+/// on an `acquire` or a lease) runs, calls `onShadowRejection` and counts in `shadowRejectionCount`.
 public final class SharedCircuitBreaker: ResiliencePolicy {
     /// What to do while the server cannot be asked.
     public enum Fallback: String, Sendable, Hashable {
@@ -55,6 +61,11 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     /// client's I/O thread: keep it short.
     public typealias StateChangeHandler = @Sendable (SharedCircuitBreaker, BreakerState, BreakerState) -> Void
 
+    /// Called, in shadow mode, for each call that enforce mode would have rejected (the call runs), with the
+    /// breaker and the state the server gave (`open`, `half_open` with every probe permit taken, or
+    /// `forced_open`). It runs on the calling thread before the call: keep it short.
+    public typealias ShadowRejectionHandler = @Sendable (SharedCircuitBreaker, BreakerState) -> Void
+
     private struct State: Sendable {
         var lastState: BreakerState?
         /// The client connection on which an acquire that carried the policy was answered (after that, the
@@ -72,6 +83,10 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     public let fallback: Fallback
     private let handle: @Sendable (any Error) -> Bool
     private let onStateChange: StateChangeHandler?
+    private let onShadowRejection: ShadowRejectionHandler?
+    /// `policy`'s slow-call duration: leased mode counts a call decided locally as slow when it took this long.
+    private let slowCallDuration: Duration?
+    private let shadowRejections = Atomic<Int>(0)
     private let local: CircuitBreakerPolicy
     /// How calls are decided while the server can be asked.
     public let consistency: Consistency
@@ -102,6 +117,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     ///   - consistency: `.strict` (default: every call asks the server) or `.leased` (closed circuits decide
     ///     locally under a lease).
     ///   - onStateChange: called for each transition the server pushes for this resource.
+    ///   - onShadowRejection: in shadow mode, called for each call that enforce mode would have rejected.
     /// - Throws: `ConfigurationError` for an invalid resource name.
     public init(
         resource: String,
@@ -111,6 +127,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         fallback: Fallback = .local,
         consistency: Consistency = .strict,
         onStateChange: StateChangeHandler? = nil,
+        onShadowRejection: ShadowRejectionHandler? = nil,
         logger: Logger = Logger(label: "highway-breaker.shared")
     ) throws {
         if let problem = ResourceName.problem(with: resource) {
@@ -124,6 +141,8 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         self.consistency = consistency
         self.leases = consistency == .leased ? client.core.leases : nil
         self.onStateChange = onStateChange
+        self.onShadowRejection = onShadowRejection
+        self.slowCallDuration = policy?.slowCall?.duration
         self.logger = logger
         self.local = CircuitBreakerPolicy(policy: policy ?? BreakerPolicy.default, handle: handle, name: resource)
         let id = client.subscribe(prefix: resource) { [weak self] event in self?.receive(event) }
@@ -148,6 +167,10 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     /// How many calls the fallback decided.
     public var fallbackCallCount: Int { fallbackCalls.load(ordering: .relaxed) }
 
+    /// In shadow mode: how many calls ran that enforce mode would have rejected, as the server said (0 in
+    /// enforce mode). Calls decided by the local fallback count in its own `CircuitBreakerPolicy`, not here.
+    public var shadowRejectionCount: Int { shadowRejections.load(ordering: .relaxed) }
+
     /// Returns once the server has acknowledged the watch that delivers this resource's transitions to
     /// `onStateChange`: every transition made after this returns, by any process, reaches the handler. (A
     /// transition caused through the same `client` after `init` reaches it anyway: the client's requests are
@@ -162,14 +185,15 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
 
     public func execute<T>(isolation: isolated (any Actor)?, _ body: () async throws -> T) async throws -> T {
         if let leases, try admitsLocally(leases) {
+            let start = slowCallDuration == nil ? nil : SystemClock.read()
             let value: T
             do {
                 value = try await body()
             } catch {
-                countLocally(outcome(of: error), leases)
+                countLocally(outcome(of: error), leases, since: start)
                 throw error
             }
-            countLocally(.success, leases)
+            countLocally(.success, leases, since: start)
             return value
         }
         guard let decision = try await ask() else {
@@ -194,14 +218,15 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
 
     public func executeBlocking<T>(_ body: () throws -> T) throws -> T {
         if let leases, try admitsLocally(leases) {
+            let start = slowCallDuration == nil ? nil : SystemClock.read()
             let value: T
             do {
                 value = try body()
             } catch {
-                countLocally(outcome(of: error), leases)
+                countLocally(outcome(of: error), leases, since: start)
                 throw error
             }
-            countLocally(.success, leases)
+            countLocally(.success, leases, since: start)
             return value
         }
         let connection = client.connectionCount
@@ -239,6 +264,10 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         case .allowLocally:
             endOutage()
             return true
+        case .allowInShadow(let wouldReject):
+            endOutage()
+            noteShadowRejection(wouldReject)
+            return true
         case .askServer:
             return false
         case .reject(let rejecting, let retryAfter):
@@ -248,11 +277,20 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         }
     }
 
-    /// Leased mode: counts the outcome of a call decided locally for the next `lease` line; the local breaker
-    /// sees it too, so it is warm if the server goes away.
-    private func countLocally(_ outcome: Outcome, _ leases: LeaseKeeper) {
-        leases.count(outcome, at: LeaseBook.Slot(index: leaseSlot.load(ordering: .relaxed)))
-        local.complete(outcome, permit: nil)
+    /// Leased mode: counts the outcome of a call decided locally for the next `lease` line, as slow when it took
+    /// at least the slow-call duration since `start` (nil: not timed); the local breaker sees it too, so it is
+    /// warm if the server goes away.
+    private func countLocally(_ outcome: Outcome, _ leases: LeaseKeeper, since start: MonotonicInstant?) {
+        let duration = start.map { SystemClock.read() - $0 }
+        let slow = duration.map { d in slowCallDuration.map { d >= $0 } ?? false } ?? false
+        leases.count(outcome, slow: slow, at: LeaseBook.Slot(index: leaseSlot.load(ordering: .relaxed)))
+        local.complete(outcome, permit: nil, duration: duration)
+    }
+
+    /// Shadow mode: the server allowed a call that enforce mode would have rejected (it was `state`).
+    private func noteShadowRejection(_ state: BreakerState) {
+        shadowRejections.add(1, ordering: .relaxed)
+        onShadowRejection?(self, state)
     }
 
     /// Asks the server. Nil when it cannot be asked (the fallback decides; the outage is noted); rethrows errors
@@ -292,7 +330,8 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         state.withLock { $0.policyAnsweredOnConnection = connection }
     }
 
-    /// Records the server's answer; returns the permit, or throws the rejection.
+    /// Records the server's answer; returns the permit, or throws the rejection. A call allowed in shadow mode
+    /// that enforce mode would have rejected is noted (`onShadowRejection`) and runs.
     private func admit(_ decision: AcquireReply) throws -> Permit? {
         state.withLock { $0.lastState = decision.state }
         endOutage()
@@ -304,6 +343,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
                 source: .server
             )
         }
+        if !decision.wouldAllow { noteShadowRejection(decision.state) }
         return decision.permit
     }
 
@@ -342,10 +382,12 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         return handle(error) ? .failure : .success
     }
 
-    /// Reports without waiting; the local breaker sees the outcome too, so it is warm if the server goes away.
+    /// Reports without waiting, with the call's duration (the server decides whether it was slow); the local
+    /// breaker sees the outcome too, so it is warm if the server goes away.
     private func complete(_ outcome: Outcome, permit: Permit?, since start: MonotonicInstant) {
-        try? client.reportWithoutReply(resource, outcome: outcome, permit: permit, duration: SystemClock.read() - start)
-        local.complete(outcome, permit: nil)
+        let duration = SystemClock.read() - start
+        try? client.reportWithoutReply(resource, outcome: outcome, permit: permit, duration: duration)
+        local.complete(outcome, permit: nil, duration: duration)
     }
 
     private func receive(_ event: BreakerEvent) {
