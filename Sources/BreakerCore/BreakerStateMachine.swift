@@ -329,7 +329,7 @@ public struct BreakerStateMachine: Sendable {
 
     /// `cooldown` within the policy's bounds: at least its cooldown, at most its maximum (or the cooldown
     /// itself when it does not grow).
-    static func cooldown(_ cooldown: Duration, within policy: BreakerPolicy) -> Duration {
+    public static func cooldown(_ cooldown: Duration, within policy: BreakerPolicy) -> Duration {
         min(max(cooldown, policy.cooldown), policy.cooldownGrowth?.maximum ?? policy.cooldown)
     }
 

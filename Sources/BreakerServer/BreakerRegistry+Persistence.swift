@@ -36,7 +36,8 @@ extension BreakerRegistry {
     /// Loads stored breakers (before the server starts). Stored deadlines are wall-clock instants: what is left
     /// of a cooldown or a force TTL is clamped to the cooldown or TTL itself, so that a wall clock that was
     /// ahead when they were written (and stepped back since) cannot stretch them; a deadline already past
-    /// counts as elapsed (`PersistedBreaker.remaining(atWallMs:)`).
+    /// counts as elapsed (`PersistedBreaker.remaining(atWallMs:)`). Each breaker's cooldown jitter gets a fresh
+    /// random seed.
     func restore(_ rows: [PersistedBreaker], history: [String: [TransitionRecord]]) -> Restored {
         var restored = Restored()
         let now = clock.now
@@ -57,7 +58,7 @@ extension BreakerRegistry {
                 )
             }
             let window = OutcomeWindow(
-                row.policy.window,
+                for: row.policy,
                 decoding: row.window,
                 now: now,
                 elapsed: .milliseconds(max(0, wall - row.savedAtMs))
@@ -70,7 +71,9 @@ extension BreakerRegistry {
                 openUntil: now + (left.cooldown ?? .zero),
                 force: force,
                 window: window,
-                nextPermitSequence: row.nextPermitSequence &+ Self.permitSequenceGapOnRestore
+                nextPermitSequence: row.nextPermitSequence &+ Self.permitSequenceGapOnRestore,
+                currentCooldown: row.currentCooldown,
+                randomSeed: Self.randomSeed()
             )
             var entry = BreakerEntry(machine: machine, changedAtMs: row.changedAtMs, dirty: false)
             for r in (history[row.resource] ?? []).suffix(BreakerEntry.recentTransitionsInMemory) { entry.record(r) }
@@ -104,7 +107,8 @@ extension BreakerRegistry {
             },
             changedAtMs: entry.changedAtMs,
             window: m.window.encoded(now: now),
-            savedAtMs: wall
+            savedAtMs: wall,
+            cooldownCurrentMs: m.currentCooldown == m.policy.cooldown ? nil : m.currentCooldown.millisecondsRoundedUp
         )
     }
 }

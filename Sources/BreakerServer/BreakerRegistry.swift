@@ -84,24 +84,32 @@ public final class BreakerRegistry: Sendable {
                 state: entry.machine.state,
                 generation: entry.machine.generation,
                 permit: decision.permit,
-                retryAfter: decision.retryAfter
+                retryAfter: decision.retryAfter,
+                wouldAllow: decision.wouldAllow
             )
         }
     }
 
-    /// Reports outcomes; creates the breaker (with `policy`, else the default policy) when it is new.
+    /// Reports outcomes; creates the breaker (with `policy`, else the default policy) when it is new. A single
+    /// outcome is slow when `durationMs` (milliseconds) is at least the policy's slow-call duration; `client`
+    /// names who reported (`ClientIdentity`; 0: unknown).
     func report(
         _ resource: String,
         kind: Request.ReportKind,
-        policy: BreakerPolicy?
+        policy: BreakerPolicy?,
+        durationMs: Int64? = nil,
+        client: UInt64 = 0
     ) throws(ProtocolError)
         -> RegistryResult<ReportReply>
     {
         try withEntry(resource, creatingWith: policy, by: nil) { entry, _, now in
             let result: BreakerCore.ReportResult
             switch kind {
-            case .outcome(let outcome, let permit): result = entry.machine.report(outcome, permit: permit, now: now)
-            case .batch(let s, let f, _): result = entry.machine.record(successes: s, failures: f, now: now)
+            case .outcome(let outcome, let permit):
+                let slow = durationMs.map { Self.isSlow($0, under: entry.machine.policy) } ?? false
+                result = entry.machine.report(outcome, permit: permit, slow: slow, client: client, now: now)
+            case .batch(let s, let f, let slow):
+                result = entry.machine.record(successes: s, failures: f, slow: slow, client: client, now: now)
             }
             return Step(result, transitions: result.transitions, changed: result.counted)
         } finish: { entry, _, result in
@@ -114,26 +122,47 @@ public final class BreakerRegistry: Sendable {
         }
     }
 
-    /// Applies one `lease` entry: counts `successes` then `failures` into the window (only in `closed` and
-    /// `forced_closed`, as a count report does), creating the breaker (with `policy`, else the default policy)
-    /// when it is new, and returns the lease. A lease never moves `open` to `half_open` (only `acquire` does);
-    /// a force whose TTL ended ends. `leaseDuration` is what a `closed` or `forced_closed` breaker grants.
+    /// Applies one `lease` entry: counts `successes` then `failures` into the window, the last `slow` of them
+    /// slow (only in `closed` and `forced_closed`, as a count report does; `client` names who reported them),
+    /// creating the breaker (with `policy`, else the default policy) when it is new, and returns the lease. A
+    /// lease never moves `open` to `half_open` (only `acquire` does); a force whose TTL ended ends.
+    /// `leaseDuration` is what a `closed` or `forced_closed` breaker grants, and, in shadow mode, an `open` or
+    /// `forced_open` one (with `wouldAllow` false).
     func lease(
         _ resource: String,
         successes: Int,
         failures: Int,
+        slow: Int = 0,
+        client: UInt64 = 0,
         policy: BreakerPolicy?,
         leaseDuration: Duration
     ) throws(ProtocolError) -> RegistryResult<LeaseReply.Lease> {
         try withEntry(resource, creatingWith: policy, by: nil) { entry, _, now in
             if successes > 0 || failures > 0 {
-                let result = entry.machine.record(successes: successes, failures: failures, now: now)
+                let result = entry.machine.record(
+                    successes: successes,
+                    failures: failures,
+                    slow: slow,
+                    client: client,
+                    now: now
+                )
                 return Step((), transitions: result.transitions, changed: result.counted)
             }
             let expired = entry.machine.expire(now: now)
             return Step((), transitions: expired.map { [$0] } ?? [], changed: false)
         } finish: { entry, now, _ in
             let m = entry.machine
+            let rejecting = m.state == .open || m.state == .forcedOpen
+            if rejecting && m.policy.mode == .shadow {
+                return LeaseReply.Lease(
+                    resource: resource,
+                    state: m.state,
+                    generation: m.generation,
+                    lease: leaseDuration,
+                    retryAfter: nil,
+                    wouldAllow: false
+                )
+            }
             let retryAfter: Duration?
             switch m.state {
             case .open: retryAfter = m.retryAfter(now: now)
@@ -149,6 +178,19 @@ public final class BreakerRegistry: Sendable {
                 retryAfter: retryAfter
             )
         }
+    }
+
+    /// True when a call that took `durationMs` milliseconds is slow under `policy` (never without a slow-call
+    /// rule).
+    static func isSlow(_ durationMs: Int64, under policy: BreakerPolicy) -> Bool {
+        guard let rule = policy.slowCall else { return false }
+        return Duration.milliseconds(durationMs) >= rule.duration
+    }
+
+    /// A random seed for a breaker's cooldown jitter, so that breakers that open together do not probe together.
+    static func randomSeed() -> UInt64 {
+        var generator = SystemRandomNumberGenerator()
+        return generator.next()
     }
 
     // MARK: Operators
@@ -260,7 +302,10 @@ public final class BreakerRegistry: Sendable {
             retryAfterMs: m.retryAfter(now: now)?.millisecondsRoundedUp,
             forced: forced,
             halfOpen: halfOpen,
-            changedAtMs: entry.changedAtMs
+            changedAtMs: entry.changedAtMs,
+            windowSlow: m.window.slowCount(now: now),
+            windowFailingClients: m.window.failingClients(now: now),
+            cooldownCurrentMs: m.currentCooldown.millisecondsRoundedUp
         )
     }
 
@@ -288,7 +333,8 @@ public final class BreakerRegistry: Sendable {
                 generation: t.generation,
                 atMs: wall,
                 by: operatorCause ? by : nil,
-                reason: t.cause == .forced ? reason : nil
+                reason: t.cause == .forced ? reason : nil,
+                shadow: t.shadow
             )
             s.entries.values[i].record(record)
             records.append(record)
@@ -363,7 +409,11 @@ public final class BreakerRegistry: Sendable {
                 i = found
             } else {
                 if let refusal = reserveSlot() { return .failure(refusal) }
-                let machine = BreakerStateMachine(policy: policy ?? defaultPolicy, now: now)
+                let machine = BreakerStateMachine(
+                    policy: policy ?? defaultPolicy,
+                    now: now,
+                    randomSeed: Self.randomSeed()
+                )
                 s.entries[resource] = BreakerEntry(machine: machine, changedAtMs: wallClock(), dirty: true)
                 i = s.entries.index(forKey: resource)!
                 isNew = true

@@ -239,6 +239,7 @@ final class EventLoop: @unchecked Sendable {
             machine: machine,
             maximumLineBytes: config.maximumLineBytes
         )
+        connection.session.client = ClientIdentity.peer(of: fd)
         connections[fd] = connection
         if !connection.isAuthenticated {
             connection.countedUnauthenticated = true

@@ -131,8 +131,14 @@ final class RequestHandler: Sendable {
             if let held = hold(r, session, id: id, { .acquire($0) }) { return held }
             r.value.write(id: id, into: &out)
 
-        case .report(let resource, let kind, let policy, _, let noreply):
-            let r = try registry.report(resource, kind: kind, policy: policy)
+        case .report(let resource, let kind, let policy, let durationMs, let noreply):
+            let r = try registry.report(
+                resource,
+                kind: kind,
+                policy: policy,
+                durationMs: durationMs,
+                client: session.client
+            )
             if let held = hold(r, session, id: id, { noreply ? .none : .report($0) }) { return held }
             if !noreply { r.value.write(id: id, into: &out) }
 
@@ -229,12 +235,14 @@ final class RequestHandler: Sendable {
             switch entry {
             case .invalid(let resource, let error):
                 slots.append(.failed(resource: resource, error))
-            case .lease(let resource, let successes, let failures, _, let policy):
+            case .lease(let resource, let successes, let failures, let slow, let policy):
                 do {
                     let r = try registry.lease(
                         resource,
                         successes: successes,
                         failures: failures,
+                        slow: slow,
+                        client: session.client,
                         policy: policy,
                         leaseDuration: hub.leaseDuration
                     )
@@ -273,7 +281,10 @@ final class RequestHandler: Sendable {
             )
         }
         session.role = role
-        session.clientName = client ?? session.clientName
+        if let client {
+            session.clientName = client
+            session.client = ClientIdentity.hash(client)
+        }
         HelloReply(server: "breakerd", version: serverVersion, protocolVersion: 1, role: role).write(id: id, into: &out)
     }
 

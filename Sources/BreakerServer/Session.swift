@@ -6,6 +6,9 @@ struct Session {
     var role: Role?
     /// The name from `hello`, for logs and the audit log.
     var clientName: String?
+    /// Who this connection's outcomes come from, for `min_failing_clients` (`ClientIdentity`): the hash of the
+    /// `hello` client name, else of the peer's IP address (set when the connection is accepted); 0: unknown.
+    var client: UInt64 = 0
     /// Names this connection to the watcher hub.
     let key: ConnectionKey
     /// True while the connection watches a prefix.

@@ -54,7 +54,8 @@ extension BreakerStore {
             let s = try connection.prepare(
                 """
                 SELECT resource, policy, state, generation, next_permit, open_until_ms, forced_state, forced_reason,
-                    forced_by, forced_until_ms, changed_at_ms, window, saved_at_ms, forced_ttl_ms FROM breakers
+                    forced_by, forced_until_ms, changed_at_ms, window, saved_at_ms, forced_ttl_ms, cooldown_current_ms
+                FROM breakers
                 """
             )
             var out: [PersistedBreaker] = []
@@ -100,7 +101,8 @@ extension BreakerStore {
                         forced: forced,
                         changedAtMs: s.int64(10),
                         window: window,
-                        savedAtMs: s.int64(12)
+                        savedAtMs: s.int64(12),
+                        cooldownCurrentMs: s.optionalInt64(14)
                     )
                 )
             }
@@ -149,7 +151,7 @@ extension BreakerStore {
             )
             let newest = try connection.prepare(
                 """
-                SELECT generation, from_state, to_state, cause, at_ms, by, reason FROM transitions
+                SELECT generation, from_state, to_state, cause, at_ms, by, reason, shadow FROM transitions
                 WHERE resource = ?1 ORDER BY generation DESC LIMIT ?2
                 """
             )
@@ -174,8 +176,8 @@ extension BreakerStore {
         }
     }
 
-    /// One audit-log record from the columns `generation, from_state, to_state, cause, at_ms, by, reason`
-    /// starting at `column`; nil when a state or the cause is unknown.
+    /// One audit-log record from the columns `generation, from_state, to_state, cause, at_ms, by, reason,
+    /// shadow` starting at `column`; nil when a state or the cause is unknown.
     static func transition(_ s: Statement, from column: Int32) -> TransitionRecord? {
         guard let from = BreakerState(rawValue: s.text(column + 1) ?? ""),
             let to = BreakerState(rawValue: s.text(column + 2) ?? ""),
@@ -188,7 +190,8 @@ extension BreakerStore {
             generation: UInt64(max(0, s.int64(column))),
             atMs: s.int64(column + 4),
             by: s.text(column + 5),
-            reason: s.text(column + 6)
+            reason: s.text(column + 6),
+            shadow: s.int64(column + 7) != 0
         )
     }
 

@@ -43,6 +43,8 @@ extension BreakerStore {
                     )
                 case 1:
                     try connection.execute(Self.migration1to2)
+                case 2:
+                    try connection.execute(Self.migration2to3)
                 default:
                     break
                 }
@@ -79,5 +81,13 @@ extension BreakerStore {
             || coalesce(';t=' || json_extract(policy, '$.permit_ttl_ms'), '')
         WHERE CASE WHEN json_valid(policy) THEN json_type(policy, '$.failure_threshold') = 'text' ELSE 0 END;
         ALTER TABLE breakers ADD COLUMN forced_ttl_ms INTEGER;
+        """
+
+    /// Schema 2 → 3 (issue #16): each breaker's grown cooldown (NULL, the policy's cooldown, for every breaker
+    /// written before), and whether a transition happened in shadow mode (0 for every one written before).
+    /// Policies need no change: the new policy fields are keys of `BreakerPolicy.encoded` that older text lacks.
+    static let migration2to3 = """
+        ALTER TABLE breakers ADD COLUMN cooldown_current_ms INTEGER;
+        ALTER TABLE transitions ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0;
         """
 }

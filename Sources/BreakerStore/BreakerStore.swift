@@ -18,8 +18,9 @@ import Glibc
 /// or the startup code before it starts); it holds no state that another thread reads.
 public final class BreakerStore: @unchecked Sendable {
     /// The schema version this build writes and reads. 1: policies as protocol JSON. 2: policies as
-    /// `BreakerPolicy.encoded`, and `forced_ttl_ms`.
-    public static let schemaVersion: Int64 = 2
+    /// `BreakerPolicy.encoded`, and `forced_ttl_ms`. 3: `breakers.cooldown_current_ms` (NULL: the policy's
+    /// cooldown) and `transitions.shadow` (0 or 1).
+    public static let schemaVersion: Int64 = 3
 
     /// The path given (`:memory:` keeps nothing).
     public let path: String
@@ -98,14 +99,15 @@ public final class BreakerStore: @unchecked Sendable {
             """
             INSERT OR REPLACE INTO breakers (resource, policy, state, generation, next_permit, open_until_ms,
                 forced_state, forced_reason, forced_by, forced_until_ms, changed_at_ms, window, saved_at_ms,
-                forced_ttl_ms)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                forced_ttl_ms, cooldown_current_ms)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
             """
         )
         insertTransition = try connection.prepare(
             """
-            INSERT OR REPLACE INTO transitions (resource, generation, from_state, to_state, cause, at_ms, by, reason)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            INSERT OR REPLACE INTO transitions (resource, generation, from_state, to_state, cause, at_ms, by, reason,
+                shadow)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
             """
         )
         trimTransitions = try connection.prepare("DELETE FROM transitions WHERE resource = ?1 AND generation <= ?2")
@@ -132,6 +134,7 @@ public final class BreakerStore: @unchecked Sendable {
                             s.bind(6, t.atMs)
                             s.bind(7, t.by)
                             s.bind(8, t.reason)
+                            s.bind(9, Int64(t.shadow ? 1 : 0))
                         }
                     }
                     if let last = transitions.last, last.generation > UInt64(TransitionRecord.retentionLimit) {
@@ -179,6 +182,7 @@ public final class BreakerStore: @unchecked Sendable {
             s.bind(12, row.window)
             s.bind(13, row.savedAtMs)
             s.bind(14, row.forced?.ttlMs)
+            s.bind(15, row.cooldownCurrentMs)
         }
     }
 

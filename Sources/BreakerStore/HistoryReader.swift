@@ -20,7 +20,7 @@ public final class HistoryReader: Sendable {
             try connection.execute("PRAGMA busy_timeout = 1000")
             query = try connection.prepare(
                 """
-                SELECT generation, from_state, to_state, cause, at_ms, by, reason FROM transitions
+                SELECT generation, from_state, to_state, cause, at_ms, by, reason, shadow FROM transitions
                 WHERE resource = ?1 AND generation < ?2 ORDER BY generation DESC LIMIT ?3
                 """
             )

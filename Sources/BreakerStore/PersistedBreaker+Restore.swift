@@ -2,8 +2,9 @@ import BreakerCore
 
 extension PersistedBreaker {
     /// What is left of the cooldown and of the force when restoring at wall-clock `nowMs`, clamped so a wall
-    /// clock that stepped back cannot stretch them: remaining cooldown ≤ policy.cooldown, remaining TTL ≤ the TTL
-    /// it was set with (rows from schema 1 have no TTL stored: clamp to BreakerPolicy.maximumDuration, 30 days).
+    /// clock that stepped back cannot stretch them: remaining cooldown ≤ the longest this open period can last
+    /// (`longestCooldown`), remaining TTL ≤ the TTL it was set with (rows from schema 1 have no TTL stored: clamp
+    /// to BreakerPolicy.maximumDuration, 30 days).
     /// A deadline already past counts as elapsed (zero). `clockStepMs` is how far beyond the clamp the stored
     /// deadline lay (0 when none), for one log line per restore.
     ///
@@ -20,12 +21,22 @@ extension PersistedBreaker {
             if leftMs > limitMs { clockStepMs = max(clockStepMs, leftMs - limitMs) }
             return min(.milliseconds(leftMs), max(.zero, limit))
         }
-        let cooldown = openUntilMs.map { left(until: $0, atMost: policy.cooldown) }
+        let cooldown = openUntilMs.map { left(until: $0, atMost: longestCooldown) }
         let force = forced.flatMap { forced in
             forced.untilMs.map { untilMs in
                 left(until: untilMs, atMost: forced.ttlMs.map { .milliseconds($0) } ?? BreakerPolicy.maximumDuration)
             }
         }
         return (cooldown, force, clockStepMs)
+    }
+
+    /// The current cooldown (`cooldownCurrentMs`, else the policy's), within the policy's bounds.
+    public var currentCooldown: Duration {
+        BreakerStateMachine.cooldown(cooldownCurrentMs.map { .milliseconds($0) } ?? policy.cooldown, within: policy)
+    }
+
+    /// The longest an open period of this breaker lasts: its current cooldown scaled by 1 + the policy's jitter.
+    public var longestCooldown: Duration {
+        currentCooldown * (1 + policy.cooldownJitter)
     }
 }

@@ -45,6 +45,9 @@ public struct PersistedBreaker: Sendable, Hashable {
     public var window: String
     /// When this row was written, in ms since the Unix epoch (time windows age by the time since).
     public var savedAtMs: Int64
+    /// The breaker's current cooldown before jitter (`BreakerStateMachine.currentCooldown`), in ms; nil when it
+    /// is the policy's `cooldown` (stored as NULL).
+    public var cooldownCurrentMs: Int64?
 
     /// Creates a row; every `…Ms` instant is in ms since the Unix epoch.
     public init(
@@ -57,7 +60,8 @@ public struct PersistedBreaker: Sendable, Hashable {
         forced: Forced?,
         changedAtMs: Int64,
         window: String,
-        savedAtMs: Int64
+        savedAtMs: Int64,
+        cooldownCurrentMs: Int64? = nil
     ) {
         self.resource = resource
         self.policy = policy
@@ -69,5 +73,6 @@ public struct PersistedBreaker: Sendable, Hashable {
         self.changedAtMs = changedAtMs
         self.window = window
         self.savedAtMs = savedAtMs
+        self.cooldownCurrentMs = cooldownCurrentMs
     }
 }

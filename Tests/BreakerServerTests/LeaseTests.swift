@@ -101,7 +101,10 @@ import Testing
             "past the cooldown a lease still says open; counts are not counted"
         )
         let window = try c.request(#"{"op":"status","resource":"db"}"#)["breaker"]?["window"]
-        #expect(window?.jsonText == #"{"calls":1,"failures":1}"#, "only the tripping failure is in the window")
+        #expect(
+            window?.jsonText == #"{"calls":1,"failing_clients":0,"failures":1,"slow":0}"#,
+            "only the tripping failure is in the window"
+        )
         let acquire = try c.request(#"{"op":"acquire","resource":"db"}"#)
         #expect(acquire["state"] == .string("half_open") && acquire["permit"] != nil, "acquire does")
         #expect(try c.readJSON()["to"] == .string("half_open"))
@@ -121,7 +124,7 @@ import Testing
         let one = slots(try c.request(#"{"op":"lease","resources":[{"resource":"db","successes":3,"failures":1}]}"#))
         #expect(one.first?["state"] == .string("closed"))
         let window = try c.request(#"{"op":"status","resource":"db"}"#)["breaker"]?["window"]
-        #expect(window?.jsonText == #"{"calls":4,"failures":1}"#)
+        #expect(window?.jsonText == #"{"calls":4,"failing_clients":0,"failures":1,"slow":0}"#)
         let two = slots(try c.request(#"{"op":"lease","resources":[{"resource":"db","failures":1}]}"#))
         #expect(two.first?["state"] == .string("open"), "2 of the last 4 failed")
         #expect(try c.readJSON()["to"] == .string("open"))

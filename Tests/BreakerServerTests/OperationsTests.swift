@@ -64,7 +64,12 @@ import Testing
         try c.send(#"{"op":"report","resource":"b","outcome":"maybe","noreply":true}"#)
         let status = try c.request(#"{"id":9,"op":"status","resource":"b"}"#)
         #expect(status["id"] == .integer(9), "noreply reports, even failing ones, write no line")
-        #expect(status["breaker"]?["window"] == .object(["calls": .integer(4), "failures": .integer(1)]))
+        #expect(
+            status["breaker"]?["window"]
+                == .object([
+                    "calls": .integer(4), "failures": .integer(1), "slow": .integer(0), "failing_clients": .integer(0),
+                ])
+        )
     }
 
     @Test func statusAndListShowTheBreakerObject() throws {
@@ -76,7 +81,10 @@ import Testing
         let all = try c.request(#"{"op":"list"}"#)
         #expect(all["breakers"]?.arrayValue?.count == 3)
         let b = try #require(try c.request(#"{"op":"status","resource":"search"}"#)["breaker"])
-        #expect(Set(b.objectValue!.keys) == ["resource", "state", "generation", "policy", "window", "changed_at_ms"])
+        #expect(
+            Set(b.objectValue!.keys)
+                == ["resource", "state", "generation", "policy", "window", "cooldown_ms_current", "changed_at_ms"]
+        )
         #expect(b["policy"]?["failure_threshold"] == .string("10/20"), "the server's default policy")
         #expect(b["policy"]?["minimum_calls"] == .integer(20))
     }

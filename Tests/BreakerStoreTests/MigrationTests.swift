@@ -188,7 +188,7 @@ import Testing
                     ]
             )
         }
-        #expect(try Self.strings(f.path, "PRAGMA user_version") == ["2"])
+        #expect(try Self.strings(f.path, "PRAGMA user_version") == ["\(BreakerStore.schemaVersion)"])
         // The SQL conversion writes exactly what `encoded` writes for a full policy.
         let converted = try Self.strings(
             f.path,
@@ -197,7 +197,7 @@ import Testing
         #expect(converted == [countPolicy.encoded, timePolicy.encoded])
         #expect(try Self.strings(f.path, "SELECT policy FROM breakers WHERE resource = 'sparse'") == ["v=1;f=1/2"])
 
-        // Opened again at version 2: nothing is migrated twice, and the new column is written and read.
+        // Opened again at the current version: nothing is migrated twice, and the new column is written and read.
         let store = try BreakerStore(path: f.path)
         #expect(Set(try store.loadBreakers().breakers) == expected)
         var time = try #require(expected.first { $0.resource == "time" })
@@ -210,19 +210,19 @@ import Testing
         let f = try BreakerStoreTests.TempFile()
         _ = try BreakerStore(path: f.path)
         #expect(try Self.strings(f.path, "PRAGMA user_version") == ["\(BreakerStore.schemaVersion)"])
-        #expect(BreakerStore.schemaVersion == 2)
+        #expect(BreakerStore.schemaVersion == 3)
     }
 
     @Test func aNewerSchemaIsRefused() throws {
         let f = try BreakerStoreTests.TempFile()
-        try Self.execute(f.path, Self.schema1 + "PRAGMA user_version = 3;")
+        try Self.execute(f.path, Self.schema1 + "PRAGMA user_version = 4;")
         #expect {
             _ = try BreakerStore(path: f.path)
         } throws: { error in
             guard let error = error as? StoreError else { return false }
             return error.kind == .newerSchema && error.message.contains(f.path)
-                && error.message.contains("schema version 3") && error.message.contains("run a newer breakerd")
+                && error.message.contains("schema version 4") && error.message.contains("run a newer breakerd")
         }
-        #expect(try Self.strings(f.path, "PRAGMA user_version") == ["3"], "left untouched")
+        #expect(try Self.strings(f.path, "PRAGMA user_version") == ["4"], "left untouched")
     }
 }

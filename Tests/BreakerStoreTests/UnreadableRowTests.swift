@@ -56,8 +56,8 @@ import Testing
             path,
             """
             INSERT INTO breakers VALUES (\(resource), \(policy), \(state), 1, 1, NULL, \(forced), NULL, NULL, NULL,
-                1, \(window), 1, NULL);
-            INSERT INTO transitions VALUES (\(resource), 1, 'closed', 'open', 'failure_threshold', 1, NULL, NULL);
+                1, \(window), 1, NULL, NULL);
+            INSERT INTO transitions VALUES (\(resource), 1, 'closed', 'open', 'failure_threshold', 1, NULL, NULL, 0);
             """
         )
     }
