@@ -87,6 +87,8 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     /// `policy`'s slow-call duration: leased mode counts a call decided locally as slow when it took this long.
     private let slowCallDuration: Duration?
     private let shadowRejections = Atomic<Int>(0)
+    /// Times the calls (and runs the local fallback's cooldowns).
+    private let clock: any MonotonicClock
     private let local: CircuitBreakerPolicy
     /// How calls are decided while the server can be asked.
     public let consistency: Consistency
@@ -118,6 +120,8 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     ///     locally under a lease).
     ///   - onStateChange: called for each transition the server pushes for this resource.
     ///   - onShadowRejection: in shadow mode, called for each call that enforce mode would have rejected.
+    ///   - clock: the time source for call durations and the local fallback's cooldowns (tests pass a
+    ///     `ManualClock`).
     /// - Throws: `ConfigurationError` for an invalid resource name.
     public init(
         resource: String,
@@ -128,7 +132,8 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         consistency: Consistency = .strict,
         onStateChange: StateChangeHandler? = nil,
         onShadowRejection: ShadowRejectionHandler? = nil,
-        logger: Logger = Logger(label: "highway-breaker.shared")
+        logger: Logger = Logger(label: "highway-breaker.shared"),
+        clock: any MonotonicClock = SystemClock()
     ) throws {
         if let problem = ResourceName.problem(with: resource) {
             throw ConfigurationError.invalidValue("resource", problem)
@@ -144,7 +149,13 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         self.onShadowRejection = onShadowRejection
         self.slowCallDuration = policy?.slowCall?.duration
         self.logger = logger
-        self.local = CircuitBreakerPolicy(policy: policy ?? BreakerPolicy.default, handle: handle, name: resource)
+        self.clock = clock
+        self.local = CircuitBreakerPolicy(
+            policy: policy ?? BreakerPolicy.default,
+            handle: handle,
+            name: resource,
+            clock: clock
+        )
         let id = client.subscribe(prefix: resource) { [weak self] event in self?.receive(event) }
         subscription.withLock { $0 = id }
         if let slot = leases?.register(resource, policy: policy) { leaseSlot.store(slot.index, ordering: .relaxed) }
@@ -185,7 +196,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
 
     public func execute<T>(isolation: isolated (any Actor)?, _ body: () async throws -> T) async throws -> T {
         if let leases, try admitsLocally(leases) {
-            let start = slowCallDuration == nil ? nil : SystemClock.read()
+            let start = slowCallDuration == nil ? nil : clock.now
             let value: T
             do {
                 value = try await body()
@@ -204,7 +215,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
             }
         }
         let permit = try admit(decision)
-        let start = SystemClock.read()
+        let start = clock.now
         let value: T
         do {
             value = try await body()
@@ -218,7 +229,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
 
     public func executeBlocking<T>(_ body: () throws -> T) throws -> T {
         if let leases, try admitsLocally(leases) {
-            let start = slowCallDuration == nil ? nil : SystemClock.read()
+            let start = slowCallDuration == nil ? nil : clock.now
             let value: T
             do {
                 value = try body()
@@ -243,7 +254,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
             }
         }
         let permit = try admit(decision)
-        let start = SystemClock.read()
+        let start = clock.now
         let value: T
         do {
             value = try body()
@@ -281,7 +292,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     /// at least the slow-call duration since `start` (nil: not timed); the local breaker sees it too, so it is
     /// warm if the server goes away.
     private func countLocally(_ outcome: Outcome, _ leases: LeaseKeeper, since start: MonotonicInstant?) {
-        let duration = start.map { SystemClock.read() - $0 }
+        let duration = start.map { clock.now - $0 }
         let slow = duration.map { d in slowCallDuration.map { d >= $0 } ?? false } ?? false
         leases.count(outcome, slow: slow, at: LeaseBook.Slot(index: leaseSlot.load(ordering: .relaxed)))
         local.complete(outcome, permit: nil, duration: duration)
@@ -385,7 +396,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     /// Reports without waiting, with the call's duration (the server decides whether it was slow); the local
     /// breaker sees the outcome too, so it is warm if the server goes away.
     private func complete(_ outcome: Outcome, permit: Permit?, since start: MonotonicInstant) {
-        let duration = SystemClock.read() - start
+        let duration = clock.now - start
         try? client.reportWithoutReply(resource, outcome: outcome, permit: permit, duration: duration)
         local.complete(outcome, permit: nil, duration: duration)
     }

@@ -285,4 +285,19 @@ import Testing
         #expect(enforce.shadowRejections == 0)
         #expect(shadow.shadowRejections > 0)
     }
+    @Test func theReadmeExampleBuilds() throws {
+        let search = try CircuitBreakerPolicy(
+            cooldown: .seconds(10),
+            failureThreshold: Fraction(5, 20),
+            slowCallDuration: .milliseconds(800),
+            slowCallThreshold: Fraction(10, 20),
+            maxCooldown: .seconds(600),
+            cooldownMultiplier: 2,
+            cooldownJitter: 0.2,
+            mode: .shadow,
+            onShadowRejection: { _, state in print("enforce mode would have rejected this call (\(state))") }
+        )
+        #expect(search.shadowRejectionCount == 0 && search.currentCooldown == .seconds(10))
+        #expect(search.policy.mode == .shadow && search.policy.cooldownGrowth?.maximum == .seconds(600))
+    }
 }
