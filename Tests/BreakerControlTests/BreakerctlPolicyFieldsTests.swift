@@ -83,6 +83,55 @@ import Testing
             #expect(r.status == 2 && r.stderr.contains(flag), "\(args): \(r.status) \(r.stderr)")
         }
     }
+
+    @Test func statusAndListShowTheGrownCooldownSlowCallsAndFailingClients() throws {
+        let server = try TestServer()
+        let s = ["--server", "127.0.0.1:\(server.port)"]
+        var r = try ctl.run(
+            [
+                "configure", "grows", "--failure-threshold", "1/1", "--success-threshold", "1/1", "--cooldown", "1s",
+                "--cooldown-max", "10s",
+            ] + s
+        )
+        #expect(r.status == 0, "\(r.stderr)")
+        let c = try server.connect()
+        try c.request(#"{"op":"report","resource":"grows","outcome":"failure"}"#)
+        server.clock.advance(by: .seconds(1))
+        let probe = try c.request(#"{"op":"acquire","resource":"grows"}"#)
+        let permit = try #require(probe["permit"]?.stringValue)
+        try c.request(#"{"op":"report","resource":"grows","outcome":"failure","permit":"\#(permit)"}"#)
+        r = try ctl.run(["status", "grows", "--json"] + s)
+        #expect(try JSONParser.parse(Array(r.stdout.utf8))["cooldown_ms_current"] == .integer(2_000), "\(r.stdout)")
+        r = try ctl.run(["status", "grows"] + s)
+        #expect(r.stdout.contains("cooldown:   2s now (grown after failed half-opens)"), "\(r.stdout)")
+        r = try ctl.run(["list"] + s)
+        #expect(r.stdout.contains("retry in 2s, cooldown 2s"), "\(r.stdout)")
+
+        r = try ctl.run(
+            [
+                "configure", "slow", "--failure-threshold", "10/10", "--slow-call-ms", "500", "--slow-call-threshold",
+                "5/10",
+            ] + s
+        )
+        #expect(r.status == 0, "\(r.stderr)")
+        try c.request(#"{"op":"report","resource":"slow","outcome":"success","duration_ms":499}"#)
+        try c.request(#"{"op":"report","resource":"slow","outcome":"success","duration_ms":500}"#)
+        try c.request(#"{"op":"report","resource":"slow","successes":3,"failures":1,"slow":2}"#)
+        r = try ctl.run(["status", "slow"] + s)
+        #expect(r.stdout.contains("window:     6 calls, 1 failures, 3 slow"), "\(r.stdout)")
+
+        r = try ctl.run(["configure", "quorum", "--failure-threshold", "1/10", "--min-failing-clients", "3"] + s)
+        #expect(r.status == 0, "\(r.stderr)")
+        for name in ["host-a", "host-b"] {
+            let client = try server.connect()
+            try client.request(#"{"op":"hello","client":"\#(name)"}"#)
+            try client.request(#"{"op":"report","resource":"quorum","failures":2}"#)
+        }
+        r = try ctl.run(["status", "quorum"] + s)
+        #expect(r.stdout.contains("window:     4 calls, 4 failures, failures from 2 clients"), "\(r.stdout)")
+        r = try ctl.run(["list", "--prefix", "quorum"] + s)
+        #expect(r.stdout.contains("2/3"), "\(r.stdout)")
+    }
 }
 
 extension JSONValue {
