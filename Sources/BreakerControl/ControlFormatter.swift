@@ -63,13 +63,29 @@ public struct ControlFormatter: Sendable {
             + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
     }
 
-    /// The `list` table: resource, state, failure rate, calls in window, retry-after or forced-for, changed ago.
+    /// The `list` table: resource, state (`(shadow)` in shadow mode), failure rate, slow rate and failing
+    /// clients (these two columns only when a breaker listed has a slow-call rule or a failing-client quorum),
+    /// calls in window, retry-after or forced-for (with the grown cooldown), changed ago.
     public func table(_ breakers: [BreakerInfo]) -> String {
-        let header = ["RESOURCE", "STATE", "FAILURES", "CALLS", "RETRY/FORCED", "CHANGED"]
+        let slowColumn = breakers.contains { $0.policy.slowCall != nil }
+        let clientsColumn = breakers.contains { $0.policy.minFailingClients > 1 }
+        var header = ["RESOURCE", "STATE", "FAILURES"]
+        if slowColumn { header.append("SLOW") }
+        if clientsColumn { header.append("CLIENTS") }
+        header += ["CALLS", "RETRY/FORCED", "CHANGED"]
         var rows: [[String]] = []
         for b in breakers {
-            let rate = b.windowCalls == 0 ? "-" : "\(b.windowFailures * 100 / b.windowCalls)%"
-            rows.append([b.resource, b.state.rawValue, rate, "\(b.windowCalls)", timing(b), ago(b.changedAtMs)])
+            let shadow = b.policy.mode == .shadow ? " (shadow)" : ""
+            var row = [b.resource, b.state.rawValue + shadow, percentage(b.windowFailures, of: b.windowCalls)]
+            if slowColumn {
+                row.append(b.policy.slowCall == nil ? "-" : percentage(b.windowSlow, of: b.windowCalls))
+            }
+            if clientsColumn {
+                let quorum = b.policy.minFailingClients
+                row.append(quorum > 1 ? "\(b.windowFailingClients)/\(quorum)" : "-")
+            }
+            row += ["\(b.windowCalls)", timing(b), ago(b.changedAtMs)]
+            rows.append(row)
         }
         guard !rows.isEmpty else { return "no breakers" }
         var widths = header.map(\.count)
@@ -88,12 +104,33 @@ public struct ControlFormatter: Sendable {
         return lines.joined(separator: "\n")
     }
 
-    /// `retry in 29s`, `forced 9m59s`, `forced`, or `-`.
+    /// `n%` of `calls`, or `-` for an empty window.
+    func percentage(_ count: Int, of calls: Int) -> String {
+        calls == 0 ? "-" : "\(count * 100 / calls)%"
+    }
+
+    /// `retry in 29s`, `forced 9m59s`, `forced`, or `-`; then `cooldown 1m` when the cooldown has grown.
     func timing(_ b: BreakerInfo) -> String {
-        if let f = b.forced { return f.remainingMs.map { "forced \(duration(ms: $0))" } ?? "forced" }
-        if b.state == .open, let r = b.retryAfterMs { return "retry in \(duration(ms: r))" }
-        if let h = b.halfOpen { return "probes \(h.permitsOut) out" }
-        return "-"
+        var text = "-"
+        if let f = b.forced {
+            text = f.remainingMs.map { "forced \(duration(ms: $0))" } ?? "forced"
+        } else if b.state == .open, let r = b.retryAfterMs {
+            text = "retry in \(duration(ms: r))"
+        } else if let h = b.halfOpen {
+            text = "probes \(h.permitsOut) out"
+        }
+        guard let grown = grownCooldownMs(b) else { return text }
+        return (text == "-" ? "" : text + ", ") + "cooldown \(duration(ms: grown))"
+    }
+
+    /// `cooldown_ms_current` when it differs from the policy's `cooldown_ms` (it grew), else nil.
+    func grownCooldownMs(_ b: BreakerInfo) -> Int64? {
+        b.cooldownCurrentMs == b.policy.cooldown.millisecondsRoundedUp ? nil : b.cooldownCurrentMs
+    }
+
+    /// `2`, `1.5`: a multiplier without a needless `.0`.
+    static func number(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? "\(Int64(value))" : "\(value)"
     }
 
     /// One breaker, a field per line; `leases` is how many connections hold a live lease on it.
@@ -104,14 +141,39 @@ public struct ControlFormatter: Sendable {
         case .count(let n): window = "last \(n) calls"
         case .time(let d, let buckets): window = "last \(DurationText.format(d)) in \(buckets) buckets"
         }
+        var counts = "\(b.windowCalls) calls, \(b.windowFailures) failures"
+        if p.slowCall != nil { counts += ", \(b.windowSlow) slow" }
+        if p.minFailingClients > 1 { counts += ", failures from \(b.windowFailingClients) clients" }
         var lines = [
             "resource:   \(b.resource)",
             "state:      \(paint(b.state, b.state.rawValue)) (generation \(b.generation), since \(ago(b.changedAtMs)))",
-            "window:     \(b.windowCalls) calls, \(b.windowFailures) failures (\(window))",
+            "window:     \(counts) (\(window))",
             "policy:     trip at \(p.failureThreshold) failures, min \(p.minimumCalls) calls, cooldown \(DurationText.format(p.cooldown)), "
                 + "\(p.halfOpenPermits) probes" + (p.successThreshold.map { ", close at \($0) successes" } ?? "")
                 + ", permit ttl \(DurationText.format(p.permitTTL))",
         ]
+        if let slow = p.slowCall {
+            let duration = DurationText.format(slow.duration)
+            lines.append("            slow calls take ≥ \(duration), trip at \(slow.threshold) slow")
+        }
+        if let growth = p.cooldownGrowth {
+            lines.append(
+                "            cooldown grows ×\(Self.number(growth.multiplier)) after each failed half-open, "
+                    + "up to \(DurationText.format(growth.maximum))"
+            )
+        }
+        if p.cooldownJitter > 0 {
+            lines.append("            cooldown jitter ±\(Self.number((p.cooldownJitter * 1_000).rounded() / 10))%")
+        }
+        if p.minFailingClients > 1 {
+            lines.append("            trip on failures only from ≥ \(p.minFailingClients) distinct clients")
+        }
+        if p.mode == .shadow {
+            lines.append("mode:       shadow (no call is rejected; replies say would_allow:false instead)")
+        }
+        if let grown = grownCooldownMs(b) {
+            lines.append("cooldown:   \(duration(ms: grown)) now (grown after failed half-opens)")
+        }
         if let f = b.forced {
             lines.append(
                 "forced:     \(f.state.rawValue) by \(f.by ?? "-")" + (f.reason.map { ": \($0)" } ?? "")
@@ -139,6 +201,7 @@ public struct ControlFormatter: Sendable {
             "\(Self.timestamp(r.atMs))  \(paint(r.from, r.from.rawValue)) → \(paint(r.to, r.to.rawValue))  \(r.cause.rawValue)"
         if let by = r.by { line += "  by \(by)" }
         if let reason = r.reason { line += "  \"\(reason)\"" }
+        if r.shadow { line += "  (shadow: not enforced)" }
         return line
     }
 

@@ -62,6 +62,15 @@ public enum ControlOptions {
     }
 
     /// A policy from `configure`'s options; BreakerCore checks the values and names the field at fault.
+    ///
+    /// - Parameters:
+    ///   - slowCallMs: `--slow-call-ms`: a call taking at least this many milliseconds is slow.
+    ///   - slowCallThreshold: `--slow-call-threshold`: `k/n` slow calls trip the breaker.
+    ///   - cooldownMax: `--cooldown-max`: the longest the cooldown grows to (a duration such as `10m`).
+    ///   - cooldownMultiplier: `--cooldown-multiplier`: 1.0 to 10.0 (default 2.0 with `--cooldown-max`).
+    ///   - cooldownJitter: `--cooldown-jitter`: 0 to 1.
+    ///   - shadow: `--shadow`: shadow mode (calls are never rejected).
+    ///   - minFailingClients: `--min-failing-clients`: 1 to 1,000.
     public static func policy(
         failureThreshold: String,
         successThreshold: String?,
@@ -69,7 +78,14 @@ public enum ControlOptions {
         window: String?,
         minCalls: Int?,
         halfOpenPermits: Int?,
-        permitTTL: String?
+        permitTTL: String?,
+        slowCallMs: Int? = nil,
+        slowCallThreshold: String? = nil,
+        cooldownMax: String? = nil,
+        cooldownMultiplier: Double? = nil,
+        cooldownJitter: Double? = nil,
+        shadow: Bool = false,
+        minFailingClients: Int? = nil
     ) throws(ControlFailure) -> BreakerPolicy {
         let f = try fraction(failureThreshold, option: "--failure-threshold")
         let s = try successThreshold.map { (t) throws(ControlFailure) in try fraction(t, option: "--success-threshold")
@@ -77,6 +93,10 @@ public enum ControlOptions {
         let c = try cooldown.map { (t) throws(ControlFailure) in try durationAllowingZero(t, option: "--cooldown") }
         let w = try window.map { (t) throws(ControlFailure) in try Self.window(t) }
         let ttl = try permitTTL.map { (t) throws(ControlFailure) in try duration(t, option: "--permit-ttl") }
+        let slowThreshold = try slowCallThreshold.map { (t) throws(ControlFailure) in
+            try fraction(t, option: "--slow-call-threshold")
+        }
+        let maximum = try cooldownMax.map { (t) throws(ControlFailure) in try duration(t, option: "--cooldown-max") }
         do {
             return try BreakerPolicy(
                 failureThreshold: f,
@@ -85,7 +105,14 @@ public enum ControlOptions {
                 window: w,
                 minimumCalls: minCalls,
                 halfOpenPermits: halfOpenPermits,
-                permitTTL: ttl ?? .seconds(10)
+                permitTTL: ttl ?? .seconds(10),
+                slowCallDuration: slowCallMs.map { .milliseconds($0) },
+                slowCallThreshold: slowThreshold,
+                cooldownMaximum: maximum,
+                cooldownMultiplier: cooldownMultiplier,
+                cooldownJitter: cooldownJitter ?? 0,
+                mode: shadow ? .shadow : .enforce,
+                minFailingClients: minFailingClients ?? 1
             )
         } catch {
             throw ControlFailure(
@@ -108,6 +135,12 @@ public enum ControlOptions {
         case "minimum_calls": "--min-calls"
         case "half_open_permits": "--half-open-permits"
         case "permit_ttl_ms": "--permit-ttl"
+        case "slow_call_ms": "--slow-call-ms"
+        case "slow_call_threshold": "--slow-call-threshold"
+        case "cooldown_max_ms": "--cooldown-max"
+        case "cooldown_multiplier": "--cooldown-multiplier"
+        case "cooldown_jitter": "--cooldown-jitter"
+        case "min_failing_clients": "--min-failing-clients"
         default: "--window"
         }
     }

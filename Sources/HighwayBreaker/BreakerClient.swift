@@ -89,7 +89,9 @@ public final class BreakerClient: Sendable {
         return try Self.decode(AcquireReply.self, reply)
     }
 
-    /// `report` of one outcome, waiting for the server's answer. `duration` is sent in whole milliseconds.
+    /// `report` of one outcome, waiting for the server's answer. `duration` is sent in whole milliseconds, rounded
+    /// down, so that the server finds the call slow (`duration_ms` ≥ `slow_call_ms`) exactly when it took at
+    /// least `slow_call_ms`.
     public func report(
         _ resource: String,
         outcome: Outcome,
@@ -101,13 +103,15 @@ public final class BreakerClient: Sendable {
         return try await request(operation, timeout: configuration.requestTimeout)
     }
 
-    /// `report` of many outcomes without permits.
+    /// `report` of many outcomes without permits, `slow` of them (the last ones; at most `successes + failures`)
+    /// slow.
     public func report(
         _ resource: String,
         successes: Int,
-        failures: Int
+        failures: Int,
+        slow: Int = 0
     ) async throws(BreakerClientError) -> ReportReply {
-        let kind = Request.ReportKind.batch(successes: successes, failures: failures)
+        let kind = Request.ReportKind.batch(successes: successes, failures: failures, slow: slow)
         let operation = Request.Operation.report(
             resource: resource,
             kind: kind,
@@ -229,7 +233,7 @@ public final class BreakerClient: Sendable {
             resource: resource,
             kind: .outcome(outcome, permit: permit),
             policy: policy,
-            durationMs: duration.map { max(0, $0.millisecondsRoundedUp) },
+            durationMs: duration.map { max(0, $0.nanosecondsClamped / 1_000_000) },
             noreply: noreply
         )
     }

@@ -21,7 +21,13 @@ extension ClientCore: LeaseTransport {
         for (index, chunk) in chunks.enumerated() {
             let operation = Request.Operation.lease(
                 entries: chunk.map {
-                    .lease(resource: $0.resource, successes: $0.successes, failures: $0.failures, policy: $0.policy)
+                    .lease(
+                        resource: $0.resource,
+                        successes: $0.successes,
+                        failures: $0.failures,
+                        slow: $0.slow,
+                        policy: $0.policy
+                    )
                 }
             )
             let waiter = Waiter(timeout: configuration.requestTimeout) { result in
@@ -60,7 +66,13 @@ extension ClientCore: LeaseTransport {
             reply.leases.map { slot in
                 switch slot {
                 case .lease(let l):
-                    .lease(state: l.state, generation: l.generation, lease: l.lease, retryAfter: l.retryAfter)
+                    .lease(
+                        state: l.state,
+                        generation: l.generation,
+                        lease: l.lease,
+                        retryAfter: l.retryAfter,
+                        wouldAllow: l.wouldAllow
+                    )
                 case .failed(_, let error):
                     .failed(BreakerClientError(code: error.code, message: error.message))
                 }

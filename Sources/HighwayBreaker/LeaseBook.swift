@@ -20,11 +20,17 @@ import BreakerCore
 ///   be).
 /// - A `lease` line is due every `flushInterval`, and sooner after a failure is counted: at once, but at most
 ///   once per `failureFlushSpacing` (5 ms), so a trip is not held back a whole interval.
+/// - Shadow mode (issue #16): a lease granted with `would_allow:false` (an `open` or `forced_open` breaker in
+///   shadow mode) allows calls locally as a closed one does, saying that enforce mode would have rejected them
+///   (`allowInShadow`); a pushed transition marked `shadow` into `open` or `forced_open` keeps the lease.
 struct LeaseBook: Sendable {
     /// What to do with one call.
     enum Decision: Sendable, Hashable {
         /// Run the call without a round trip, and `count` its outcome.
         case allowLocally
+        /// Run the call without a round trip and `count` its outcome, although enforce mode would have rejected
+        /// it: the breaker is `state` (`open` or `forced_open`) in shadow mode.
+        case allowInShadow(state: BreakerState)
         /// Ask the server (`acquire`, and report with the permit), as strict mode does.
         case askServer(AskReason)
         /// Reject the call: the circuit is `state` (`open` or `forced_open`); asking again is worthwhile after
@@ -51,6 +57,8 @@ struct LeaseBook: Sendable {
         var successes: UInt64
         /// Failed calls (saturating at `UInt64.max`).
         var failures: UInt64
+        /// How many of the successes and failures were slow (saturating at `UInt64.max`).
+        var slow: UInt64 = 0
     }
 
     /// Where a kept resource's entry lives: a breaker keeps it (`track` returns it) to decide and count its calls
@@ -71,18 +79,23 @@ struct LeaseBook: Sendable {
         var leaseEnd: MonotonicInstant?
         /// While open or forced open: when the rejection ends.
         var rejectUntil: MonotonicInstant?
+        /// True when the server said the breaker is in shadow mode while `open` or `forced_open` (a lease with
+        /// `would_allow:false`, or a pushed transition marked `shadow`): `leaseEnd` allows calls then.
+        var shadow = false
         var successes: UInt64 = 0
         var failures: UInt64 = 0
+        var slow: UInt64 = 0
 
         init(resource: String) { self.resource = resource }
 
-        /// Counts one outcome (saturating); `ignored` counts nothing.
-        mutating func count(_ outcome: Outcome) {
+        /// Counts one outcome (saturating), and whether it was slow; `ignored` counts nothing.
+        mutating func count(_ outcome: Outcome, slow isSlow: Bool) {
             switch outcome {
             case .success: if successes < .max { successes += 1 }
             case .failure: if failures < .max { failures += 1 }
-            case .ignored: break
+            case .ignored: return
             }
+            if isSlow, slow < .max { slow += 1 }
         }
 
         /// The same resource with nothing heard from the server, and its counts kept or dropped.
@@ -91,6 +104,7 @@ struct LeaseBook: Sendable {
             if keepingCounts {
                 fresh.successes = successes
                 fresh.failures = failures
+                fresh.slow = slow
             }
             return fresh
         }
@@ -172,6 +186,10 @@ struct LeaseBook: Sendable {
             guard let end = entry.leaseEnd, now < end else { return .askServer(.lapsed) }
             return .allowLocally
         case .open, .forcedOpen:
+            if entry.shadow {
+                guard let end = entry.leaseEnd, now < end else { return .askServer(.lapsed) }
+                return .allowInShadow(state: state)
+            }
             guard let until = entry.rejectUntil, now < until else { return .askServer(.lapsed) }
             return .reject(state: state, retryAfter: until - now)
         case .halfOpen:
@@ -179,17 +197,19 @@ struct LeaseBook: Sendable {
         }
     }
 
-    /// Counts the outcome of a call that was allowed locally, for the next `lease` line. A failure makes the
-    /// next line due early (`nextFlush`). `ignored` and untracked resources count nothing.
-    mutating func count(_ outcome: Outcome, for resource: String) {
+    /// Counts the outcome of a call that was allowed locally, for the next `lease` line; `slow`: the call took
+    /// at least the policy's slow-call duration. A failure makes the next line due early (`nextFlush`).
+    /// `ignored` and untracked resources count nothing.
+    mutating func count(_ outcome: Outcome, slow: Bool = false, for resource: String) {
         guard let index = slots[resource] else { return }
-        count(outcome, at: Slot(index: index))
+        count(outcome, slow: slow, at: Slot(index: index))
     }
 
-    /// Counts the outcome of a call on the resource in `slot` (as `count(_:for:)`, without hashing its name).
-    mutating func count(_ outcome: Outcome, at slot: Slot) {
+    /// Counts the outcome of a call on the resource in `slot` (as `count(_:slow:for:)`, without hashing its
+    /// name).
+    mutating func count(_ outcome: Outcome, slow: Bool = false, at slot: Slot) {
         guard entries.indices.contains(slot.index), entries[slot.index] != nil else { return }
-        entries[slot.index]?.count(outcome)
+        entries[slot.index]?.count(outcome, slow: slow)
         if outcome == .failure { failureSinceFlush = true }
     }
 
@@ -215,9 +235,17 @@ struct LeaseBook: Sendable {
         taken.reserveCapacity(slots.count)
         for index in entries.indices {
             guard let entry = entries[index] else { continue }
-            taken.append(Counts(resource: entry.resource, successes: entry.successes, failures: entry.failures))
+            taken.append(
+                Counts(
+                    resource: entry.resource,
+                    successes: entry.successes,
+                    failures: entry.failures,
+                    slow: entry.slow
+                )
+            )
             entries[index]?.successes = 0
             entries[index]?.failures = 0
+            entries[index]?.slow = 0
         }
         return taken.sorted { $0.resource < $1.resource }
     }
@@ -232,6 +260,8 @@ struct LeaseBook: Sendable {
     ///   - lease: `lease_ms`: how long calls may be allowed locally (only while `closed`/`forced_closed`; 0 or
     ///     less grants nothing).
     ///   - retryAfter: `retry_after_ms` (while `open`/`forced_open`; nil reads as zero: ask again at once).
+    ///   - wouldAllow: false when the breaker is in shadow mode and enforce mode would have rejected calls
+    ///     (`open`/`forced_open`): then `lease` allows calls as for `closed`.
     ///   - requestedAt: when the request carrying this entry was sent; the lease and the retry-after run from
     ///     then.
     mutating func applyLease(
@@ -240,6 +270,7 @@ struct LeaseBook: Sendable {
         generation: UInt64,
         lease: Duration,
         retryAfter: Duration?,
+        wouldAllow: Bool = true,
         requestedAt: MonotonicInstant
     ) {
         guard let index = slots[resource], var entry = entries[index] else { return }
@@ -247,11 +278,17 @@ struct LeaseBook: Sendable {
         entry.generation = generation
         entry.leaseEnd = nil
         entry.rejectUntil = nil
+        entry.shadow = false
         switch state {
         case .closed, .forcedClosed:
             if lease > .zero { entry.leaseEnd = requestedAt + lease }
         case .open, .forcedOpen:
-            entry.rejectUntil = requestedAt + max(retryAfter ?? .zero, .zero)
+            if wouldAllow {
+                entry.rejectUntil = requestedAt + max(retryAfter ?? .zero, .zero)
+            } else {
+                entry.shadow = true
+                if lease > .zero { entry.leaseEnd = requestedAt + lease }
+            }
         case .halfOpen:
             break
         }
@@ -276,18 +313,25 @@ struct LeaseBook: Sendable {
 
     /// Applies a pushed transition of `resource` at once, received at `now`: a trip rejects, and a close
     /// allows calls locally again only while a lease is live (one granted since the circuit reopened never
-    /// is: the next `lease` reply grants it). A transition no newer than what the book knows is ignored.
+    /// is: the next `lease` reply grants it). A trip marked `shadow` keeps the lease (shadow mode never
+    /// rejects). A transition no newer than what the book knows is ignored.
     mutating func applyEvent(_ resource: String, _ transition: TransitionRecord, now: MonotonicInstant) {
         guard let index = slots[resource], var entry = entries[index] else { return }
         if entry.state != nil && transition.generation <= entry.generation { return }
         entry.state = transition.to
         entry.generation = transition.generation
+        entry.shadow = false
         switch transition.to {
         case .closed, .forcedClosed:
             entry.rejectUntil = nil
         case .open, .forcedOpen:
-            entry.leaseEnd = nil
-            entry.rejectUntil = now + flushInterval
+            if transition.shadow {
+                entry.shadow = true
+                entry.rejectUntil = nil
+            } else {
+                entry.leaseEnd = nil
+                entry.rejectUntil = now + flushInterval
+            }
         case .halfOpen:
             entry.leaseEnd = nil
             entry.rejectUntil = nil
@@ -295,13 +339,13 @@ struct LeaseBook: Sendable {
         entries[index] = entry
     }
 
-    /// The resources whose lease ran out without a renewal by `now` (closed or forced closed, with a lease
-    /// that ended at or before `now`), sorted by name: their calls ask the server, and the caller's fallback
-    /// decides if it cannot be asked.
+    /// The resources whose lease ran out without a renewal by `now` (closed or forced closed, or open in shadow
+    /// mode, with a lease that ended at or before `now`), sorted by name: their calls ask the server, and the
+    /// caller's fallback decides if it cannot be asked.
     func lapsed(now: MonotonicInstant) -> [String] {
         entries.compactMap { entry in
-            guard let entry, entry.state == .closed || entry.state == .forcedClosed, let end = entry.leaseEnd,
-                end <= now
+            guard let entry, entry.state == .closed || entry.state == .forcedClosed || entry.shadow,
+                let end = entry.leaseEnd, end <= now
             else { return nil }
             return entry.resource
         }

@@ -18,6 +18,8 @@ final class LeaseKeeper: Sendable {
         var successes: Int
         /// Failed calls counted locally since the last line (0 to `maximumCount`).
         var failures: Int
+        /// How many of `successes` and `failures` were slow (0 to their sum).
+        var slow: Int = 0
         /// The policy, until an answer on this connection showed the breaker exists.
         var policy: BreakerPolicy?
     }
@@ -25,8 +27,10 @@ final class LeaseKeeper: Sendable {
     /// The server's answer to one entry.
     enum Answer: Sendable, Hashable {
         /// The entry was served: the state after its counts, and the lease granted (zero unless `closed` or
-        /// `forced_closed`); `retryAfter` while `open` or `forced_open`.
-        case lease(state: BreakerState, generation: UInt64, lease: Duration, retryAfter: Duration?)
+        /// `forced_closed`, or `wouldAllow` is false); `retryAfter` while `open` or `forced_open`. `wouldAllow`
+        /// is false when the breaker is in shadow mode and enforce mode would have rejected calls: the lease is
+        /// granted as for `closed`.
+        case lease(state: BreakerState, generation: UInt64, lease: Duration, retryAfter: Duration?, wouldAllow: Bool)
         /// The entry failed alone (a bad resource or policy): its calls ask the server, which reports the
         /// problem as in strict mode.
         case failed(BreakerClientError)
@@ -119,15 +123,16 @@ final class LeaseKeeper: Sendable {
         return state.withLock { $0.book.decide(slot, now: now) }
     }
 
-    /// Counts the outcome of a call allowed locally; after a failure, wakes the driver when the next line
-    /// became due sooner.
-    func count(_ outcome: Outcome, for resource: String) {
-        count(outcome) { book, outcome in book.count(outcome, for: resource) }
+    /// Counts the outcome of a call allowed locally (`slow`: it took at least the policy's slow-call duration);
+    /// after a failure, wakes the driver when the next line became due sooner.
+    func count(_ outcome: Outcome, slow: Bool = false, for resource: String) {
+        count(outcome) { book, outcome in book.count(outcome, slow: slow, for: resource) }
     }
 
-    /// Counts the outcome of a call on the resource in `slot` (as `count(_:for:)`, without hashing the name).
-    func count(_ outcome: Outcome, at slot: LeaseBook.Slot) {
-        count(outcome) { book, outcome in book.count(outcome, at: slot) }
+    /// Counts the outcome of a call on the resource in `slot` (as `count(_:slow:for:)`, without hashing the
+    /// name).
+    func count(_ outcome: Outcome, slow: Bool = false, at slot: LeaseBook.Slot) {
+        count(outcome) { book, outcome in book.count(outcome, slow: slow, at: slot) }
     }
 
     @inline(__always)
@@ -184,10 +189,13 @@ final class LeaseKeeper: Sendable {
             s.inFlight = true
             let entries = s.book.takeCounts(now: now).map { counts in
                 let holder = s.holders[counts.resource]
+                let successes = Int(min(counts.successes, UInt64(Self.maximumCount)))
+                let failures = Int(min(counts.failures, UInt64(Self.maximumCount)))
                 return Outgoing(
                     resource: counts.resource,
-                    successes: Int(min(counts.successes, UInt64(Self.maximumCount))),
-                    failures: Int(min(counts.failures, UInt64(Self.maximumCount))),
+                    successes: successes,
+                    failures: failures,
+                    slow: Int(min(counts.slow, UInt64(successes + failures))),
                     policy: holder?.policyAnswered == false ? holder?.policy : nil
                 )
             }
@@ -230,13 +238,14 @@ final class LeaseKeeper: Sendable {
             guard case .success(let answers) = result, answers.count == entries.count else { return }
             for (entry, answer) in zip(entries, answers) {
                 switch answer {
-                case .lease(let state, let generation, let lease, let retryAfter):
+                case .lease(let state, let generation, let lease, let retryAfter, let wouldAllow):
                     s.book.applyLease(
                         entry.resource,
                         state: state,
                         generation: generation,
                         lease: lease,
                         retryAfter: retryAfter,
+                        wouldAllow: wouldAllow,
                         requestedAt: requestedAt
                     )
                     if entry.policy != nil { s.holders[entry.resource]?.policyAnswered = true }

@@ -24,9 +24,6 @@ import Synchronization
 ///
 /// `onStateChange` hears every transition the server makes after `subscribed()` returns.
 ///
-/// Calls are counted (`allowed`/`rejected`, decided by the `server` or the `fallback`) and timed through
-/// swift-metrics when a backend was bootstrapped before the breaker was created (`CallMetrics` names the metrics).
-///
 /// `consistency: .leased` (issue #14) decides calls locally while the circuit is closed and the client holds a
 /// lease on it: `run` then takes no round trip and counts the outcome, and the client sends what it counted
 /// in one `lease` line for all its leased resources every 50 ms (at once, at most every 5 ms, after a
@@ -34,6 +31,15 @@ import Synchronization
 /// lease, ask the server as in strict mode; when the lease lapses and the server cannot be asked, `fallback`
 /// decides. The price: after the failure that trips the circuit, a leased client may let calls through until
 /// that failure has reached the server and the trip has been pushed back, which strict mode never does.
+///
+/// Calls are counted (`allowed`/`rejected`, decided by the `server` or the `fallback`) and timed through
+/// swift-metrics when a backend was bootstrapped before the breaker was created (`CallMetrics` names the metrics).
+///
+/// Issue #16: strict mode sends each call's duration with its report (the server decides what is slow by the
+/// breaker's `slow_call_ms`); leased mode times the calls it decides locally and counts as slow those that took
+/// at least `policy`'s slow-call duration (none without a `policy` that has a slow-call rule). A breaker in
+/// shadow mode never rejects: each call the server says enforce mode would have rejected (`would_allow:false`,
+/// on an `acquire` or a lease) runs, calls `onShadowRejection` and counts in `shadowRejectionCount`.
 public final class SharedCircuitBreaker: ResiliencePolicy {
     /// What to do while the server cannot be asked.
     public enum Fallback: String, Sendable, Hashable {
@@ -58,6 +64,11 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     /// client's I/O thread: keep it short.
     public typealias StateChangeHandler = @Sendable (SharedCircuitBreaker, BreakerState, BreakerState) -> Void
 
+    /// Called, in shadow mode, for each call that enforce mode would have rejected (the call runs), with the
+    /// breaker and the state the server gave (`open`, `half_open` with every probe permit taken, or
+    /// `forced_open`). It runs on the calling thread before the call: keep it short.
+    public typealias ShadowRejectionHandler = @Sendable (SharedCircuitBreaker, BreakerState) -> Void
+
     private struct State: Sendable {
         var lastState: BreakerState?
         /// The client connection on which an acquire that carried the policy was answered (after that, the
@@ -75,6 +86,16 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     public let fallback: Fallback
     private let handle: @Sendable (any Error) -> Bool
     private let onStateChange: StateChangeHandler?
+    private let onShadowRejection: ShadowRejectionHandler?
+    /// `policy`'s slow-call duration: leased mode counts a call decided locally as slow when it took this long.
+    private let slowCallDuration: Duration?
+    private let shadowRejections = Atomic<Int>(0)
+    /// Times the calls (and runs the local fallback's cooldowns).
+    private let clock: any MonotonicClock
+    /// The calls the shared circuit decides (nil without a metrics backend).
+    private let metrics: CallMetrics?
+    /// The calls the fallback decides (`.local` counts through `local`; nil without a metrics backend).
+    private let fallbackMetrics: CallMetrics?
     private let local: CircuitBreakerPolicy
     /// How calls are decided while the server can be asked.
     public let consistency: Consistency
@@ -93,10 +114,6 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     private let fallbackCalls = Atomic<Int>(0)
     private let subscription = Mutex<UInt64?>(nil)
     private let logger: Logger
-    /// The calls the shared circuit decides (nil without a metrics backend).
-    private let metrics: CallMetrics?
-    /// The calls the fallback decides (`.local` counts through `local`; nil without a metrics backend).
-    private let fallbackMetrics: CallMetrics?
 
     /// Creates a shared breaker for `resource`.
     ///
@@ -109,6 +126,9 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     ///   - consistency: `.strict` (default: every call asks the server) or `.leased` (closed circuits decide
     ///     locally under a lease).
     ///   - onStateChange: called for each transition the server pushes for this resource.
+    ///   - onShadowRejection: in shadow mode, called for each call that enforce mode would have rejected.
+    ///   - clock: the time source for call durations and the local fallback's cooldowns (tests pass a
+    ///     `ManualClock`).
     /// - Throws: `ConfigurationError` for an invalid resource name.
     public init(
         resource: String,
@@ -118,7 +138,9 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         fallback: Fallback = .local,
         consistency: Consistency = .strict,
         onStateChange: StateChangeHandler? = nil,
-        logger: Logger = Logger(label: "highway-breaker.shared")
+        onShadowRejection: ShadowRejectionHandler? = nil,
+        logger: Logger = Logger(label: "highway-breaker.shared"),
+        clock: any MonotonicClock = SystemClock()
     ) throws {
         if let problem = ResourceName.problem(with: resource) {
             throw ConfigurationError.invalidValue("resource", problem)
@@ -131,7 +153,10 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         self.consistency = consistency
         self.leases = consistency == .leased ? client.core.leases : nil
         self.onStateChange = onStateChange
+        self.onShadowRejection = onShadowRejection
+        self.slowCallDuration = policy?.slowCall?.duration
         self.logger = logger
+        self.clock = clock
         let metrics = CallMetrics.make(resource: resource, source: .server)
         self.metrics = metrics
         self.fallbackMetrics = metrics?.decided(by: .fallback)
@@ -139,8 +164,10 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
             policy: policy ?? BreakerPolicy.default,
             handle: handle,
             onStateChange: nil,
+            onShadowRejection: nil,
             name: resource,
-            clock: SystemClock(),
+            clock: clock,
+            generator: SystemRandomNumberGenerator(),
             metrics: fallbackMetrics
         )
         let id = client.subscribe(prefix: resource) { [weak self] event in self?.receive(event) }
@@ -165,6 +192,10 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     /// How many calls the fallback decided.
     public var fallbackCallCount: Int { fallbackCalls.load(ordering: .relaxed) }
 
+    /// In shadow mode: how many calls ran that enforce mode would have rejected, as the server said (0 in
+    /// enforce mode). Calls decided by the local fallback count in its own `CircuitBreakerPolicy`, not here.
+    public var shadowRejectionCount: Int { shadowRejections.load(ordering: .relaxed) }
+
     /// Returns once the server has acknowledged the watch that delivers this resource's transitions to
     /// `onStateChange`: every transition made after this returns, by any process, reaches the handler. (A
     /// transition caused through the same `client` after `init` reaches it anyway: the client's requests are
@@ -179,15 +210,15 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
 
     public func execute<T>(isolation: isolated (any Actor)?, _ body: () async throws -> T) async throws -> T {
         if let leases, try admitsLocally(leases) {
-            let start = metrics == nil ? nil : SystemClock.read()
+            let start = slowCallDuration == nil && metrics == nil ? nil : clock.now
             let value: T
             do {
                 value = try await body()
             } catch {
-                countLocally(outcome(of: error), leases, started: start)
+                countLocally(outcome(of: error), leases, since: start)
                 throw error
             }
-            countLocally(.success, leases, started: start)
+            countLocally(.success, leases, since: start)
             return value
         }
         guard let decision = try await ask() else {
@@ -195,13 +226,13 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
             case .local: return try await local.execute(isolation: isolation, body)
             case .allow:
                 let start = allowedByFallback()
-                defer { fallbackMetrics?.recordDuration(from: start, to: SystemClock.read()) }
+                defer { fallbackMetrics?.recordDuration(from: start, to: clock.now) }
                 return try await body()
             case .reject: throw rejectedByFallback(state: .open)
             }
         }
         let permit = try admit(decision)
-        let start = SystemClock.read()
+        let start = clock.now
         let value: T
         do {
             value = try await body()
@@ -215,15 +246,15 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
 
     public func executeBlocking<T>(_ body: () throws -> T) throws -> T {
         if let leases, try admitsLocally(leases) {
-            let start = metrics == nil ? nil : SystemClock.read()
+            let start = slowCallDuration == nil && metrics == nil ? nil : clock.now
             let value: T
             do {
                 value = try body()
             } catch {
-                countLocally(outcome(of: error), leases, started: start)
+                countLocally(outcome(of: error), leases, since: start)
                 throw error
             }
-            countLocally(.success, leases, started: start)
+            countLocally(.success, leases, since: start)
             return value
         }
         let connection = client.connectionCount
@@ -237,13 +268,13 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
             case .local: return try local.executeBlocking(body)
             case .allow:
                 let start = allowedByFallback()
-                defer { fallbackMetrics?.recordDuration(from: start, to: SystemClock.read()) }
+                defer { fallbackMetrics?.recordDuration(from: start, to: clock.now) }
                 return try body()
             case .reject: throw rejectedByFallback(state: .open)
             }
         }
         let permit = try admit(decision)
-        let start = SystemClock.read()
+        let start = clock.now
         let value: T
         do {
             value = try body()
@@ -265,6 +296,11 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
             endOutage()
             metrics?.allowed.increment()
             return true
+        case .allowInShadow(let wouldReject):
+            endOutage()
+            metrics?.allowed.increment()
+            noteShadowRejection(wouldReject)
+            return true
         case .askServer:
             return false
         case .reject(let rejecting, let retryAfter):
@@ -275,12 +311,21 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         }
     }
 
-    /// Leased mode: counts the outcome of a call decided locally for the next `lease` line; the local breaker
-    /// sees it too, so it is warm if the server goes away. Records the call's duration when it was timed.
-    private func countLocally(_ outcome: Outcome, _ leases: LeaseKeeper, started: MonotonicInstant?) {
-        if let metrics, let started { metrics.recordDuration(from: started, to: SystemClock.read()) }
-        leases.count(outcome, at: LeaseBook.Slot(index: leaseSlot.load(ordering: .relaxed)))
-        local.complete(outcome, permit: nil)
+    /// Leased mode: counts the outcome of a call decided locally for the next `lease` line, as slow when it took
+    /// at least the slow-call duration since `start` (nil: not timed); the local breaker sees it too, so it is
+    /// warm if the server goes away.
+    private func countLocally(_ outcome: Outcome, _ leases: LeaseKeeper, since start: MonotonicInstant?) {
+        let duration = start.map { clock.now - $0 }
+        if let metrics, let start { metrics.recordDuration(from: start, to: start + duration!) }
+        let slow = duration.map { d in slowCallDuration.map { d >= $0 } ?? false } ?? false
+        leases.count(outcome, slow: slow, at: LeaseBook.Slot(index: leaseSlot.load(ordering: .relaxed)))
+        local.complete(outcome, permit: nil, duration: duration)
+    }
+
+    /// Shadow mode: the server allowed a call that enforce mode would have rejected (it was `state`).
+    private func noteShadowRejection(_ state: BreakerState) {
+        shadowRejections.add(1, ordering: .relaxed)
+        onShadowRejection?(self, state)
     }
 
     /// Asks the server. Nil when it cannot be asked (the fallback decides; the outage is noted); rethrows errors
@@ -320,7 +365,8 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         state.withLock { $0.policyAnsweredOnConnection = connection }
     }
 
-    /// Records the server's answer; returns the permit, or throws the rejection.
+    /// Records the server's answer; returns the permit, or throws the rejection. A call allowed in shadow mode
+    /// that enforce mode would have rejected is noted (`onShadowRejection`) and runs.
     private func admit(_ decision: AcquireReply) throws -> Permit? {
         state.withLock { $0.lastState = decision.state }
         endOutage()
@@ -334,6 +380,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
             )
         }
         metrics?.allowed.increment()
+        if !decision.wouldAllow { noteShadowRejection(decision.state) }
         return decision.permit
     }
 
@@ -365,7 +412,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     private func allowedByFallback() -> MonotonicInstant {
         guard let fallbackMetrics else { return .zero }
         fallbackMetrics.allowed.increment()
-        return SystemClock.read()
+        return clock.now
     }
 
     /// The fallback's rejection, counted: `retryAfter` is the client's reconnect delay (the longest wait between
@@ -381,13 +428,14 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
         return handle(error) ? .failure : .success
     }
 
-    /// Reports without waiting, with the call's duration (recorded in the metrics too); the local breaker sees the
-    /// outcome too, so it is warm if the server goes away.
+    /// Reports without waiting, with the call's duration (the server decides whether it was slow); the local
+    /// breaker sees the outcome too, so it is warm if the server goes away.
     private func complete(_ outcome: Outcome, permit: Permit?, since start: MonotonicInstant) {
-        let end = SystemClock.read()
+        let end = clock.now
+        let duration = end - start
         metrics?.recordDuration(from: start, to: end)
-        try? client.reportWithoutReply(resource, outcome: outcome, permit: permit, duration: end - start)
-        local.complete(outcome, permit: nil)
+        try? client.reportWithoutReply(resource, outcome: outcome, permit: permit, duration: duration)
+        local.complete(outcome, permit: nil, duration: duration)
     }
 
     private func receive(_ event: BreakerEvent) {

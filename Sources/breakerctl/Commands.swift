@@ -112,7 +112,10 @@ extension Breakerctl {
         static let configuration = CommandConfiguration(
             abstract: "Create a circuit or replace its policy.",
             discussion:
-                "Example: breakerctl configure payments-db --failure-threshold 5/20 --success-threshold 3/3 --cooldown 30s --window 10s/10"
+                "Example: breakerctl configure payments-db --failure-threshold 5/20 --success-threshold 3/3 --cooldown 30s --window 10s/10\n"
+                + "         breakerctl configure search --failure-threshold 5/20 --slow-call-ms 800 "
+                + "--slow-call-threshold 10/20 --cooldown 10s --cooldown-max 10m --cooldown-jitter 0.2 "
+                + "--min-failing-clients 2 --shadow"
         )
         @OptionGroup var globals: Globals
         @ParentCommand var parent: Breakerctl
@@ -124,6 +127,18 @@ extension Breakerctl {
         @Option(help: "Fewest calls in the window before it may trip.") var minCalls: Int?
         @Option(help: "Probes in one half-open period.") var halfOpenPermits: Int?
         @Option(help: "How long a probe permit stays valid (e.g. 10s).") var permitTtl: String?
+        @Option(help: "A call taking at least this many ms is slow (needs --slow-call-threshold).")
+        var slowCallMs: Int?
+        @Option(help: "Trip at k/n slow calls (needs --slow-call-ms).") var slowCallThreshold: String?
+        @Option(help: "Grow the cooldown after each failed half-open, up to this (e.g. 10m).") var cooldownMax: String?
+        @Option(help: "Each failed half-open multiplies the cooldown by this, 1-10 (default 2; needs --cooldown-max).")
+        var cooldownMultiplier: Double?
+        @Option(help: "Scale each cooldown by a random factor in [1-X, 1+X], X from 0 to 1.")
+        var cooldownJitter: Double?
+        @Flag(help: "Shadow mode: run the rules but never reject a call (replies say would_allow:false).")
+        var shadow = false
+        @Option(help: "Trip on failures only when they came from at least N distinct clients (1-1000).")
+        var minFailingClients: Int?
 
         func policy() throws(ControlFailure) -> BreakerPolicy {
             try ControlOptions.policy(
@@ -133,7 +148,14 @@ extension Breakerctl {
                 window: window,
                 minCalls: minCalls,
                 halfOpenPermits: halfOpenPermits,
-                permitTTL: permitTtl
+                permitTTL: permitTtl,
+                slowCallMs: slowCallMs,
+                slowCallThreshold: slowCallThreshold,
+                cooldownMax: cooldownMax,
+                cooldownMultiplier: cooldownMultiplier,
+                cooldownJitter: cooldownJitter,
+                shadow: shadow,
+                minFailingClients: minFailingClients
             )
         }
 

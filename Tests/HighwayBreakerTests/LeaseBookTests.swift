@@ -300,4 +300,84 @@ import Testing
         #expect(book.takeCounts(now: clock.now).map(\.resource) == ["cache", "search"])
         #expect(book.decide(LeaseBook.Slot(index: -1), now: clock.now) == .askServer(.unknown))
     }
+    // MARK: Issue #16
+
+    @Test func slowOutcomesAreCountedWithTheirBatchAndTakenOnce() {
+        var book = makeBook("db")
+        let clock = ManualClock()
+        book.count(.success, for: "db")
+        book.count(.success, slow: true, for: "db")
+        book.count(.failure, slow: true, for: "db")
+        book.count(.ignored, slow: true, for: "db")
+        book.forgetState(of: "db")
+        #expect(book.takeCounts(now: clock.now) == [.init(resource: "db", successes: 2, failures: 1, slow: 2)])
+        #expect(book.takeCounts(now: clock.now) == [.init(resource: "db", successes: 0, failures: 0, slow: 0)])
+    }
+
+    @Test func aShadowLeaseOnAnOpenBreakerAllowsUntilItsEnd() {
+        var book = makeBook("db")
+        let clock = ManualClock()
+        book.applyLease(
+            "db",
+            state: .open,
+            generation: 3,
+            lease: second,
+            retryAfter: nil,
+            wouldAllow: false,
+            requestedAt: clock.now
+        )
+        #expect(book.decide("db", now: clock.now) == .allowInShadow(state: .open))
+        #expect(book.state(of: "db") == .open, "the true state")
+        clock.advance(by: second - .nanoseconds(1))
+        #expect(book.decide("db", now: clock.now) == .allowInShadow(state: .open))
+        #expect(book.lapsed(now: clock.now).isEmpty)
+        clock.advance(by: .nanoseconds(1))
+        #expect(book.decide("db", now: clock.now) == .askServer(.lapsed))
+        #expect(book.lapsed(now: clock.now) == ["db"])
+
+        book.applyLease(
+            "db",
+            state: .forcedOpen,
+            generation: 4,
+            lease: second,
+            retryAfter: nil,
+            wouldAllow: false,
+            requestedAt: clock.now
+        )
+        #expect(book.decide("db", now: clock.now) == .allowInShadow(state: .forcedOpen))
+        book.applyLease(
+            "db",
+            state: .open,
+            generation: 5,
+            lease: .zero,
+            retryAfter: .seconds(30),
+            requestedAt: clock.now
+        )
+        #expect(
+            book.decide("db", now: clock.now) == .reject(state: .open, retryAfter: .seconds(30)),
+            "back in enforce mode, open rejects again"
+        )
+    }
+
+    @Test func aPushedShadowTripKeepsTheLease() {
+        var book = makeBook("db")
+        let clock = ManualClock()
+        book.applyLease("db", state: .closed, generation: 4, lease: second, retryAfter: nil, requestedAt: clock.now)
+        let trip = TransitionRecord(
+            from: .closed,
+            to: .open,
+            cause: .slowCallThreshold,
+            generation: 5,
+            atMs: 0,
+            shadow: true
+        )
+        book.applyEvent("db", trip, now: clock.now)
+        #expect(book.decide("db", now: clock.now) == .allowInShadow(state: .open))
+        clock.advance(by: second)
+        #expect(book.decide("db", now: clock.now) == .askServer(.lapsed), "until the lease granted before ends")
+
+        book.applyLease("db", state: .closed, generation: 7, lease: second, retryAfter: nil, requestedAt: clock.now)
+        book.applyEvent("db", transition(.closed, .open, generation: 8), now: clock.now)
+        #expect(book.decide("db", now: clock.now) == .reject(state: .open, retryAfter: book.flushInterval))
+    }
 }

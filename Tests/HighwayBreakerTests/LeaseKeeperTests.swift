@@ -123,4 +123,15 @@ import Testing
         transport.failOldest()  // the first connection's request ends late: the new one stays in flight
         #expect(keeper.nextFlush() == nil)
     }
+    @Test func slowCountsTravelWithTheirEntryWithinItsCounts() {
+        let clock = ManualClock()
+        let keeper = LeaseKeeper(clock: clock, wakeDriver: {})
+        let transport = RecordingTransport()
+        keeper.register("db", policy: nil)
+        keeper.count(.success, slow: true, for: "db")
+        keeper.count(.failure, slow: true, for: "db")
+        keeper.count(.success, for: "db")
+        #expect(keeper.flushIfDue(via: transport))
+        #expect(transport.sent.last == [.init(resource: "db", successes: 2, failures: 1, slow: 2, policy: nil)])
+    }
 }

@@ -54,3 +54,39 @@ func drive(_ breaker: CircuitBreakerPolicy, _ outcomes: [Bool], error: any Error
         _ = try? await breaker.run { if fails { throw error } }
     }
 }
+
+/// SplitMix64: a seeded generator, so that jitter is the same on every run.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Runs `breaker` once: the call takes `duration` on `clock` and fails with `ConnectionError` when `fails`;
+/// errors are swallowed.
+func drive(_ breaker: CircuitBreakerPolicy, taking duration: Duration, on clock: ManualClock, fails: Bool = false) {
+    _ = try? breaker.runBlocking {
+        clock.advance(by: duration)
+        if fails { throw ConnectionError() }
+    }
+}
+
+/// The retry-after of the rejection a call gets now (nil when the call is allowed; it then runs and succeeds).
+func rejectionRetryAfter(_ breaker: CircuitBreakerPolicy) -> Duration? {
+    do {
+        try breaker.runBlocking {}
+        return nil
+    } catch let error as CircuitOpenError {
+        return error.retryAfter
+    } catch {
+        return nil
+    }
+}

@@ -657,6 +657,40 @@ def leased_half_open():
             f"half-open meanwhile; closed after the probes")
 
 
+# --- policies that match real outages (issue #16) ---------------------------------------------------------------
+
+@scenario(13, "quorum: with min_failing_clients 2, host A's failures alone never open the circuit for host B; both do")
+def quorum():
+    ctl("configure", "q13", "--failure-threshold", "3/10", "--cooldown", "60s", "--min-failing-clients", "2")
+    # Host A fails 40 times: every call runs (none rejected) and the circuit stays closed.
+    a = Driver("a", ["fail", "--resource", "q13", "--count", "40"], SERVER.address)
+    lines_a = a.finish()
+    failed_a = [l for l in lines_a if l.get("result") == "failed" and not l.get("fallback")]
+    assert len(failed_a) == 40, f"host A: {len(failed_a)} of 40 calls failed through the shared circuit: {lines_a[-3:]}"
+    alone = ctl("status", "q13")[0]
+    assert alone["state"] == "closed", f"host A's failures alone opened the circuit: {alone}"
+    assert alone["window"]["failures"] == 10 and alone["window"]["failing_clients"] == 1, alone["window"]
+    # Host B still gets through.
+    b = Driver("b", ["calls", "--resource", "q13", "--count", "5", "--interval-ms", "5"], SERVER.address)
+    lines_b = [l for l in b.finish() if "result" in l]
+    assert [l["result"] for l in lines_b] == ["ok"] * 5 and not any(l["fallback"] for l in lines_b), lines_b
+    # One failure from host B: the window's failures now come from two clients, which trips the circuit for both.
+    b = Driver("b", ["fail", "--resource", "q13", "--count", "3"], SERVER.address)
+    lines_b = b.finish()
+    results_b = [l["result"] for l in lines_b]
+    both = ctl("status", "q13")[0]
+    assert both["state"] == "open", f"failures from A and B did not open the circuit: {both}"
+    assert results_b[0] == "failed" and results_b[1:] == ["rejected", "rejected"], f"host B: {lines_b}"
+    last = ctl("history", "q13", "--limit", "1")[0]
+    assert last["cause"] == "failure_threshold", last
+    a = Driver("a", ["calls", "--resource", "q13", "--count", "1"], SERVER.address)
+    lines_a = [l for l in a.finish() if "result" in l]
+    assert lines_a and lines_a[0]["result"] == "rejected:open", f"host A: {lines_a}"
+    return (f"A alone: 40 failures, window {alone['window']['failures']}/{alone['window']['calls']} failed from "
+            f"{alone['window']['failing_clients']} client, closed; B's 5 calls ok; one failure from B: open "
+            f"(failing clients {both['window']['failing_clients']}), then A and B rejected")
+
+
 class Proxy:
     """A TCP proxy in its own process (on `host`), delaying every chunk by `delay_ms` each way.
     SIGSTOP pauses it: connections stay up but nothing passes (a partition on loopback)."""
@@ -732,7 +766,8 @@ def main():
     SERVER = Server(port=7433 if TOPO.netns else 0).start()
     try:
         for s in (propagation, half_open, killed_prober, kill_restart, pause, partition, slow_network,
-                  leased_propagation, leased_force, leased_partition, leased_kill_restart, leased_half_open):
+                  leased_propagation, leased_force, leased_partition, leased_kill_restart, leased_half_open,
+                  quorum):
             if not ONLY or s.__name__ in ONLY:
                 s()
     finally:
