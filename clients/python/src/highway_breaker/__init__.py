@@ -1,0 +1,44 @@
+"""Highway Breaker for Python: the seeds' resilience policies, and circuits shared through breakerd.
+
+In-process (no server): `CircuitBreakerPolicy`, `RetryPolicy` with `Backoff`, `Failsafe`.
+Shared by every process and language: `SharedCircuitBreakerPolicy` (strict or leased). Operators:
+`BreakerAdmin`. The wire codec: `highway_breaker.protocol`.
+"""
+from ._base import ResiliencePolicy
+from ._circuit import CircuitBreakerPolicy
+from ._clock import ManualClock, SystemClock
+from ._errors import (
+    BreakerError,
+    CircuitOpenError,
+    ConfigurationError,
+    ProtectedCallError,
+    RetriesExhaustedError,
+    RetryLimitReached,
+)
+from ._failsafe import Failsafe
+from ._policy import BreakerPolicy, CountWindow, Ratio, TimeWindow
+from ._retry import Backoff, RetryPolicy
+from ._state import CircuitBreakerState
+
+__version__ = "0.3.0"
+
+__all__ = [
+    "Backoff",
+    "BreakerError",
+    "BreakerPolicy",
+    "CircuitBreakerPolicy",
+    "CircuitBreakerState",
+    "CircuitOpenError",
+    "ConfigurationError",
+    "CountWindow",
+    "Failsafe",
+    "ManualClock",
+    "ProtectedCallError",
+    "Ratio",
+    "ResiliencePolicy",
+    "RetriesExhaustedError",
+    "RetryLimitReached",
+    "RetryPolicy",
+    "SystemClock",
+    "TimeWindow",
+]
