@@ -1,0 +1,92 @@
+"""Live breakerd processes for the tests: the freshly built binary on port 0, with its database in a temporary
+directory, stopped (or killed, paused, restarted) by the test."""
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import subprocess
+import tempfile
+from typing import List, Optional
+
+CLIENT_TOKEN = "python-client-token-0123456789"
+ADMIN_TOKEN = "python-admin-token-0123456789ab"
+
+
+def find_breakerd() -> Optional[str]:
+    """$HB_BREAKERD, else the repository's debug build (swift build --product breakerd)."""
+    env = os.environ.get("HB_BREAKERD")
+    if env:
+        return env
+    repo = pathlib.Path(__file__).resolve().parents[3]
+    for candidate in (repo / ".build" / "debug" / "breakerd", repo / ".build" / "release" / "breakerd"):
+        if candidate.exists():
+            return str(candidate)
+    return None
+
+
+class Breakerd:
+    """One breakerd process. `start()` listens on 127.0.0.1 port 0 (or the port it had, on a restart) and reads
+    the port from its first line, ``breakerd listening on HOST:PORT``."""
+
+    def __init__(self, binary: str, directory: Optional[str] = None, tokens: bool = False,
+                 extra: Optional[List[str]] = None) -> None:
+        self.binary = binary
+        self.directory = directory or tempfile.mkdtemp(prefix="hb-py-")
+        self.db = os.path.join(self.directory, "breakerd.sqlite")
+        self.tokens = tokens
+        self.extra = list(extra or [])
+        self.port = 0
+        self.proc: Optional[subprocess.Popen] = None
+        self.log = os.path.join(self.directory, "breakerd.log")
+
+    def start(self) -> "Breakerd":
+        args = [self.binary, "--listen", f"127.0.0.1:{self.port}", "--db", self.db, "--http-listen", "off",
+                "--log-level", "warning", *self.extra]
+        if self.tokens:
+            for name, token in (("client", CLIENT_TOKEN), ("admin", ADMIN_TOKEN)):
+                path = os.path.join(self.directory, name)
+                with open(path, "w") as f:
+                    f.write(f"# {name} tokens\n{token}\n")
+                os.chmod(path, 0o600)
+                args += [f"--{name}-token-file", path]
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("breakerd listening on "):
+            self.proc.kill()
+            raise RuntimeError(f"breakerd did not start: {line!r}; log: {pathlib.Path(self.log).read_text()[-2000:]}")
+        self.port = int(line.strip().rsplit(":", 1)[1])
+        return self
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def token_file(self, role: str) -> str:
+        return os.path.join(self.directory, role)
+
+    def kill(self) -> None:
+        """SIGKILL, and wait for it."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait()
+
+    def pause(self) -> None:
+        """SIGSTOP: the connections stay up, nothing is answered."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
