@@ -90,3 +90,70 @@ class Breakerd:
                 self.kill()
         if self.proc and self.proc.stdout:
             self.proc.stdout.close()
+
+
+def ask(address: str, request: dict, token: Optional[str] = None) -> dict:
+    """One request over a fresh connection (with `hello` first when a token is given); its reply object."""
+    import json
+    import socket
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        reader = sock.makefile("rb")
+        if token is not None:
+            sock.sendall(json.dumps({"op": "hello", "token": token}).encode() + b"\n")
+            reader.readline()
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        return json.loads(reader.readline())
+
+
+class DriverProcess:
+    """tests/driver.py in a process of its own; its JSON lines are collected by a thread."""
+
+    def __init__(self, *args: str) -> None:
+        import sys
+        import threading
+        here = pathlib.Path(__file__).resolve().parent
+        self.proc = subprocess.Popen([sys.executable, str(here / "driver.py"), *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.lines: List[dict] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        import json
+        for line in self.proc.stdout:
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            with self._lock:
+                self.lines.append(obj)
+
+    def snapshot(self) -> List[dict]:
+        with self._lock:
+            return list(self.lines)
+
+    def wait_for(self, predicate, timeout: float = 10, since: int = 0):
+        import time
+        end = time.time() + timeout
+        while time.time() < end:
+            for obj in self.snapshot()[since:]:
+                if predicate(obj):
+                    return obj
+            time.sleep(0.005)
+        return None
+
+    def finish(self, timeout: float = 60) -> List[dict]:
+        try:
+            self.proc.wait(timeout=timeout)
+        finally:
+            self._thread.join(timeout=5)
+        if self.proc.returncode != 0:
+            raise RuntimeError(f"driver exited {self.proc.returncode}: {self.proc.stderr.read()[-2000:]}")
+        return self.snapshot()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

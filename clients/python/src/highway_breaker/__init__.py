@@ -18,6 +18,7 @@ from ._errors import (
 from ._failsafe import Failsafe
 from ._policy import BreakerPolicy, CountWindow, Ratio, TimeWindow
 from ._retry import Backoff, RetryPolicy
+from ._shared import SharedCircuitBreakerPolicy
 from ._state import CircuitBreakerState
 
 __version__ = "0.3.0"
@@ -36,6 +37,7 @@ __all__ = [
     "ProtectedCallError",
     "Ratio",
     "ResiliencePolicy",
+    "SharedCircuitBreakerPolicy",
     "RetriesExhaustedError",
     "RetryLimitReached",
     "RetryPolicy",
