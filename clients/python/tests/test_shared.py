@@ -44,8 +44,9 @@ def outcome(breaker, fn=lambda: "ok"):
 
 
 def test_one_circuit_across_two_python_processes(breakerd):
+    # A generous timeout: this is about the shared circuit, not about a loaded machine's fallbacks.
     args = ["--server", breakerd.address, "--resource", "trip", "--failure-threshold", "3/3", "--cooldown-ms",
-            "60000"]
+            "60000", "--timeout-ms", "2000"]
     b = DriverProcess("calls", *args, "--interval-ms", "10")
     assert b.wait_for(lambda l: l.get("result") == "ok"), "process B made no call"
     a = DriverProcess("fail", *args, "--count", "5")
@@ -68,7 +69,8 @@ def test_half_open_permits_are_exact_across_processes(breakerd):
     assert ask(breakerd.address, {"op": "report", "resource": "probe", "outcome": "failure"})["state"] == "open"
     time.sleep(0.35)
     bursts = [DriverProcess("burst", "--server", breakerd.address, "--resource", "probe", "--threads", "12",
-                            "--hold-ms", "600", *(["--async"] if i % 2 else [])) for i in range(4)]
+                            "--hold-ms", "600", "--timeout-ms", "2000", *(["--async"] if i % 2 else []))
+              for i in range(4)]
     ran = [d.finish()[-1]["ran"] for d in bursts]
     assert sum(ran) == 3, f"probes per process {ran}"
     status = ask(breakerd.address, {"op": "status", "resource": "probe"})["breaker"]
