@@ -4,6 +4,7 @@ In-process (no server): `CircuitBreakerPolicy`, `RetryPolicy` with `Backoff`, `F
 Shared by every process and language: `SharedCircuitBreakerPolicy` (strict or leased). Operators:
 `BreakerAdmin`. The wire codec: `highway_breaker.protocol`.
 """
+from ._admin import BreakerAdmin, EventStream
 from ._base import ResiliencePolicy
 from ._circuit import CircuitBreakerPolicy
 from ._clock import ManualClock, SystemClock
@@ -20,11 +21,14 @@ from ._policy import BreakerPolicy, CountWindow, Ratio, TimeWindow
 from ._retry import Backoff, RetryPolicy
 from ._shared import SharedCircuitBreakerPolicy
 from ._state import CircuitBreakerState
+from .protocol import Breaker, DeletedEvent, ServerStats, Transition, TransitionEvent
 
 __version__ = "0.3.0"
 
 __all__ = [
     "Backoff",
+    "Breaker",
+    "BreakerAdmin",
     "BreakerError",
     "BreakerPolicy",
     "CircuitBreakerPolicy",
@@ -32,15 +36,20 @@ __all__ = [
     "CircuitOpenError",
     "ConfigurationError",
     "CountWindow",
+    "EventStream",
+    "DeletedEvent",
     "Failsafe",
     "ManualClock",
     "ProtectedCallError",
     "Ratio",
     "ResiliencePolicy",
+    "ServerStats",
     "SharedCircuitBreakerPolicy",
     "RetriesExhaustedError",
     "RetryLimitReached",
     "RetryPolicy",
     "SystemClock",
     "TimeWindow",
+    "Transition",
+    "TransitionEvent",
 ]
