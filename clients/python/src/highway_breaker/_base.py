@@ -44,7 +44,9 @@ class ResiliencePolicy:
     def execute(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         """Runs `fn(*args, **kwargs)` under this policy and returns its result (for an `async def` function,
         an awaitable of it)."""
-        return self(fn)(*args, **kwargs)
+        if inspect.iscoroutinefunction(fn):
+            return self._run_async(fn, args, kwargs)  # type: ignore[return-value]
+        return self._run(fn, args, kwargs)
 
     async def execute_async(self, fn: Callable[..., Awaitable[R]], *args: Any, **kwargs: Any) -> R:
         """Awaits `fn(*args, **kwargs)` under this policy (for callables that return an awaitable without being

@@ -300,10 +300,11 @@ class Connection:
         (non-blocking); else hand it to the I/O thread (from an event loop). Raises like `request`."""
         self._enqueue(body, None, direct, None)
 
-    def send_with_callback(self, body: bytes, callback: Callable[[Any], None], timeout: Optional[float]) -> None:
+    def send_with_callback(self, body: bytes, callback: Callable[[Any], None], timeout: Optional[float],
+                           direct: bool = False) -> None:
         """Sends `body`; `callback` gets the reply object or a `BreakerError`, on the I/O thread."""
         try:
-            self._enqueue(body, _CallbackWaiter(callback, timeout), False, None)
+            self._enqueue(body, _CallbackWaiter(callback, timeout), direct, None)
         except BreakerError as error:
             callback(error)
 
@@ -716,6 +717,8 @@ class Connection:
                 pass
         subscribers = self._subscribers
         next_subscriber = self._next_subscriber
+        if self._keeper is not None:
+            self._keeper.after_fork()
         self._init_state()
         self._subscribers = subscribers
         self._next_subscriber = next_subscriber

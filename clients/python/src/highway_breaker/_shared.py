@@ -16,6 +16,7 @@ from ._circuit import CircuitBreakerPolicy, StateChangeHandler
 from ._clock import Seconds, seconds_of
 from ._connection import Connection, shared_connection
 from ._errors import BreakerError, ConfigurationError, ProtectedCallError
+from ._lease import ALLOW, ASK
 from ._machine import IGNORED, SUCCESS
 from ._policy import DEFAULT_POLICY, BreakerPolicy, RatioLike, Window, policy_from_wire, wire_policy
 from ._state import CircuitBreakerState
@@ -145,7 +146,7 @@ class SharedCircuitBreakerPolicy(ResiliencePolicy):
         weakref.finalize(self, self._conn.unsubscribe, self._subscription)
         if consistency == "leased":
             self._keeper = self._conn.leases()
-            self._slot = self._keeper.register(resource, self._policy)
+            self._slot = self._keeper.register(resource, self._policy, timeout_s)
             weakref.finalize(self, self._keeper.unregister, resource)
 
     # Reading ----------------------------------------------------------------------------------------------------
@@ -198,8 +199,14 @@ class SharedCircuitBreakerPolicy(ResiliencePolicy):
         self._conn.wait_watching(self.resource, seconds_of(timeout))
 
     def flush(self, timeout: Seconds = 5) -> None:
-        """Blocks until breakerd has read every report this process sent so far (a `ping` answered after them)."""
-        self._conn.request(p.encode(p.Ping()), seconds_of(timeout))
+        """Blocks until breakerd has read every outcome this process reported so far: in leased mode, a `lease`
+        line carrying the counts is sent and answered; then a `ping` is answered after every report sent before
+        it. Raises `BreakerError` when breakerd cannot be asked within `timeout`."""
+        seconds = seconds_of(timeout)
+        deadline = time.monotonic() + seconds
+        if self._keeper is not None and not self._keeper.flush(seconds):
+            raise BreakerError("timeout", f"the leased outcomes did not reach breakerd within {seconds:g} s")
+        self._conn.request(p.encode(p.Ping()), max(deadline - time.monotonic(), 0.001))
 
     # Calls ------------------------------------------------------------------------------------------------------
 
@@ -340,10 +347,25 @@ class SharedCircuitBreakerPolicy(ResiliencePolicy):
     # Leased mode ------------------------------------------------------------------------------------------------
 
     def _admits_locally(self) -> bool:
-        raise NotImplementedError
+        """True when the call may run without a round trip (a closed circuit under a live lease); False when it
+        must ask breakerd, as strict mode does. Raises the rejection of an open circuit."""
+        kind, state, retry_ns = self._keeper.decide(self._slot)  # type: ignore[union-attr]
+        if kind == ALLOW:
+            if self._in_outage:
+                self._end_outage()
+            return True
+        if kind == ASK:
+            return False
+        if self._in_outage:
+            self._end_outage()
+        self._last_state = state
+        raise ProtectedCallError(self.resource, state, timedelta(microseconds=retry_ns // 1000), "server")
 
     def _count_locally(self, outcome: str) -> None:
-        raise NotImplementedError
+        """Counts the outcome for the next `lease` line; the local breaker sees it too, so it is warm if breakerd
+        goes away."""
+        self._keeper.count(outcome, self._slot)  # type: ignore[union-attr]
+        self._local.complete(outcome, None)
 
     def __repr__(self) -> str:
         state = self.state.value if self.state else "unknown"
