@@ -39,3 +39,12 @@ def secured_breakerd(breakerd_binary, tmp_path):
     server = Breakerd(breakerd_binary, str(tmp_path), tokens=True).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh_connections():
+    """Each test starts without the shared connections of the one before (whose breakerd may have had the same
+    port)."""
+    yield
+    from highway_breaker._connection import close_shared_connections
+    close_shared_connections()

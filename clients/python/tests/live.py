@@ -74,8 +74,20 @@ class Breakerd:
             self.proc.wait()
 
     def pause(self) -> None:
-        """SIGSTOP: the connections stay up, nothing is answered."""
+        """SIGSTOP: the connections stay up, nothing is answered. Returns once every thread has stopped."""
+        import time
         self.proc.send_signal(signal.SIGSTOP)
+        tasks = pathlib.Path(f"/proc/{self.proc.pid}/task")
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            try:
+                states = [(t / "stat").read_text().rsplit(")", 1)[1].split()[0] for t in tasks.iterdir()]
+            except OSError:
+                states = []
+            if states and all(s in ("T", "t") for s in states):
+                return
+            time.sleep(0.001)
+        raise RuntimeError("breakerd did not stop after SIGSTOP")
 
     def resume(self) -> None:
         self.proc.send_signal(signal.SIGCONT)

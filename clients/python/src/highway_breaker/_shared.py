@@ -2,6 +2,7 @@
 language, that names the resource."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -207,6 +208,25 @@ class SharedCircuitBreakerPolicy(ResiliencePolicy):
         if self._keeper is not None and not self._keeper.flush(seconds):
             raise BreakerError("timeout", f"the leased outcomes did not reach breakerd within {seconds:g} s")
         self._conn.request(p.encode(p.Ping()), max(deadline - time.monotonic(), 0.001))
+
+    async def wait_connected_async(self, timeout: Seconds = 5) -> None:
+        """`wait_connected` for coroutines (the wait happens on a worker thread, not in the event loop)."""
+        await asyncio.get_running_loop().run_in_executor(None, self.wait_connected, timeout)
+
+    async def subscribed_async(self, timeout: Seconds = 5) -> None:
+        """`subscribed` for coroutines (the wait happens on a worker thread, not in the event loop)."""
+        await asyncio.get_running_loop().run_in_executor(None, self.subscribed, timeout)
+
+    async def flush_async(self, timeout: Seconds = 5) -> None:
+        """`flush` for coroutines: the leased counts' line is waited for on a worker thread; the `ping` is
+        awaited."""
+        seconds = seconds_of(timeout)
+        deadline = time.monotonic() + seconds
+        if self._keeper is not None:
+            done = await asyncio.get_running_loop().run_in_executor(None, self._keeper.flush, seconds)
+            if not done:
+                raise BreakerError("timeout", f"the leased outcomes did not reach breakerd within {seconds:g} s")
+        await self._conn.request_async(p.encode(p.Ping()), max(deadline - time.monotonic(), 0.001))
 
     # Calls ------------------------------------------------------------------------------------------------------
 
