@@ -87,7 +87,7 @@ async def body_async(args):
 def calls(args):
     b = breaker(args)
     if args.use_async:
-        async def loop(task):
+        async def async_loop(task):
             protected = b(body_async)
             for i in range(args.count):
                 start = time.perf_counter()
@@ -104,7 +104,7 @@ def calls(args):
                 await asyncio.sleep(args.interval_ms / 1000)
 
         async def main():
-            await asyncio.gather(*(loop(t) for t in range(args.tasks)))
+            await asyncio.gather(*(async_loop(t) for t in range(args.tasks)))
 
         asyncio.run(main())
         return

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from highway_breaker import BreakerAdmin, CircuitBreakerState, ProtectedCallError, SharedCircuitBreakerPolicy
 from live import DriverProcess, ask
 

@@ -2,7 +2,6 @@
 half-open permits fleet-wide, the fallbacks when breakerd is killed or stopped, events, errors."""
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from datetime import timedelta
@@ -11,7 +10,6 @@ import pytest
 
 from highway_breaker import (
     BreakerError,
-    CircuitBreakerPolicy,
     CircuitBreakerState,
     ConfigurationError,
     Failsafe,

@@ -8,6 +8,7 @@ from ._admin import BreakerAdmin, EventStream
 from ._base import ResiliencePolicy
 from ._circuit import CircuitBreakerPolicy
 from ._clock import ManualClock, SystemClock
+from ._connection import close_shared_connections
 from ._errors import (
     BreakerError,
     CircuitOpenError,
@@ -52,4 +53,5 @@ __all__ = [
     "TimeWindow",
     "Transition",
     "TransitionEvent",
+    "close_shared_connections",
 ]

@@ -57,7 +57,8 @@ def ratio(value: RatioLike, field: str) -> Ratio:
                 raise ValueError
             k, n = int(parts[0].strip()), int(parts[1].strip())
         except ValueError:
-            raise ConfigurationError(field, f"{value!r} is not k/n (for example \"2/5\": 2 of the last 5 calls)") from None
+            raise ConfigurationError(
+                field, f"{value!r} is not k/n (for example \"2/5\": 2 of the last 5 calls)") from None
     elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
             isinstance(x, int) and not isinstance(x, bool) for x in value):
         k, n = value[0], value[1]
@@ -67,7 +68,8 @@ def ratio(value: RatioLike, field: str) -> Ratio:
     if n < 1:
         raise ConfigurationError(field, f"the denominator of {k}/{n} must be at least 1")
     if not 1 <= k <= n:
-        raise ConfigurationError(field, f"{k}/{n} must be k/n with 1 ≤ k ≤ n (for example 2/5: 2 of the last 5 calls)")
+        raise ConfigurationError(
+            field, f"{k}/{n} must be k/n with 1 ≤ k ≤ n (for example 2/5: 2 of the last 5 calls)")
     if n > MAXIMUM_WINDOW_SIZE:
         raise ConfigurationError(field, f"the denominator of {k}/{n} must be at most {MAXIMUM_WINDOW_SIZE}")
     return Ratio(k, n)
@@ -155,10 +157,12 @@ class BreakerPolicy:
             if span // window.buckets < NS_PER_MS:
                 raise ConfigurationError(
                     "window.duration",
-                    f"each of the {window.buckets} buckets must span at least 1 ms; use a longer window or fewer buckets")
+                    f"each of the {window.buckets} buckets must span at least 1 ms; "
+                    f"use a longer window or fewer buckets")
             default_minimum = failure.denominator
         else:
-            raise ConfigurationError("window", f"expected CountWindow(size) or TimeWindow(duration, buckets), got {window!r}")
+            raise ConfigurationError(
+                "window", f"expected CountWindow(size) or TimeWindow(duration, buckets), got {window!r}")
         if minimum_calls is None:
             minimum_calls = default_minimum
         if not isinstance(minimum_calls, int) or minimum_calls < 1:
@@ -240,7 +244,8 @@ def window_to_wire(window: Window) -> Dict[str, Any]:
     """The wire form of a window."""
     if isinstance(window, CountWindow):
         return {"type": "count", "size": window.size}
-    return {"type": "time", "ms": ms_rounded_up(round(window.duration.total_seconds() * 1e9)), "buckets": window.buckets}
+    span_ms = ms_rounded_up(round(window.duration.total_seconds() * 1e9))
+    return {"type": "time", "ms": span_ms, "buckets": window.buckets}
 
 
 def policy_from_wire(obj: Dict[str, Any]) -> BreakerPolicy:

@@ -24,7 +24,8 @@ class Backoff:
         jitter: the fraction of each delay to spread it by, 0 to 1 (None or 0: none).
     """
 
-    def __init__(self, min_delay: Seconds, max_delay: Seconds, factor: float = 2, jitter: Optional[float] = None) -> None:
+    def __init__(self, min_delay: Seconds, max_delay: Seconds, factor: float = 2,
+                 jitter: Optional[float] = None) -> None:
         self.min_delay = _as_timedelta(min_delay, "min_delay")
         self.max_delay = _as_timedelta(max_delay, "max_delay")
         if self.min_delay < timedelta(0):

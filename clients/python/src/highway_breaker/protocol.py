@@ -826,8 +826,10 @@ class Breaker:
                 _need(forced, "remaining_ms", int, "breaker.forced", nullable=True),
                 _extra(forced, ("state", "reason", "by", "remaining_ms"))),
             half_open=None if half is None else HalfOpenCounts(
-                _need(half, "permits_out", int, "breaker.half_open"), _need(half, "successes", int, "breaker.half_open"),
-                _need(half, "failures", int, "breaker.half_open"), _extra(half, ("permits_out", "successes", "failures"))),
+                _need(half, "permits_out", int, "breaker.half_open"),
+                _need(half, "successes", int, "breaker.half_open"),
+                _need(half, "failures", int, "breaker.half_open"),
+                _extra(half, ("permits_out", "successes", "failures"))),
             leases=_need(obj, "leases", int, w, optional=True),
             extra=_extra(obj, cls.KNOWN),
         )
