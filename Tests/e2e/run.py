@@ -690,6 +690,98 @@ def quorum():
             f"{alone['window']['failing_clients']} client, closed; B's 5 calls ok; one failure from B: open "
             f"(failing clients {both['window']['failing_clients']}), then A and B rejected")
 
+# --- mixed languages (issue #17): the Python client shares circuits with the Swift one --------------------------
+
+PYTHON_DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python", "tests",
+                             "driver.py")
+
+
+class PythonDriver(Driver):
+    """clients/python/tests/driver.py (SharedCircuitBreakerPolicy) on a host: the same JSON lines as
+    breaker-driver, read by the same methods."""
+
+    def __init__(self, host, args, server_address, token="client"):
+        cmd = TOPO.prefix(host) + [sys.executable, PYTHON_DRIVER] + args + [
+            "--server", server_address, "--token-file", os.path.join(WORK, token), "--name", f"python-host-{host}",
+            "--timeout-ms", str(TIMEOUT_MS)]
+        self.stderr = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        self.lines = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def errors(self):
+        """The end of what the driver wrote to stderr (its exception, if it died)."""
+        self.stderr.seek(0)
+        return self.stderr.read()[-600:]
+
+
+def one_direction(resource, start_failing, watching):
+    """Once `watching` has made a call, `start_failing()` starts a client that fails until the shared circuit
+    rejects it; returns (ms from its tripping failure to the watcher's event, ms to the watcher's first rejected
+    call)."""
+    assert watching.wait_for(lambda l: l.get("result") == "ok"), \
+        f"{resource}: the watching client made no call {getattr(watching, 'errors', lambda: '')()}"
+    time.sleep(0.2)  # its watch is in place
+    lines = start_failing().finish()
+    shared = [l for l in lines if l.get("result") == "failed" and not l.get("fallback")]
+    assert len(shared) >= 3, f"{resource}: the failing client: {lines}"
+    assert any(str(l.get("result", "")).startswith("rejected") for l in lines), f"{resource}: never rejected {lines}"
+    event = watching.wait_for(lambda l: l.get("event") == "closed->open", timeout=5)
+    assert event, (f"{resource}: the other language's client heard no closed->open; "
+                   f"last lines {watching.snapshot()[-3:]}")
+    rejected = watching.wait_for(
+        lambda l: str(l.get("result", "")).startswith("rejected:open") and l["t"] >= event["t"], timeout=5)
+    watching.kill()
+    assert rejected, f"{resource}: the other language's client was not rejected after the trip"
+    tripping = [l for l in shared if l["t"] <= event["t"]][-1]
+    return event["t"] - tripping["t"], rejected["t"] - tripping["t"]
+
+
+@scenario(14, "mixed languages: a Swift client on host A and a Python client on host B share one circuit both ways; "
+              "half-open across both grants exactly half_open_permits probes")
+def mixed_language():
+    ctl("configure", "m14", "--failure-threshold", "3/3", "--cooldown", "60s")
+    python_b = PythonDriver("b", ["calls", "--resource", "m14", "--interval-ms", "20"], SERVER.address)
+    swift_to_python = one_direction("m14", lambda: Driver("a", ["fail", "--resource", "m14", "--count", "6"],
+                                                          SERVER.address), python_b)
+    ctl("reset", "m14", host="srv")
+    swift_a = Driver("a", ["calls", "--resource", "m14", "--interval-ms", "20"], SERVER.address)
+    python_to_swift = one_direction("m14", lambda: PythonDriver("b", ["fail", "--resource", "m14", "--count", "6"],
+                                                                SERVER.address), swift_a)
+    assert max(swift_to_python + python_to_swift) <= 500, (swift_to_python, python_to_swift)
+
+    ctl("configure", "m14h", "--failure-threshold", "1/1", "--success-threshold", "3/3", "--half-open-permits", "3",
+        "--cooldown", "500ms", "--permit-ttl", "30s")
+    report("m14h", "failure")
+    time.sleep(0.6)
+    # Python takes the first probe (its call then lasts 2 s); then 2 x 12 Swift asks and 2 x 12 Python calls come
+    # at once. Swift asks without reporting (its permits stay out); Python reports each probe's success.
+    first = PythonDriver("b", ["burst", "--resource", "m14h", "--threads", "1", "--hold-ms", "2000"], SERVER.address)
+    end = time.time() + 10
+    while time.time() < end and ctl("status", "m14h")[0].get("half_open", {}).get("permits_out", 0) < 1:
+        time.sleep(0.02)
+    swift = [Driver("a", ["probe-burst", "--resource", "m14h", "--concurrency", "12"], SERVER.address)
+             for _ in range(2)]
+    python = [first] + [PythonDriver("b", ["burst", "--resource", "m14h", "--threads", "12", "--hold-ms", "1500",
+                                           *(["--async"] if i == 1 else [])], SERVER.address) for i in range(2)]
+    swift_permits = [d.finish()[-1]["permits"] for d in swift]
+    python_permits = [d.finish()[-1]["permits"] for d in python]
+    status = ctl("status", "m14h")[0]
+    total = sum(swift_permits) + sum(python_permits)
+    assert total == 3, f"permits: Swift {swift_permits}, Python {python_permits}"
+    half = status.get("half_open", {})
+    assert status["state"] == "closed" if sum(python_permits) == 3 else (
+        status["state"] == "half_open" and half["permits_out"] == sum(swift_permits)
+        and half["successes"] == sum(python_permits)), status
+    return (f"Swift A's trip to Python B: event {swift_to_python[0]} ms, rejected {swift_to_python[1]} ms; Python B's "
+            f"trip to Swift A: event {python_to_swift[0]} ms, rejected {python_to_swift[1]} ms; half-open permits: "
+            f"Swift {swift_permits}, Python {python_permits}, total {total} of 3")
+
+
+PYTHON_SCENARIOS = (mixed_language,)
+
 
 class Proxy:
     """A TCP proxy in its own process (on `host`), delaying every chunk by `delay_ms` each way.
@@ -768,6 +860,9 @@ def main():
         for s in (propagation, half_open, killed_prober, kill_restart, pause, partition, slow_network,
                   leased_propagation, leased_force, leased_partition, leased_kill_restart, leased_half_open,
                   quorum):
+            if not ONLY or s.__name__ in ONLY:
+                s()
+        for s in PYTHON_SCENARIOS:  # the Python client's (clients/python, issue #17)
             if not ONLY or s.__name__ in ONLY:
                 s()
     finally:
