@@ -93,6 +93,14 @@ class Server:
         self.proc = subprocess.Popen(
             self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.stderr_file,
             preexec_fn=self.preexec_fn)
+        self._http_port = None
+        text = self._stdout_line(timeout, "listening")
+        check(text.startswith("breakerd listening on "), f"{self.name}: unexpected first line {text!r}")
+        self.port = int(text.rsplit(":", 1)[1])
+        return self
+
+    def _stdout_line(self, timeout, what):
+        """The next line breakerd prints on stdout, stripped; fails (stopping it) if none comes in `timeout`."""
         line = b""
         deadline = time.monotonic() + timeout
         fd = self.proc.stdout.fileno()
@@ -100,19 +108,30 @@ class Server:
             left = deadline - time.monotonic()
             if left <= 0:
                 self.kill()
-                raise Failure(f"{self.name}: no 'listening' line within {timeout}s; stderr: {self.log()[-600:]}")
+                raise Failure(f"{self.name}: no '{what}' line within {timeout}s; stderr: {self.log()[-600:]}")
             ready, _, _ = select.select([fd], [], [], left)
             if ready:
                 chunk = os.read(fd, 1)
                 if not chunk:
                     self.proc.wait(timeout=10)
-                    raise Failure(f"{self.name}: exited {self.proc.returncode} before listening; stderr: "
-                                  f"{self.log()[-600:]}")
+                    raise Failure(f"{self.name}: exited {self.proc.returncode} before printing its '{what}' "
+                                  f"line; stderr: {self.log()[-600:]}")
                 line += chunk
-        text = line.decode().strip()
-        check(text.startswith("breakerd listening on "), f"{self.name}: unexpected first line {text!r}")
-        self.port = int(text.rsplit(":", 1)[1])
-        return self
+        return line.decode().strip()
+
+    @property
+    def http_port(self):
+        """The HTTP port, from the 'breakerd http on HOST:PORT' line that follows the 'listening' one (read the
+        first time it is asked for; the server must have been started without --http-listen off)."""
+        if self._http_port is None:
+            text = self._stdout_line(10, "http on")
+            check(text.startswith("breakerd http on "), f"{self.name}: unexpected second line {text!r}")
+            self._http_port = int(text.rsplit(":", 1)[1])
+        return self._http_port
+
+    def http(self, **kwargs):
+        """A new connection to the HTTP port."""
+        return HTTPConn(self.http_port, **kwargs)
 
     @property
     def pid(self):
@@ -307,3 +326,128 @@ class Conn:
 def error_code(reply):
     """The error code of a reply, or None for a success."""
     return (reply.get("error") or {}).get("code") if reply.get("ok") is False else None
+
+
+# MARK: HTTP
+
+class Response:
+    """One HTTP response: `status` (int), `headers` (lower-case name -> value, the last one of a repeated
+    name), `body` (bytes) and `raw` (everything the response took on the wire)."""
+
+    def __init__(self, status, reason, headers, body, raw):
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+        self.raw = raw
+
+    def json(self):
+        return json.loads(self.body)
+
+    def text(self):
+        return self.body.decode(errors="replace")
+
+    def __repr__(self):
+        return f"<{self.status} {self.reason}: {self.body[:120]!r}>"
+
+
+def http_request(method, path, headers=(), body=b"", version="HTTP/1.1", host="x"):
+    """The bytes of one request: `headers` is a sequence of (name, value) as str or bytes; `Content-Length` is
+    added when there is a body; `Host` unless `host` is None."""
+    def b(v):
+        return v if isinstance(v, bytes) else str(v).encode()
+    out = b(method) + b" " + b(path) + b" " + b(version) + b"\r\n"
+    if host is not None:
+        out += b"Host: " + b(host) + b"\r\n"
+    for name, value in headers:
+        out += b(name) + b": " + b(value) + b"\r\n"
+    if body:
+        out += b"Content-Length: %d\r\n" % len(body)
+    return out + b"\r\n" + b(body)
+
+
+class HTTPConn:
+    """A raw connection to breakerd's HTTP port: send any bytes, read responses framed by Content-Length."""
+
+    def __init__(self, port, timeout=10.0, rcvbuf=None, host="127.0.0.1"):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect((host, port))
+        self.timeout = timeout
+        self.buffer = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def request(self, method, path, headers=(), body=b"", timeout=None):
+        """Sends one request and returns its response (`HEAD` responses are read without a body)."""
+        self.send(http_request(method, path, headers, body))
+        return self.response(timeout, head=(method == "HEAD"))
+
+    def _fill(self, deadline, what):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise Failure(f"no {what} within the time allowed; received {self.buffer[:200]!r}")
+        self.sock.settimeout(left)
+        try:
+            chunk = self.sock.recv(1 << 20)
+        except socket.timeout:
+            return
+        except (ConnectionResetError, BrokenPipeError) as e:
+            raise Closed(str(e))
+        if not chunk:
+            raise Closed(f"end of stream; received {self.buffer[:200]!r}")
+        self.buffer += chunk
+
+    def response_head(self, timeout=None):
+        """Reads a status line and headers: (status, reason, headers, the head's bytes)."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        while b"\r\n\r\n" not in self.buffer:
+            self._fill(deadline, "response head")
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        check(len(parts) >= 2 and parts[0] == "HTTP/1.1" and parts[1].isdigit(), f"bad status line {lines[0]!r}")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        return int(parts[1]), parts[2] if len(parts) > 2 else "", headers, head + b"\r\n\r\n"
+
+    def response(self, timeout=None, head=False):
+        """Reads one whole response (no body when `head`)."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        status, reason, headers, raw = self.response_head(max(0.0, deadline - time.monotonic()))
+        length = 0 if head else int(headers.get("content-length", "0"))
+        while len(self.buffer) < length:
+            self._fill(deadline, f"body of {length} bytes")
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return Response(status, reason, headers, body, raw + body)
+
+    def wait_for(self, marker, timeout):
+        """Reads until `marker` (bytes) is in `buffer`; Failure after `timeout` s, Closed at the end."""
+        deadline = time.monotonic() + timeout
+        while marker not in self.buffer:
+            self._fill(deadline, repr(marker))
+        return self.buffer
+
+    def closed_within(self, timeout):
+        """True when the server closes (EOF or reset) within `timeout` s; the bytes it sent meanwhile are kept
+        in `buffer`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self._fill(deadline, "close")
+            except Closed:
+                return True
+            except Failure:
+                return False
+        return False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
