@@ -193,84 +193,6 @@ public final class BreakerRegistry: Sendable {
         return generator.next()
     }
 
-    // MARK: Operators
-
-    /// Creates or reconfigures a breaker.
-    func configure(
-        _ resource: String,
-        policy: BreakerPolicy,
-        by: String?
-    ) throws(ProtocolError)
-        -> RegistryResult<BreakerInfo>
-    {
-        try withEntry(resource, creatingWith: policy, by: by) { entry, isNew, now in
-            var transitions: [BreakerTransition] = []
-            if !isNew, let t = entry.machine.configure(policy, now: now) { transitions = [t] }
-            return Step((), transitions: transitions, changed: true, durable: true)
-        } finish: { entry, now, _ in
-            self.info(resource, entry, now: now)
-        }
-    }
-
-    /// Forces a breaker open or closed. The result's `expiry` is when the force ends by itself (with a TTL).
-    func force(
-        _ resource: String,
-        target: BreakerForce.Target,
-        reason: String?,
-        ttl: Duration?,
-        by: String?
-    ) throws(ProtocolError) -> RegistryResult<(info: BreakerInfo, expiry: MonotonicInstant?)> {
-        var expiry: MonotonicInstant?
-        let result = try withExisting(resource, by: by, reason: reason) { entry, now in
-            let t = entry.machine.force(target, ttl: ttl, reason: reason, by: by, now: now)
-            expiry = entry.machine.nextExpiry
-            return [t]
-        }
-        return RegistryResult(value: (result.value, expiry), change: result.change)
-    }
-
-    /// Ends a force.
-    func release(_ resource: String, by: String?) throws(ProtocolError) -> RegistryResult<BreakerInfo> {
-        try withExisting(resource, by: by, reason: nil) { entry, now in
-            [entry.machine.release(now: now)].compactMap { $0 }
-        }
-    }
-
-    /// Returns a breaker to closed with an empty window.
-    func reset(_ resource: String, by: String?) throws(ProtocolError) -> RegistryResult<BreakerInfo> {
-        try withExisting(resource, by: by, reason: nil) { entry, now in [entry.machine.reset(now: now)] }
-    }
-
-    /// Removes a breaker. The value is false when there was none.
-    func delete(_ resource: String) -> RegistryResult<Bool> {
-        let index = shardIndex(for: resource)
-        let change = shards[index].state.withLock { s -> BreakerChange? in
-            guard s.entries.removeValue(forKey: resource) != nil else { return nil }
-            defer { s.nextSequence &+= 1 }
-            return BreakerChange(
-                resource: resource,
-                transitions: [],
-                deleted: true,
-                durable: .delete(resource: resource),
-                shard: index,
-                sequence: s.nextSequence
-            )
-        }
-        if change != nil { count.subtract(1, ordering: .relaxed) }
-        return RegistryResult(value: change != nil, change: change)
-    }
-
-    /// Applies the passage of time to one breaker (a force whose TTL ended). Nil when nothing changed.
-    func expire(_ resource: String) -> BreakerChange? {
-        let index = shardIndex(for: resource)
-        return shards[index].state.withLock { s -> BreakerChange? in
-            guard let i = s.entries.index(forKey: resource) else { return nil }
-            let now = clock.now
-            guard let t = s.entries.values[i].machine.expire(now: now) else { return nil }
-            return record(resource, [t], in: &s, at: i, shard: index, now: now, by: nil, reason: nil)
-        }
-    }
-
     // MARK: Internals
 
     func info(_ resource: String, _ entry: BreakerEntry, now: MonotonicInstant) -> BreakerInfo {
@@ -311,7 +233,7 @@ public final class BreakerRegistry: Sendable {
 
     /// Records `transitions` in the audit log of the entry at `i` and returns the change to publish: its new
     /// row and records, numbered in the shard's order. Under the shard's lock; calls nothing outside.
-    private func record(
+    func record(
         _ resource: String,
         _ transitions: [BreakerTransition],
         in s: inout ShardState,
@@ -354,7 +276,7 @@ public final class BreakerRegistry: Sendable {
     }
 
     /// Counts one more breaker, or says why not.
-    private func reserveSlot() -> ProtocolError? {
+    func reserveSlot() -> ProtocolError? {
         var current = count.load(ordering: .relaxed)
         while true {
             guard current < maximumBreakers else {
@@ -375,7 +297,7 @@ public final class BreakerRegistry: Sendable {
 
     /// What an operation's body did to an entry: its own result, the transitions it made, whether the entry
     /// changed (for the next snapshot), and whether the change must be saved even without a transition.
-    private struct Step<Value> {
+    struct Step<Value> {
         var value: Value
         var transitions: [BreakerTransition]
         var changed: Bool
@@ -393,7 +315,7 @@ public final class BreakerRegistry: Sendable {
     /// records what it did, then `finish` makes the reply's value from the updated entry. `finish` only reads
     /// the entry; it gets it `inout` so that the dictionary lends it in place (its getter would copy the whole
     /// entry, retaining and releasing every reference in it, on every request).
-    private func withEntry<Value, Answer>(
+    func withEntry<Value, Answer>(
         _ resource: String,
         creatingWith policy: BreakerPolicy?,
         by: String?,
@@ -425,7 +347,7 @@ public final class BreakerRegistry: Sendable {
     /// Adds a new breaker to the shard (with `policy`, else the default policy, and a random jitter seed), or
     /// says why not. Out of line: creation is rare, and `withEntry`, inlined into every operation, stays small.
     @inline(never)
-    private func create(
+    func create(
         _ resource: String,
         policy: BreakerPolicy?,
         in s: inout ShardState,
@@ -437,7 +359,7 @@ public final class BreakerRegistry: Sendable {
         return nil
     }
 
-    private func withExisting(
+    func withExisting(
         _ resource: String,
         by: String?,
         reason: String?,

@@ -53,7 +53,10 @@ struct PeerAddress: Sendable, CustomStringConvertible {
             let (written, port) = withUnsafePointer(to: &storage) {
                 $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { p -> (Bool, UInt16) in
                     var address = p.pointee.sin_addr
-                    return (inet_ntop(AF_INET, &address, &text, socklen_t(text.count)) != nil, UInt16(bigEndian: p.pointee.sin_port))
+                    return (
+                        inet_ntop(AF_INET, &address, &text, socklen_t(text.count)) != nil,
+                        UInt16(bigEndian: p.pointee.sin_port)
+                    )
                 }
             }
             guard written else { return nil }

@@ -28,12 +28,14 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     /// Starts `breakerd` with `arguments`, listening on `listen` (a free loopback port by default) and, unless
-    /// `arguments` name a `--db`, keeping nothing (`--db :memory:`).
+    /// `arguments` name a `--db`, keeping nothing (`--db :memory:`). Unless `arguments` name an `--http-listen`,
+    /// the HTTP port takes a free port too (a restart on a fixed `listen` port must not need the next port free).
     public init(arguments: [String], listen: String = "127.0.0.1:0", startTimeout: TimeInterval = 30) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binaryPath)
         let db = arguments.contains("--db") ? [] : ["--db", ":memory:"]
-        process.arguments = ["--listen", listen] + db + arguments
+        let http = arguments.contains("--http-listen") ? [] : ["--http-listen", "127.0.0.1:0"]
+        process.arguments = ["--listen", listen] + db + http + arguments
         stdoutPipe = Pipe()
         process.standardOutput = stdoutPipe
         stderrPath = NSTemporaryDirectory() + "breakerd-\(UUID().uuidString).log"

@@ -351,9 +351,10 @@ class Response:
         return f"<{self.status} {self.reason}: {self.body[:120]!r}>"
 
 
-def http_request(method, path, headers=(), body=b"", version="HTTP/1.1", host="x"):
+def http_request(method, path, headers=(), body=b"", version="HTTP/1.1", host="127.0.0.1"):
     """The bytes of one request: `headers` is a sequence of (name, value) as str or bytes; `Content-Length` is
-    added when there is a body; `Host` unless `host` is None."""
+    added when there is a body; `Host` unless `host` is None (a loopback name: a loopback port without token
+    files answers no other); `Content-Type: application/json` for a POST unless `headers` names one."""
     def b(v):
         return v if isinstance(v, bytes) else str(v).encode()
     out = b(method) + b" " + b(path) + b" " + b(version) + b"\r\n"
@@ -361,6 +362,8 @@ def http_request(method, path, headers=(), body=b"", version="HTTP/1.1", host="x
         out += b"Host: " + b(host) + b"\r\n"
     for name, value in headers:
         out += b(name) + b": " + b(value) + b"\r\n"
+    if method == "POST" and not any(b(name).lower() == b"content-type" for name, _ in headers):
+        out += b"Content-Type: application/json\r\n"
     if body:
         out += b"Content-Length: %d\r\n" % len(body)
     return out + b"\r\n" + b(body)
