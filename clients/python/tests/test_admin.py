@@ -38,8 +38,9 @@ def test_configure_status_and_typed_breakers(admin):
                               permit_ttl=2)
     assert isinstance(created, Breaker)
     assert (created.resource, created.state, created.generation) == ("pay", S.CLOSED, 0)
-    assert created.policy == p.Policy("2/4", "1/1", 5000, p.WindowSpec("count", size=4), 4, 1, 2000, complete=True)
-    assert created.window == p.WindowCounts(0, 0) and created.changed_at_ms > 1_600_000_000_000
+    assert created.policy == p.Policy("2/4", "1/1", 5000, p.WindowSpec("count", size=4), 4, 1, 2000, complete=True,
+                                      cooldown_jitter=0.0, mode="enforce", min_failing_clients=1)
+    assert created.window == p.WindowCounts(0, 0, slow=0, failing_clients=0) and created.changed_at_ms > 1_600_000_000_000
     assert created.forced is None and created.half_open is None and created.retry_after_ms is None
     assert admin.status("pay") == created
 

@@ -20,15 +20,17 @@ def test_unknown_reply_fields_are_kept_aside_and_ignored():
     assert p.encode_reply(reply, 1) == obj
 
 
-def test_newer_policy_and_window_fields_pass_through():
+def test_outage_policy_and_window_fields_are_typed_and_unknown_ones_pass_through():
     breaker = {"resource": "db", "state": "closed", "generation": 0, "changed_at_ms": 5,
                "policy": {"failure_threshold": "2/5", "success_threshold": None, "cooldown_ms": 1000,
                           "window": {"type": "count", "size": 5}, "minimum_calls": 5, "half_open_permits": 5,
-                          "permit_ttl_ms": 10000, "slow_call_ms": 200, "mode": "shadow"},
-               "window": {"calls": 3, "failures": 1, "slow": 2}, "cooldown_ms_current": 1000}
+                          "permit_ttl_ms": 10000, "slow_call_ms": 200, "mode": "shadow", "quorum_v2": True},
+               "window": {"calls": 3, "failures": 1, "slow": 2, "hosts": 1}, "cooldown_ms_current": 1000}
     reply = p.decode_reply("status", {"ok": True, "breaker": breaker})
-    assert reply.breaker.policy.extra == {"slow_call_ms": 200, "mode": "shadow"}
-    assert reply.breaker.window.extra == {"slow": 2} and reply.breaker.extra == {"cooldown_ms_current": 1000}
+    policy = reply.breaker.policy
+    assert (policy.slow_call_ms, policy.mode, policy.extra) == (200, "shadow", {"quorum_v2": True})
+    assert reply.breaker.window.slow == 2 and reply.breaker.window.failing_clients is None
+    assert reply.breaker.window.extra == {"hosts": 1} and reply.breaker.extra == {"cooldown_ms_current": 1000}
     assert p.encode_reply(reply) == {"ok": True, "breaker": breaker}
 
 

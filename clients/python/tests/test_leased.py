@@ -56,7 +56,7 @@ def test_closed_circuit_calls_take_no_round_trip(breakerd):
     leases = after["lease"] - before["lease"]
     assert 1 <= leases <= 20 * (elapsed + 0.15) + 3, leases          # about 20 lines a second, whatever the calls
     window = ask(breakerd.address, {"op": "status", "resource": "quiet"})["breaker"]["window"]
-    assert window == {"calls": 100, "failures": 0}                    # the counts arrived (the window holds 100)
+    assert window == {"calls": 100, "failures": 0, "slow": 0, "failing_clients": 0}   # the counts arrived (100 held)
 
 
 def test_a_trip_in_one_process_is_pushed_to_leased_processes(breakerd):

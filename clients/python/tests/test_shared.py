@@ -82,7 +82,7 @@ def test_the_policy_creates_the_breaker_and_an_existing_one_keeps_its_own(breake
     policy = ask(breakerd.address, {"op": "status", "resource": "made"})["breaker"]["policy"]
     assert policy == {"failure_threshold": "2/4", "success_threshold": None, "cooldown_ms": 3000,
                       "window": {"type": "count", "size": 4}, "minimum_calls": 4, "half_open_permits": 2,
-                      "permit_ttl_ms": 10000}
+                      "permit_ttl_ms": 10000, "cooldown_jitter": 0.0, "mode": "enforce", "min_failing_clients": 1}
     other = SharedCircuitBreakerPolicy("made", breakerd.address, failure_threshold="1/1")
     assert outcome(other, down) == "failed"
     assert ask(breakerd.address, {"op": "status", "resource": "made"})["breaker"]["state"] == "closed"

@@ -135,9 +135,22 @@ class Policy:
     permit_ttl_ms: Optional[int] = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     complete: bool = False
+    # The outage fields (protocol 1, revision of 0.3.0): left out when None. A reply always shows `mode`,
+    # `min_failing_clients` and `cooldown_jitter`, and the others only when they are set.
+    slow_call_ms: Optional[int] = None
+    slow_call_threshold: Optional[str] = None
+    cooldown_max_ms: Optional[int] = None
+    cooldown_multiplier: Optional[float] = None
+    cooldown_jitter: Optional[float] = None
+    mode: Optional[str] = None
+    min_failing_clients: Optional[int] = None
 
-    KNOWN: ClassVar[Tuple[str, ...]] = ("failure_threshold", "success_threshold", "cooldown_ms", "window",
-                                         "minimum_calls", "half_open_permits", "permit_ttl_ms")
+    #: The fields every reply shows (`complete`).
+    BASE: ClassVar[Tuple[str, ...]] = ("failure_threshold", "success_threshold", "cooldown_ms", "window",
+                                        "minimum_calls", "half_open_permits", "permit_ttl_ms")
+    OUTAGE: ClassVar[Tuple[str, ...]] = ("slow_call_ms", "slow_call_threshold", "cooldown_max_ms",
+                                          "cooldown_multiplier", "cooldown_jitter", "mode", "min_failing_clients")
+    KNOWN: ClassVar[Tuple[str, ...]] = BASE + OUTAGE
 
     @classmethod
     def from_wire(cls, obj: Any, error: Type[Exception] = ReplyDecodingError) -> "Policy":
@@ -153,7 +166,14 @@ class Policy:
             half_open_permits=_need(obj, "half_open_permits", int, w, optional=True, error=error),
             permit_ttl_ms=_need(obj, "permit_ttl_ms", int, w, optional=True, error=error),
             extra=_extra(obj, cls.KNOWN),
-            complete=all(k in obj for k in cls.KNOWN),
+            complete=all(k in obj for k in cls.BASE),
+            slow_call_ms=_need(obj, "slow_call_ms", int, w, optional=True, error=error),
+            slow_call_threshold=_need(obj, "slow_call_threshold", str, w, optional=True, error=error),
+            cooldown_max_ms=_need(obj, "cooldown_max_ms", int, w, optional=True, error=error),
+            cooldown_multiplier=_need(obj, "cooldown_multiplier", (int, float), w, optional=True, error=error),
+            cooldown_jitter=_need(obj, "cooldown_jitter", (int, float), w, optional=True, error=error),
+            mode=_need(obj, "mode", str, w, optional=True, error=error),
+            min_failing_clients=_need(obj, "min_failing_clients", int, w, optional=True, error=error),
         )
 
     def to_wire(self) -> Dict[str, Any]:
@@ -166,6 +186,8 @@ class Policy:
         _put(out, "minimum_calls", self.minimum_calls)
         _put(out, "half_open_permits", self.half_open_permits)
         _put(out, "permit_ttl_ms", self.permit_ttl_ms)
+        for key in self.OUTAGE:
+            _put(out, key, getattr(self, key))
         out.update(self.extra)
         return out
 
@@ -282,8 +304,12 @@ class Report(Request):
     duration_ms: Optional[int] = None
     policy: Optional[Policy] = None
     noreply: bool = False
+    slow: Optional[int] = None
 
     def __post_init__(self) -> None:
+        if self.slow is not None and self.outcome is not None:
+            raise RequestError("report: field 'slow' goes with the counts 'successes'/'failures'; a single 'outcome' "
+                               "is slow by its 'duration_ms'")
         if self.outcome is not None and self.outcome not in OUTCOMES:
             raise RequestError(f"report: field 'outcome' must be one of {', '.join(OUTCOMES)}, got {self.outcome!r}")
         counts = self.successes is not None or self.failures is not None
@@ -298,6 +324,7 @@ class Report(Request):
         _put(out, "permit", self.permit)
         _put(out, "successes", self.successes)
         _put(out, "failures", self.failures)
+        _put(out, "slow", self.slow)
         _put(out, "duration_ms", self.duration_ms)
         if self.policy is not None:
             out["policy"] = self.policy.to_wire()
@@ -311,7 +338,8 @@ class Report(Request):
         return cls(_req_str(obj, "resource", op), _req_str(obj, "outcome", op, True),
                    _req_str(obj, "permit", op, True), _req_int(obj, "successes", op, 0, MAXIMUM_COUNT),
                    _req_int(obj, "failures", op, 0, MAXIMUM_COUNT), _req_int(obj, "duration_ms", op, 0, 2**63 - 1),
-                   _req_policy(obj, op), bool(_need(obj, "noreply", bool, op, optional=True, error=RequestError)))
+                   _req_policy(obj, op), bool(_need(obj, "noreply", bool, op, optional=True, error=RequestError)),
+                   _req_int(obj, "slow", op, 0, MAXIMUM_COUNT))
 
 
 @dataclass(frozen=True)
@@ -323,11 +351,13 @@ class LeaseEntry:
     successes: Optional[int] = None
     failures: Optional[int] = None
     policy: Optional[Policy] = None
+    slow: Optional[int] = None
 
     def to_wire(self) -> Dict[str, Any]:
         out: Dict[str, Any] = {"resource": self.resource}
         _put(out, "successes", self.successes)
         _put(out, "failures", self.failures)
+        _put(out, "slow", self.slow)
         if self.policy is not None:
             out["policy"] = self.policy.to_wire()
         return out
@@ -338,7 +368,8 @@ class LeaseEntry:
             raise RequestError("lease: each entry of 'resources' must be an object such as {\"resource\":\"db\"}")
         op = "lease entry"
         return cls(_req_str(obj, "resource", op), _req_int(obj, "successes", op, 0, MAXIMUM_COUNT),
-                   _req_int(obj, "failures", op, 0, MAXIMUM_COUNT), _req_policy(obj, op))
+                   _req_int(obj, "failures", op, 0, MAXIMUM_COUNT), _req_policy(obj, op),
+                   _req_int(obj, "slow", op, 0, MAXIMUM_COUNT))
 
 
 @_request
@@ -742,14 +773,23 @@ class LeaseReply(Reply):
 
 @dataclass(frozen=True)
 class WindowCounts:
-    """What a closed breaker's window holds now."""
+    """What a closed breaker's window holds now: calls, failures, slow calls, and the distinct clients the
+    failures came from (the last two from servers of 0.3.0 on; None from older ones)."""
 
     calls: int
     failures: int
     extra: Mapping[str, Any] = field(default_factory=dict)
+    slow: Optional[int] = None
+    failing_clients: Optional[int] = None
+
+    KNOWN: ClassVar[Tuple[str, ...]] = ("calls", "failures", "slow", "failing_clients")
 
     def to_wire(self) -> Dict[str, Any]:
-        return {"calls": self.calls, "failures": self.failures, **self.extra}
+        out: Dict[str, Any] = {"calls": self.calls, "failures": self.failures}
+        _put(out, "slow", self.slow)
+        _put(out, "failing_clients", self.failing_clients)
+        out.update(self.extra)
+        return out
 
 
 @dataclass(frozen=True)
@@ -816,7 +856,9 @@ class Breaker:
             policy=Policy.from_wire(_need(obj, "policy", dict, w)),
             window=WindowCounts(_need(window, "calls", int, "breaker.window"),
                                 _need(window, "failures", int, "breaker.window"),
-                                _extra(window, ("calls", "failures"))),
+                                _extra(window, WindowCounts.KNOWN),
+                                _need(window, "slow", int, "breaker.window", optional=True),
+                                _need(window, "failing_clients", int, "breaker.window", optional=True)),
             changed_at_ms=_need(obj, "changed_at_ms", int, w),
             retry_after_ms=_need(obj, "retry_after_ms", int, w, optional=True),
             forced=None if forced is None else Forced(
