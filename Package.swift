@@ -76,7 +76,7 @@ let package = Package(
         .target(
             name: "HighwayBreaker",
             dependencies: [
-                "BreakerCore", "BreakerClock", "BreakerProtocol", "CBreakerSystem",
+                "BreakerCore", "BreakerClock", "BreakerProtocol", "BreakerTLS", "CBreakerSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
@@ -86,7 +86,8 @@ let package = Package(
         .target(
             name: "BreakerTestSupport",
             dependencies: [
-                "BreakerProtocol", "BreakerServer", "BreakerClock", .product(name: "Logging", package: "swift-log"),
+                "BreakerProtocol", "BreakerServer", "BreakerClock", "BreakerTLS",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
@@ -97,7 +98,7 @@ let package = Package(
         .testTarget(name: "BreakerStoreTests", dependencies: ["BreakerStore", "BreakerCore", "CSQLite"]),
         .testTarget(
             name: "BreakerServerTests",
-            dependencies: ["BreakerServer", "BreakerProtocol", "BreakerTestSupport", "breakerd"],
+            dependencies: ["BreakerServer", "BreakerProtocol", "BreakerTLS", "BreakerTestSupport", "breakerd"],
             resources: []
         ),
         .testTarget(
@@ -109,7 +110,9 @@ let package = Package(
         .testTarget(
             name: "BreakerControlTests",
             dependencies: [
-                "BreakerControl", "BreakerCore", "BreakerProtocol", "BreakerTestSupport", "breakerctl", "breakerd",
+                "BreakerControl", "BreakerCore", "BreakerProtocol", "BreakerTestSupport", "HighwayBreaker",
+                "breakerctl",
+                "breakerd",
             ]
         ),
         .testTarget(

@@ -9,13 +9,56 @@ public enum ControlSession {
     /// How long to wait for the server before giving up with exit code 3.
     public static let connectWithin = Duration.milliseconds(900)
 
+    /// The TLS options (`--tls-ca`, `--tls-cert`, `--tls-key`, `--tls-server-name`): TLS is on when any of the
+    /// first three is given.
+    public struct TLSOptions: Sendable {
+        public var ca: String?
+        public var certificate: String?
+        public var key: String?
+        public var serverName: String?
+
+        public init(ca: String? = nil, certificate: String? = nil, key: String? = nil, serverName: String? = nil) {
+            self.ca = ca
+            self.certificate = certificate
+            self.key = key
+            self.serverName = serverName
+        }
+
+        /// The client's TLS configuration, nil when TLS is off; a file that cannot be used is a usage error.
+        public func configuration() throws(ControlFailure) -> BreakerClient.TLSConfiguration? {
+            guard ca != nil || certificate != nil || key != nil else { return nil }
+            if (certificate == nil) != (key == nil) {
+                throw ControlFailure(
+                    exitCode: ControlFailure.usage,
+                    message: "--tls-cert and --tls-key go together (a client certificate needs its key)"
+                )
+            }
+            do {
+                return try BreakerClient.TLSConfiguration(
+                    caFile: ca,
+                    certificateFile: certificate,
+                    keyFile: key,
+                    serverName: serverName
+                )
+            } catch {
+                throw ControlFailure(exitCode: ControlFailure.usage, message: "TLS: \(error.message)")
+            }
+        }
+    }
+
     /// Connects to `server` (HOST:PORT) with the token in `tokenFile`, or fails within a second with exit code 3
-    /// (unreachable), 2 (bad options) or 1 (the token was refused).
-    public static func connect(server: String, tokenFile: String?) async throws(ControlFailure) -> BreakerClient {
+    /// (unreachable, or the TLS handshake failed: the message says why), 2 (bad options) or 1 (the token was
+    /// refused).
+    public static func connect(
+        server: String,
+        tokenFile: String?,
+        tls: TLSOptions = TLSOptions()
+    ) async throws(ControlFailure) -> BreakerClient {
         let (host, port) = try ControlOptions.server(server)
         var token: String?
         if let tokenFile { token = try readToken(tokenFile) }
         var config = BreakerClient.Configuration(host: host, port: port, token: token, clientName: operatorName())
+        config.tls = try tls.configuration()
         config.connectTimeout = .milliseconds(400)
         config.adminTimeout = .seconds(10)
         config.requestTimeout = .seconds(5)
@@ -25,6 +68,13 @@ public enum ControlSession {
         } catch {
             client.shutdown()
             guard error.code == .timeout else { throw ControlFailure(error, server: server) }
+            let problem = client.lastProblem
+            if config.tls != nil, problem.contains("TLS") {
+                throw ControlFailure(
+                    exitCode: ControlFailure.unreachable,
+                    message: "cannot reach breakerd at \(server): \(problem) (check --tls-ca, --tls-cert and --tls-key)"
+                )
+            }
             throw ControlFailure(
                 exitCode: ControlFailure.unreachable,
                 message: "cannot reach breakerd at \(server): nothing answered within 1 s "

@@ -18,7 +18,9 @@ extension BreakerClient {
         /// In leased mode, how often the client sends its `lease` line (counts and renewals for every leased
         /// resource); a counted failure sends one sooner, at most every 5 ms. At least 1 ms; default 50 ms.
         public var leaseFlushInterval: Duration = .milliseconds(50)
-        /// How long one connection attempt may take.
+        /// TLS for the connection (nil: plain TCP). Set it to talk to a breakerd started with `--tls-cert`.
+        public var tls: TLSConfiguration?
+        /// How long one connection attempt may take (with TLS, the handshake included).
         public var connectTimeout: Duration = .milliseconds(500)
         /// Waits between reconnection attempts (the first retry waits `minDelay`; none waits longer than
         /// `maxDelay`, the reconnect delay that fallback rejections name).

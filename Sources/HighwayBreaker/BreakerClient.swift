@@ -52,6 +52,10 @@ public final class BreakerClient: Sendable {
     /// How many times the client has connected (1 after the first connection; more after reconnects).
     public var connectionCount: Int { core.state.withLock { $0.connections } }
 
+    /// Why the last connection attempt failed or the last connection ended (for example a TLS handshake's
+    /// failure: unknown CA, name mismatch, expired, no client certificate).
+    public var lastProblem: String { core.state.withLock { $0.lastProblem } }
+
     /// Waits until the connection is up and its `hello` (sent when there is a token or a client name) was
     /// answered. Returns at once when it already is.
     ///

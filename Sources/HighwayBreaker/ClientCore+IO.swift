@@ -42,7 +42,9 @@ extension ClientCore {
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65_536)
         while true {
-            let (closed, fd, wantsWrite) = state.withLock { ($0.closed, $0.fd, !$0.outbound.bytes.isEmpty) }
+            let (closed, fd, wantsWrite, encrypted) = state.withLock {
+                ($0.closed, $0.fd, $0.unsentBytes > 0, $0.tls != nil)
+            }
             if closed { break }
             if fd < 0 {
                 if SystemClock.read() >= reconnectAt {
@@ -67,7 +69,12 @@ extension ClientCore {
             while true {
                 let n = recv(fd, &chunk, chunk.count, Int32(MSG_DONTWAIT))
                 if n > 0 {
-                    buffer.append(contentsOf: chunk[0..<n])
+                    if encrypted {
+                        lost = decrypt(chunk[0..<n], appendingTo: &buffer)
+                        if lost != nil { break }
+                    } else {
+                        buffer.append(contentsOf: chunk[0..<n])
+                    }
                     if n < chunk.count { break }
                 } else if n == 0 {
                     lost = "the server closed the connection"
@@ -86,7 +93,10 @@ extension ClientCore {
             }
         }
         let fd = state.withLock { s -> Int32 in
-            defer { s.fd = -1 }
+            defer {
+                s.fd = -1
+                s.tls = nil
+            }
             return s.fd
         }
         if fd >= 0 { close(fd) }
@@ -171,10 +181,28 @@ extension ClientCore {
         }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        var channel: TLSChannel?
+        if let tls = configuration.tls {
+            switch handshake(fd: fd, tls: tls) {
+            case .success(let established): channel = established
+            case .failure(let problem):
+                close(fd)
+                // Logged once per new reason, not on every reconnection attempt.
+                let repeated = state.withLock { s -> Bool in
+                    defer { s.lastProblem = problem.message }
+                    return s.lastProblem == problem.message
+                }
+                if !repeated {
+                    logger.warning("TLS handshake with breakerd failed", metadata: ["reason": "\(problem.message)"])
+                }
+                return false
+            }
+        }
 
         let sendsHello = configuration.token != nil || configuration.clientName != nil
         let (count, ready) = state.withLock { s -> (Int, [Waiter]) in
             s.fd = fd
+            s.tls = channel
             s.refusal = nil
             s.outbound.bytes.removeAll(keepingCapacity: true)
             s.outboundSent = 0
@@ -282,6 +310,7 @@ extension ClientCore {
         let waiters = state.withLock { s -> [Waiter] in
             guard s.fd == fd else { return [] }
             s.fd = -1
+            s.tls = nil
             s.ready = false
             s.outbound.bytes.removeAll(keepingCapacity: true)
             s.outboundSent = 0

@@ -63,6 +63,9 @@ final class ClientCore: Sendable {
         var outbound = JSONWriter()
         /// Bytes at the front of `outbound` already sent (compacted away once they are many).
         var outboundSent = 0
+        /// The connection's TLS session when ``BreakerClient/Configuration/tls`` is set: `flush` encrypts
+        /// `outbound` into it and sends its bytes.
+        var tls: TLSChannel?
         var subscribers: [UInt64: Subscriber] = [:]
         var nextSubscriber: UInt64 = 1
         /// The prefix last asked for on this connection (nil: none, or `unwatch`).
@@ -79,6 +82,9 @@ final class ClientCore: Sendable {
         var lastProblem = "no connection attempt has finished yet"
         /// When the I/O thread wakes by itself at the latest; never later than any deadline (nil: none).
         var plannedWake: MonotonicInstant?
+
+        /// Request bytes not yet taken by the socket (encrypted or not).
+        var unsentBytes: Int { outbound.bytes.count - outboundSent + (tls?.unsent ?? 0) }
     }
 
     let configuration: BreakerClient.Configuration
@@ -154,7 +160,7 @@ final class ClientCore: Sendable {
                 )
             )
         }
-        guard s.outbound.bytes.count - s.outboundSent <= maximumOutboundBytes else {
+        guard s.unsentBytes <= maximumOutboundBytes else {
             return .failure(
                 BreakerClientError(
                     code: .unavailable,
@@ -172,7 +178,7 @@ final class ClientCore: Sendable {
         }
         Request(id: waiter == nil ? nil : .integer(id), operation).write(into: &s.outbound)
         flush(&s)
-        return .success((id, needsWake || !s.outbound.bytes.isEmpty))
+        return .success((id, needsWake || s.unsentBytes > 0))
     }
 
     /// Moves the planned wake-up to `deadline` when that is earlier; true when it moved (wake the thread).
@@ -261,9 +267,29 @@ final class ClientCore: Sendable {
 
     /// Sends as much of `outbound` as the socket takes now (non-blocking). Under the state lock. Sent bytes are
     /// skipped by an offset and compacted away only once they are many, so a slow socket costs no quadratic
-    /// copying.
+    /// copying. With TLS, everything in `outbound` is encrypted at once and the channel keeps what the socket
+    /// did not take.
     static func flush(_ s: inout State) {
-        guard s.fd >= 0, s.outboundSent < s.outbound.bytes.count else { return }
+        guard s.fd >= 0 else { return }
+        if let tls = s.tls {
+            if s.outboundSent < s.outbound.bytes.count {
+                let start = s.outboundSent
+                let error = s.outbound.bytes.withUnsafeBytes {
+                    tls.encrypt(UnsafeRawBufferPointer(rebasing: $0[start...]))
+                }
+                s.outbound.bytes.removeAll(keepingCapacity: true)
+                s.outboundSent = 0
+                if let error {
+                    // The I/O thread sees the connection end and reconnects; the reason stays for messages.
+                    s.lastProblem = "TLS failed: \(error.message)"
+                    _ = Glibc.shutdown(s.fd, Int32(SHUT_RDWR))
+                    return
+                }
+            }
+            tls.send(to: s.fd)
+            return
+        }
+        guard s.outboundSent < s.outbound.bytes.count else { return }
         let fd = s.fd
         let start = s.outboundSent
         let n = s.outbound.bytes.withUnsafeBytes {

@@ -13,8 +13,8 @@ struct Breakerctl: AsyncParsableCommand {
         commandName: "breakerctl",
         abstract: "See and force Highway Breaker circuits, fleet-wide.",
         discussion: """
-            Talks to breakerd (--server, env BREAKER_SERVER, default 127.0.0.1:7433). Global options may come before
-            or after the subcommand. Exit codes: 0 success, 1 the server refused (its message on stderr),
+            Talks to breakerd (--server, env BREAKER_SERVER, default 127.0.0.1:7433); over TLS with --tls-ca (and
+            --tls-cert/--tls-key for mutual TLS). Global options may come before or after the subcommand. Exit codes: 0 success, 1 the server refused (its message on stderr),
             2 usage error, 3 server unreachable.
 
             Example: breakerctl open payments-db --reason "provider outage, INC-4711" --for 30m
@@ -35,13 +35,21 @@ extension ControlCommand {
     }
     var tokenFile: String? { globals.tokenFile ?? parent.globals.tokenFile ?? env("BREAKER_TOKEN_FILE") }
     var json: Bool { globals.json || parent.globals.json }
+    var tls: ControlSession.TLSOptions {
+        ControlSession.TLSOptions(
+            ca: globals.tlsCa ?? parent.globals.tlsCa ?? env("BREAKER_TLS_CA"),
+            certificate: globals.tlsCert ?? parent.globals.tlsCert ?? env("BREAKER_TLS_CERT"),
+            key: globals.tlsKey ?? parent.globals.tlsKey ?? env("BREAKER_TLS_KEY"),
+            serverName: globals.tlsServerName ?? parent.globals.tlsServerName ?? env("BREAKER_TLS_SERVER_NAME")
+        )
+    }
 
     func run() async throws {
         let out = Output(
             json: json,
             formatter: ControlFormatter(color: ControlFormatter.shouldColor, nowMs: ControlFormatter.wallNowMs())
         )
-        let client = try await ControlSession.connect(server: server, tokenFile: tokenFile)
+        let client = try await ControlSession.connect(server: server, tokenFile: tokenFile, tls: tls)
         defer { client.shutdown() }
         do {
             try await run(client: client, out: out)
