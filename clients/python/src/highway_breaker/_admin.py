@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import queue
+import ssl
 import time
 from datetime import timedelta
 from typing import Any, Dict, Iterator, List, Optional
@@ -14,6 +15,7 @@ from ._errors import BreakerError, ConfigurationError
 from ._policy import RatioLike, Window, duration_ns, ms_rounded_up, wire_policy
 from ._shared import NEWER_POLICY_FIELDS
 from ._state import CircuitBreakerState
+from ._tls import TLSOptions
 
 
 class BreakerAdmin:
@@ -30,19 +32,29 @@ class BreakerAdmin:
         token, token_file: an admin token (a client token may read, not act: ``forbidden``).
         client_name: the name breakerd's audit log records as `by` (default ``"highway-breaker-admin"``).
         timeout: how long each operation may take, connecting included (default 5 s).
+        tls, tls_ca, tls_cert, tls_key, tls_server_name, ssl_context: TLS, as for `SharedCircuitBreakerPolicy`.
     """
 
     def __init__(self, server: str = "127.0.0.1:7433", token: Optional[str] = None, *,
                  token_file: Optional[str] = None, client_name: Optional[str] = "highway-breaker-admin",
-                 timeout: Seconds = timedelta(seconds=5)) -> None:
+                 timeout: Seconds = timedelta(seconds=5), tls: bool = False, tls_ca: Optional[str] = None,
+                 tls_cert: Optional[str] = None, tls_key: Optional[str] = None,
+                 tls_server_name: Optional[str] = None, ssl_context: Optional[ssl.SSLContext] = None) -> None:
         self._host, self._port = parse_server(server)
         self._token = resolve_token(token, token_file)
         self._client_name = client_name
         self._timeout = seconds_of(timeout)
         if self._timeout <= 0:
             raise ConfigurationError("timeout", f"must be more than 0, got {timeout!r}")
-        self._conn = Connection(self._host, self._port, self._token, client_name)
+        self._tls = TLSOptions.of(tls, tls_ca, tls_cert, tls_key, tls_server_name, ssl_context)
+        self._conn = self._connection()
         self._watches: List["EventStream"] = []
+
+    def _connection(self) -> Connection:
+        tls = self._tls
+        return Connection(self._host, self._port, self._token, self._client_name,
+                          ssl_context=tls.context() if tls is not None else None,
+                          server_hostname=tls.server_hostname if tls is not None else None)
 
     def __enter__(self) -> "BreakerAdmin":
         return self
@@ -146,7 +158,7 @@ class BreakerAdmin:
         its own. It returns once breakerd acknowledged the watch (events from then on are delivered); iterating
         blocks for the next event, at most `timeout` when given (then `TimeoutError`). Reconnects by itself;
         events during a reconnection are missed. Close it (or use ``with``) when done."""
-        stream = EventStream(Connection(self._host, self._port, self._token, self._client_name), prefix,
+        stream = EventStream(self._connection(), prefix,
                              None if timeout is None else seconds_of(timeout))
         try:
             stream._conn.wait_watching(prefix, self._timeout)

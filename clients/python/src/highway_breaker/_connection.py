@@ -20,6 +20,7 @@ import os
 import queue
 import select
 import socket
+import ssl
 import threading
 import time
 import weakref
@@ -28,6 +29,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from . import protocol as p
 from ._errors import BreakerError
 from ._retry import Backoff
+from ._tls import TLSChannel, TLSOptions
 
 logger = logging.getLogger("highway_breaker")
 
@@ -108,12 +110,17 @@ class Connection:
         reconnect_backoff: waits between attempts; its `max_delay` is the reconnect delay fallback rejections
             name.
         lease_flush_interval: in leased mode, the time between two `lease` lines (seconds).
+        ssl_context: TLS for the connection (``client_context`` makes one from CA, certificate and key files);
+            None: plain TCP. server_hostname: the name the server's certificate must be for (default: host).
     """
 
     def __init__(self, host: str, port: int, token: Optional[str] = None, client_name: Optional[str] = None,
                  connect_timeout: float = 0.5, reconnect_backoff: Backoff = RECONNECT_BACKOFF,
-                 lease_flush_interval: float = 0.05, hello_timeout: float = 5.0) -> None:
+                 lease_flush_interval: float = 0.05, hello_timeout: float = 5.0,
+                 ssl_context: Optional[ssl.SSLContext] = None, server_hostname: Optional[str] = None) -> None:
         self.host = host
+        self.ssl_context = ssl_context
+        self.server_hostname = server_hostname
         self.port = port
         self.token = token
         self.client_name = client_name
@@ -132,6 +139,7 @@ class Connection:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._sock: Optional[socket.socket] = None
+        self._tls: Optional[TLSChannel] = None
         self._fd = -1
         self._thread: Optional[threading.Thread] = None
         self._closed = False
@@ -326,7 +334,7 @@ class Connection:
             if self._sock is None:
                 raise BreakerError("unavailable", f"not connected to breakerd at {self.server} "
                                                   f"({self._last_problem}); reconnecting")
-            if len(self._outbound) > MAXIMUM_OUTBOUND_BYTES:
+            if self._unsent_locked() > MAXIMUM_OUTBOUND_BYTES:
                 raise BreakerError("unavailable", f"breakerd at {self.server} is not reading this client's requests "
                                                   f"({MAXIMUM_OUTBOUND_BYTES // 1_048_576} MiB wait to be sent); "
                                                   f"the request was not sent")
@@ -342,14 +350,36 @@ class Connection:
                 self._outbound += memoryview(body)[1:]
             if direct:
                 self._flush_locked()
-            wake = bool(self._outbound) or type(waiter) is _CallbackWaiter
+            wake = self._unsent_locked() > 0 or type(waiter) is _CallbackWaiter
         if wake:
             self._wake()
         return rid
 
+    def _unsent_locked(self) -> int:
+        """Request bytes not yet taken by the socket (encrypted or not)."""
+        return len(self._outbound) + (self._tls.unsent if self._tls is not None else 0)
+
     def _flush_locked(self) -> None:
-        """Sends what the socket takes now, without blocking."""
-        if self._sock is None or not self._outbound:
+        """Sends what the socket takes now, without blocking. With TLS, what waits is encrypted first."""
+        if self._sock is None:
+            return
+        tls = self._tls
+        if tls is not None:
+            if self._outbound:
+                try:
+                    tls.encrypt(bytes(self._outbound))
+                except ssl.SSLError as e:
+                    self._last_problem = f"TLS failed: {e}"
+                    try:
+                        self._sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    return
+                finally:
+                    self._outbound.clear()
+            tls.send(self._sock)
+            return
+        if not self._outbound:
             return
         try:
             sent = self._sock.send(self._outbound)
@@ -456,7 +486,7 @@ class Connection:
         registered = -1
         while True:
             with self._lock:
-                closed, sock, wants_write = self._closed, self._sock, bool(self._outbound)
+                closed, sock, wants_write, tls = self._closed, self._sock, self._unsent_locked() > 0, self._tls
             if closed:
                 break
             if sock is None:
@@ -499,7 +529,17 @@ class Connection:
                 if not chunk:
                     lost = "the server closed the connection"
                     break
-                buffer += chunk
+                if tls is not None:
+                    with self._lock:
+                        plain, lost = tls.receive(chunk)
+                        self._flush_locked()
+                        if lost is not None:
+                            self._last_problem = lost
+                    buffer += plain
+                    if lost is not None:
+                        break
+                else:
+                    buffer += chunk
                 if len(chunk) < 65536:
                     break
             if b"\n" in buffer:
@@ -512,7 +552,7 @@ class Connection:
                 attempt = 1
                 reconnect_at = time.monotonic() + self.reconnect_backoff.delay(attempt).total_seconds()
         with self._lock:
-            sock, self._sock = self._sock, None
+            sock, self._sock, self._tls = self._sock, None, None
         if sock is not None:
             sock.close()
 
@@ -548,8 +588,16 @@ class Connection:
         return max(0, int((earliest - time.monotonic()) * 1000 + 0.999))
 
     def _connect(self) -> bool:
+        tls: Optional[TLSChannel] = None
         try:
             sock = self._open_socket()
+            if self.ssl_context is not None:
+                tls = TLSChannel(self.ssl_context, self.server_hostname or self.host)
+                try:
+                    tls.handshake(sock, self.connect_timeout)
+                except OSError:
+                    sock.close()
+                    raise
         except OSError as e:
             with self._lock:
                 self._last_problem = f"last attempt: {e.strerror or e}"
@@ -562,6 +610,7 @@ class Connection:
         sends_hello = self.token is not None or self.client_name is not None
         with self._lock:
             self._sock = sock
+            self._tls = tls
             self._refusal = None
             self._outbound.clear()
             self._watch_requested = None
@@ -636,6 +685,7 @@ class Connection:
             if self._sock is not sock:
                 return
             self._sock = None
+            self._tls = None
             self._ready = False
             self._outbound.clear()
             self._watch_requested = None
@@ -728,24 +778,27 @@ class Connection:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             with self._lock:
-                if not self._outbound or self._sock is None:
+                if not self._unsent_locked() or self._sock is None:
                     return
             self._wake()
             time.sleep(0.005)
 
 
 _CONNECTIONS: "weakref.WeakSet[Connection]" = weakref.WeakSet()
-_SHARED: Dict[Tuple[str, int, Optional[str], Optional[str]], Connection] = {}
+_SHARED: Dict[Tuple[Any, ...], Connection] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_connection(host: str, port: int, token: Optional[str], client_name: Optional[str]) -> Connection:
-    """The process's one connection to `host:port` with this token and client name."""
-    key = (host, port, token, client_name)
+def shared_connection(host: str, port: int, token: Optional[str], client_name: Optional[str],
+                      tls: Optional["TLSOptions"] = None) -> Connection:
+    """The process's one connection to `host:port` with this token, client name and TLS options."""
+    key = (host, port, token, client_name, tls)
     with _SHARED_LOCK:
         connection = _SHARED.get(key)
         if connection is None or connection._closed:
-            connection = Connection(host, port, token, client_name)
+            connection = Connection(host, port, token, client_name,
+                                    ssl_context=tls.context() if tls is not None else None,
+                                    server_hostname=tls.server_hostname if tls is not None else None)
             _SHARED[key] = connection
         return connection
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 import weakref
 from datetime import timedelta
@@ -21,6 +22,7 @@ from ._lease import ALLOW, ASK
 from ._machine import IGNORED, SUCCESS
 from ._policy import DEFAULT_POLICY, BreakerPolicy, RatioLike, Window, policy_from_wire, wire_policy
 from ._state import CircuitBreakerState
+from ._tls import TLSOptions
 
 R = TypeVar("R")
 logger = logging.getLogger("highway_breaker")
@@ -67,6 +69,10 @@ class SharedCircuitBreakerPolicy(ResiliencePolicy):
         consistency: ``"strict"`` (default) or ``"leased"``.
         timeout: how long a call waits for breakerd (default 100 ms).
         policy_extra: more policy fields for newer servers, sent as given.
+        tls: True for TLS with the system's CAs; tls_ca: the CA file (PEM) that signed breakerd's certificate
+            (turns TLS on); tls_cert, tls_key: a client certificate and its key (mutual TLS); tls_server_name:
+            the name breakerd's certificate must be for (default: the server's host); ssl_context: a ready
+            ``ssl.SSLContext`` instead of the files. Policies with the same options share one connection.
         **newer_fields: ``slow_call_ms``, ``cooldown_max_ms``, ``mode``, ``min_failing_clients`` and the other
             policy fields of issue #16: sent to breakerd as given (the local fallback does not run them).
     """
@@ -92,6 +98,12 @@ class SharedCircuitBreakerPolicy(ResiliencePolicy):
         consistency: str = "strict",
         timeout: Seconds = timedelta(milliseconds=100),
         policy_extra: Optional[Dict[str, Any]] = None,
+        tls: bool = False,
+        tls_ca: Optional[str] = None,
+        tls_cert: Optional[str] = None,
+        tls_key: Optional[str] = None,
+        tls_server_name: Optional[str] = None,
+        ssl_context: Optional[ssl.SSLContext] = None,
         clock: Any = None,
         **newer_fields: Any,
     ) -> None:
@@ -133,7 +145,9 @@ class SharedCircuitBreakerPolicy(ResiliencePolicy):
         self._in_outage = False
         self._outages = 0
         self._fallback_calls = 0
-        self._conn: Connection = shared_connection(host, port, resolve_token(token, token_file), client_name)
+        tls_options = TLSOptions.of(tls, tls_ca, tls_cert, tls_key, tls_server_name, ssl_context)
+        self._conn: Connection = shared_connection(host, port, resolve_token(token, token_file), client_name,
+                                                   tls_options)
         self._keeper = None
         self._slot = None
         ref = weakref.ref(self)
