@@ -307,8 +307,8 @@ extension ClientCore {
     }
 
     private func disconnect(_ fd: Int32, reason: String) {
-        let waiters = state.withLock { s -> [Waiter] in
-            guard s.fd == fd else { return [] }
+        let (waiters, repeated) = state.withLock { s -> ([Waiter], Bool) in
+            guard s.fd == fd else { return ([], true) }
             s.fd = -1
             s.tls = nil
             s.ready = false
@@ -316,13 +316,19 @@ extension ClientCore {
             s.outboundSent = 0
             s.watchRequested = nil
             s.watchAcknowledged = nil
-            s.lastProblem = "the last connection ended: \(reason)"
+            let problem = "the last connection ended: \(reason)"
+            // The same ending again and again (a server that refuses this client's certificate after every
+            // handshake) is logged once, not on every reconnection.
+            let repeated = s.lastProblem == problem
+            s.lastProblem = problem
             defer { s.pending.removeAll() }
-            return Array(s.pending.values)
+            return (Array(s.pending.values), repeated)
         }
         close(fd)
         leases.connectionLost()
-        logger.warning("lost the connection to breakerd; reconnecting", metadata: ["reason": "\(reason)"])
+        if !repeated {
+            logger.warning("lost the connection to breakerd; reconnecting", metadata: ["reason": "\(reason)"])
+        }
         let error = BreakerClientError(
             code: .disconnected,
             message: "the connection to breakerd was lost before the reply"

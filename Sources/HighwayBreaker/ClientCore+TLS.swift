@@ -31,9 +31,7 @@ extension ClientCore {
             switch result {
             case .open: return nil
             case .closed: return "the server closed the TLS session"
-            case .failed(let error):
-                s.lastProblem = "TLS failed: \(error.message)"
-                return "TLS failed: \(error.message)"
+            case .failed(let error): return "TLS failed: \(error.message)"
             }
         }
     }

@@ -22,6 +22,9 @@ struct BreakerDriver: AsyncParsableCommand {
         @Option(help: "Token file, when the server needs one.") var tokenFile: String?
         @Option(help: "Client name.") var name = "breaker-driver"
         @Option(help: "Request timeout for acquire/report, in ms.") var timeoutMs = 100
+        @Option(help: "CA (PEM) of breakerd's certificate: turns TLS on.") var tlsCa: String?
+        @Option(help: "Client certificate (PEM), for mutual TLS.") var tlsCert: String?
+        @Option(help: "Key (PEM) of --tls-cert.") var tlsKey: String?
 
         func client() async throws -> BreakerClient {
             guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]) else {
@@ -35,6 +38,13 @@ struct BreakerDriver: AsyncParsableCommand {
                 clientName: name
             )
             config.requestTimeout = .milliseconds(Int64(timeoutMs))
+            if tlsCa != nil || tlsCert != nil {
+                config.tls = try BreakerClient.TLSConfiguration(
+                    caFile: tlsCa,
+                    certificateFile: tlsCert,
+                    keyFile: tlsKey
+                )
+            }
             let client = BreakerClient(configuration: config)
             do {
                 try await client.connect(timeout: .seconds(10))

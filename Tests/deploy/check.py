@@ -82,6 +82,57 @@ def unit_verify():
     return "no findings"
 
 
+@check("TLS: the openssl recipe issues certificates breakerd serves and clients verify; the systemd drop-in verifies")
+def tls_recipe():
+    if len(sys.argv) < 2 or not shutil.which("openssl"):
+        return "skipped: needs BREAKERD and the openssl command"
+    work = tempfile.mkdtemp()
+    try:
+        script = os.path.join(DEPLOY, "tls", "issue-certificates.sh")
+        subprocess.run(["bash", script, work, "breakerd.test,127.0.0.1", "checkout"], check=True, capture_output=True)
+        for name in ("server", "checkout"):
+            r = subprocess.run(["openssl", "verify", "-CAfile", f"{work}/ca.pem", f"{work}/{name}.pem"],
+                               capture_output=True, text=True)
+            assert r.returncode == 0, r.stdout + r.stderr
+        assert oct(os.stat(f"{work}/server.key").st_mode & 0o777) == "0o600", "keys must be 0600"
+        proc = subprocess.Popen([sys.argv[1], "--listen", "127.0.0.1:0", "--db", ":memory:", "--http-listen", "off",
+                                 "--tls-cert", f"{work}/server.pem", "--tls-key", f"{work}/server.key",
+                                 "--tls-client-ca", f"{work}/ca.pem"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True)
+        try:
+            port = proc.stdout.readline().strip().rsplit(":", 1)[1]
+            # The request, then a second's pause before end of input (s_client closes at once on EOF).
+            shell = (f"(printf '{{\"op\":\"ping\"}}\\n'; sleep 1) | openssl s_client -connect 127.0.0.1:{port} "
+                     f"-CAfile {work}/ca.pem -cert {work}/checkout.pem -key {work}/checkout.key "
+                     f"-verify_return_error -quiet -no_ign_eof")
+            r = subprocess.run(["sh", "-c", shell], capture_output=True, text=True, timeout=20)
+            assert '{"ok":true}' in r.stdout, r.stdout + r.stderr
+        finally:
+            proc.terminate()
+            proc.wait()
+        analyze = shutil.which("systemd-analyze")
+        if analyze:
+            unit = read("systemd", "breakerd.service").replace("/usr/local/bin/breakerd", os.path.abspath(sys.argv[1]))
+            dropin = read("systemd", "tls.conf").replace("/usr/local/bin/breakerd", os.path.abspath(sys.argv[1]))
+            os.makedirs(f"{work}/breakerd.service.d")
+            with open(f"{work}/breakerd.service", "w") as f:
+                f.write(unit)
+            with open(f"{work}/breakerd.service.d/tls.conf", "w") as f:
+                f.write(dropin)
+            r = subprocess.run([analyze, "verify", "--man=no", f"{work}/breakerd.service"], capture_output=True,
+                               text=True, env={**os.environ, "SYSTEMD_UNIT_PATH": f"{work}:"})
+            problems = [l for l in (r.stdout + r.stderr).splitlines()
+                        if l.strip() and "breakerd.env" not in l and "credential" not in l.lower()
+                        and "/etc/breakerd" not in l]
+            assert r.returncode == 0 and not problems, "\n".join(problems) or f"exit {r.returncode}"
+        patch = yaml.safe_load(read("kubernetes", "tls-patch.yaml"))
+        args = patch["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert "--tls-cert" in args and "--tls-client-ca" in args, args
+        return "server and client certificates verify; breakerd answered openssl s_client over mutual TLS"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 @check("YAML files parse")
 def yaml_parses():
     files = []

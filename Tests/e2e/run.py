@@ -9,6 +9,13 @@ created, the suite says so in one line and runs the same scenarios over loopback
 (a partition is then a paused proxy in front of the server). Every scenario prints PASS/FAIL with the figures
 it measured; the last line is "N passed, M failed". Needs root for namespaces. HB_E2E_ONLY=name,name runs only
 those scenarios (their function names, e.g. leased_propagation).
+
+    python3 Tests/e2e/run.py BIN_DIR --tls    the same scenarios over mutual TLS (issue #18)
+
+With --tls, certificates are made at start with the openssl command (a CA; breakerd's certificate for its
+address; one client certificate per host), breakerd runs with --tls-cert/--tls-key/--tls-client-ca, and every
+client (breaker-driver, the Python driver, breakerctl, raw reports) speaks TLS and presents its host's
+certificate, so the audit log names hosts by their certificates.
 """
 import json
 import os
@@ -23,6 +30,7 @@ import threading
 import time
 
 BIN = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else None
+TLS = "--tls" in sys.argv[2:]
 TIMEOUT_MS = 100          # the clients' request timeout
 SLACK_MS = 100            # how much later than the timeout a call may end
 LEASE_MS = 1000           # breakerd's --lease-ms (its default)
@@ -105,6 +113,30 @@ class Topology:
 TOPO = Topology()
 
 
+def make_certificates():
+    """A CA, breakerd's certificate (for 10.77.0.1 and 127.0.0.1) and a client certificate per host, in WORK."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=WORK, check=True, capture_output=True)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
+            "-out", "ca.pem", "-days", "30", "-subj", "/CN=hb-e2e-ca")
+    for name, san in (("server", "IP:10.77.0.1,IP:127.0.0.1"), ("client-a", ""), ("client-b", "")):
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", f"{name}.key",
+                "-out", f"{name}.csr", "-subj", f"/CN={name}")
+        with open(os.path.join(WORK, f"{name}.ext"), "w") as f:
+            f.write(f"subjectAltName={san}\n" if san else "basicConstraints=CA:FALSE\n")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{name}.pem", "-days", "30", "-extfile", f"{name}.ext")
+
+
+def tls_args(host):
+    """The TLS options of a client on `host` ("a" or "b"), empty without --tls."""
+    if not TLS:
+        return []
+    who = "client-b" if host == "b" else "client-a"
+    return ["--tls-ca", os.path.join(WORK, "ca.pem"), "--tls-cert", os.path.join(WORK, f"{who}.pem"),
+            "--tls-key", os.path.join(WORK, f"{who}.key")]
+
+
 class Server:
     def __init__(self, port=7433, db=None):
         self.port = port
@@ -119,6 +151,9 @@ class Server:
             f"{BIN}/breakerd", "--listen", f"{TOPO.server_host}:{self.port}", "--db", self.db,
             "--client-token-file", os.path.join(WORK, "client"), "--admin-token-file", os.path.join(WORK, "admin"),
             "--lease-ms", str(LEASE_MS), "--log-level", "warning"]
+        if TLS:
+            args += ["--tls-cert", os.path.join(WORK, "server.pem"), "--tls-key", os.path.join(WORK, "server.key"),
+                     "--tls-client-ca", os.path.join(WORK, "ca.pem")]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(os.path.join(WORK, "breakerd.log"), "a"), text=True)
         line = self.proc.stdout.readline()
         if "listening" not in line:
@@ -156,7 +191,7 @@ class Driver:
     def __init__(self, host, args, server_address, token="client"):
         cmd = TOPO.prefix(host) + [f"{BIN}/breaker-driver"] + args + [
             "--server", server_address, "--token-file", os.path.join(WORK, token), "--name", f"host-{host}",
-            "--timeout-ms", str(TIMEOUT_MS)]
+            "--timeout-ms", str(TIMEOUT_MS)] + tls_args(host)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.lines = []
         self.lock = threading.Lock()
@@ -210,7 +245,7 @@ class Driver:
 
 def ctl(*args, host="a"):
     cmd = TOPO.prefix(host) + [f"{BIN}/breakerctl", *args, "--server", SERVER.address,
-                               "--token-file", os.path.join(WORK, "admin"), "--json"]
+                               "--token-file", os.path.join(WORK, "admin"), "--json"] + tls_args(host)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     if r.returncode != 0:
         raise RuntimeError(f"breakerctl {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()}")
@@ -220,12 +255,16 @@ def ctl(*args, host="a"):
 def report(resource, outcome, host="a"):
     """A raw report over the protocol (admin token), from `host`."""
     script = (
-        "import socket,sys,json;s=socket.create_connection((sys.argv[1],int(sys.argv[2])));f=s.makefile('r');"
+        "import socket,ssl,sys,json;s=socket.create_connection((sys.argv[1],int(sys.argv[2])));"
+        "c=ssl.create_default_context(cafile=sys.argv[6]) if len(sys.argv)>6 else None;"
+        "c and c.load_cert_chain(sys.argv[7],sys.argv[8]);s=c.wrap_socket(s,server_hostname=sys.argv[1]) if c else s;"
+        "f=s.makefile('r');"
         "s.sendall((json.dumps({'op':'hello','token':sys.argv[3]})+'\\n').encode());f.readline();"
         "s.sendall((json.dumps({'op':'report','resource':sys.argv[4],'outcome':sys.argv[5]})+'\\n').encode());"
         "print(f.readline().strip())")
     r = subprocess.run(TOPO.prefix(host) + [sys.executable, "-c", script, TOPO.server_host, str(SERVER.port), ADMIN_TOKEN,
-                                            resource, outcome], capture_output=True, text=True, timeout=10)
+                                            resource, outcome] + tls_args(host)[1::2], capture_output=True, text=True,
+                       timeout=10)
     return json.loads(r.stdout)
 
 
@@ -703,7 +742,7 @@ class PythonDriver(Driver):
     def __init__(self, host, args, server_address, token="client"):
         cmd = TOPO.prefix(host) + [sys.executable, PYTHON_DRIVER] + args + [
             "--server", server_address, "--token-file", os.path.join(WORK, token), "--name", f"python-host-{host}",
-            "--timeout-ms", str(TIMEOUT_MS)]
+            "--timeout-ms", str(TIMEOUT_MS)] + tls_args(host)
         self.stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
         self.lines = []
@@ -855,6 +894,9 @@ def main():
     if not BIN or not os.path.exists(f"{BIN}/breaker-driver"):
         sys.exit("usage: run.py BIN_DIR (with breakerd, breakerctl, breaker-driver built)")
     TOPO.setup()
+    if TLS:
+        make_certificates()
+        print("TLS: every connection is mutual TLS (breakerd --tls-cert/--tls-key/--tls-client-ca)")
     SERVER = Server(port=7433 if TOPO.netns else 0).start()
     try:
         for s in (propagation, half_open, killed_prober, kill_restart, pause, partition, slow_network,

@@ -50,6 +50,7 @@ def breaker(args, events=True):
     b = SharedCircuitBreakerPolicy(
         args.resource, args.server, token_file=args.token_file, client_name=args.name,
         fallback=args.fallback, consistency=args.consistency, timeout=args.timeout_ms / 1000,
+        tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key,
         on_state_change=(lambda _, old, new: emit(event=f"{old.value}->{new.value}")) if events else None,
         **policy)
     b.wait_connected(10)
@@ -185,6 +186,9 @@ def main():
     parser.add_argument("--token-file")
     parser.add_argument("--name", default="python-driver")
     parser.add_argument("--timeout-ms", type=int, default=100)
+    parser.add_argument("--tls-ca")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
     parser.add_argument("--fallback", default="local")
     parser.add_argument("--consistency", default="strict")
     parser.add_argument("--failure-threshold")
