@@ -1,4 +1,5 @@
 import BreakerTLS
+import CBreakerSystem
 
 #if canImport(Glibc)
 import Glibc
