@@ -56,7 +56,11 @@ let package = Package(
             ]
         ),
         // The load generator of benchmarks/run.sh: drives breakerd and Redis with the same C code.
-        .executableTarget(name: "breaker-bench"),
+        // With --tls-ca it speaks TLS through the system OpenSSL (Debian libssl-dev), as CTLS does.
+        .executableTarget(
+            name: "breaker-bench",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
         // The in-process call-path benchmark (benchmarks/RESULTS-inprocess.md): `run` on one shared policy from
         // 1–64 threads.
         .executableTarget(name: "breaker-inprocess-bench", dependencies: ["HighwayBreaker"]),

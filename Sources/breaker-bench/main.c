@@ -3,11 +3,15 @@
 // prints one JSON line: round trips/s and p50/p99/p99.9 latency in microseconds.
 //
 //   breaker-bench --target breakerd|redis --port P [--host H] --workload W --connections N --pipeline P
-//                 --duration S [--warmup S] [--resources 10000]
-// Workloads: breakerd: acquire-hot, acquire-spread, acquire-report; redis: ping, evalsha.
+//                 --duration S [--warmup S] [--resources 10000] [--tls-ca FILE]
+// Workloads: breakerd: acquire-hot, acquire-spread, acquire-report; redis: ping, evalsha; both: connect (one
+// connection at a time: connect, handshake when TLS, one ping round trip, close; per_second is connections/s).
+// --tls-ca: every connection speaks TLS (OpenSSL, the server's certificate verified against FILE), the same way
+// for both servers, so their TLS costs compare.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
@@ -19,8 +23,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 typedef struct {
     int fd;
+    SSL *ssl;            // NULL without --tls-ca
     int inflight;
     uint64_t *sent;      // send times of requests in flight, a ring of `pipeline`
     int head, tail;
@@ -37,6 +45,8 @@ static char sha[64];
 static uint64_t *samples;
 static size_t nsamples, capsamples;
 static uint64_t rng = 88172645463325252ull;
+static const char *tls_ca;
+static SSL_CTX *tls_context;
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -119,19 +129,90 @@ static int connect_to(void) {
     return fd;
 }
 
+// A blocking TLS handshake on `fd` (verifying the server's certificate for `host`), or NULL without TLS.
+static SSL *handshake(int fd) {
+    if (!tls_context) return NULL;
+    SSL *ssl = SSL_new(tls_context);
+    SSL_set_fd(ssl, fd);
+    SSL_set1_host(ssl, host);
+    if (SSL_connect(ssl) != 1) {
+        fprintf(stderr, "TLS handshake failed: ");
+        ERR_print_errors_fp(stderr);
+        exit(2);
+    }
+    return ssl;
+}
+
+// Writes all of `data` (blocking); for setup and the connect workload.
+static void write_all(int fd, SSL *ssl, const char *data, size_t len) {
+    ssize_t n = ssl ? SSL_write(ssl, data, (int)len) : write(fd, data, len);
+    if (n != (ssize_t)len) die("write");
+}
+
+static ssize_t read_some(int fd, SSL *ssl, char *buf, size_t len) {
+    return ssl ? SSL_read(ssl, buf, (int)len) : read(fd, buf, len);
+}
+
+// Sends what is pending on `c` without blocking.
+static void flush_out(conn_t *c) {
+    while (c->outoff < c->outlen) {
+        ssize_t w;
+        if (c->ssl) {
+            int n = SSL_write(c->ssl, c->out + c->outoff, (int)(c->outlen - c->outoff));
+            w = n > 0 ? n : -1;
+        } else {
+            w = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+        if (w <= 0) break;
+        c->outoff += (size_t)w;
+    }
+    if (c->outoff == c->outlen) c->outoff = c->outlen = 0;
+}
+
+// The connect workload: connections/s, one at a time, each with one ping round trip.
+static int connect_loop(void) {
+    const char *ping = !strcmp(target, "redis") ? "*1\r\n$4\r\nPING\r\n" : "{\"op\":\"ping\"}\n";
+    uint64_t start = now_ns(), measure_from = start + (uint64_t)(warmup * 1e9);
+    uint64_t end = measure_from + (uint64_t)(duration * 1e9);
+    for (;;) {
+        uint64_t t0 = now_ns();
+        if (t0 >= end) break;
+        int fd = connect_to();
+        SSL *ssl = handshake(fd);
+        write_all(fd, ssl, ping, strlen(ping));
+        char buf[256];
+        if (read_some(fd, ssl, buf, sizeof buf) <= 0) die("read");
+        if (ssl) {
+            SSL_shutdown(ssl);
+            SSL_free(ssl);
+        }
+        close(fd);
+        uint64_t t1 = now_ns();
+        if (t0 >= measure_from && t1 < end) {
+            if (nsamples == capsamples) {
+                capsamples *= 2;
+                samples = realloc(samples, capsamples * sizeof *samples);
+            }
+            samples[nsamples++] = t1 - t0;
+        }
+    }
+    return 0;
+}
+
 // A blocking request on a fresh connection (setup: SCRIPT LOAD, HSET).
 static void setup_redis(void) {
     int fd = connect_to();
+    SSL *ssl = handshake(fd);
     const char *script = "redis.call('HINCRBY', KEYS[1], 'calls', 1) redis.call('HINCRBY', KEYS[1], 'failures', 0) "
                          "return redis.call('HGET', KEYS[1], 'state')";
     char cmd[1024];
     int n = snprintf(cmd, sizeof cmd, "*4\r\n$4\r\nHSET\r\n$3\r\nhot\r\n$5\r\nstate\r\n$6\r\nclosed\r\n"
                      "*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n$%zu\r\n%s\r\n", strlen(script), script);
-    if (write(fd, cmd, (size_t)n) != n) die("write");
+    write_all(fd, ssl, cmd, (size_t)n);
     char buf[4096];
     size_t got = 0;
     while (got < sizeof buf - 1) {
-        ssize_t r = read(fd, buf + got, sizeof buf - 1 - got);
+        ssize_t r = read_some(fd, ssl, buf + got, sizeof buf - 1 - got);
         if (r <= 0) die("read");
         got += (size_t)r;
         buf[got] = 0;
@@ -142,6 +223,7 @@ static void setup_redis(void) {
             break;
         }
     }
+    if (ssl) SSL_free(ssl);
     close(fd);
 }
 
@@ -161,15 +243,31 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--duration")) duration = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--warmup")) warmup = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--resources")) resources = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--tls-ca")) tls_ca = argv[i + 1];
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
     }
+    if (tls_ca) {
+        tls_context = SSL_CTX_new(TLS_client_method());
+        SSL_CTX_set_min_proto_version(tls_context, TLS1_2_VERSION);
+        SSL_CTX_set_verify(tls_context, SSL_VERIFY_PEER, NULL);
+        SSL_CTX_set_mode(tls_context, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        if (SSL_CTX_load_verify_locations(tls_context, tls_ca, NULL) != 1) die("--tls-ca");
+    }
+    capsamples = 1 << 20;
+    samples = malloc(capsamples * sizeof *samples);
     if (!strcmp(target, "redis") && !strcmp(workload, "evalsha")) setup_redis();
+    if (!strcmp(workload, "connect")) {
+        connect_loop();
+        goto report;
+    }
 
     int ep = epoll_create1(0);
     conn_t *conns = calloc((size_t)nconn, sizeof *conns);
     for (int i = 0; i < nconn; i++) {
         conn_t *c = &conns[i];
         c->fd = connect_to();
+        c->ssl = handshake(c->fd);
+        if (c->ssl) fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
         c->sent = calloc((size_t)pipeline, sizeof(uint64_t));
         c->incap = 1 << 16;
         c->in = malloc(c->incap);
@@ -177,8 +275,6 @@ int main(int argc, char **argv) {
         epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
         for (int p = 0; p < pipeline; p++) request(c);
     }
-    capsamples = 1 << 20;
-    samples = malloc(capsamples * sizeof *samples);
 
     uint64_t start = now_ns();
     uint64_t measure_from = start + (uint64_t)(warmup * 1e9);
@@ -186,15 +282,7 @@ int main(int argc, char **argv) {
     struct epoll_event events[256];
     for (;;) {
         // Send what is pending on every connection.
-        for (int i = 0; i < nconn; i++) {
-            conn_t *c = &conns[i];
-            while (c->outoff < c->outlen) {
-                ssize_t w = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (w <= 0) break;
-                c->outoff += (size_t)w;
-            }
-            if (c->outoff == c->outlen) c->outoff = c->outlen = 0;
-        }
+        for (int i = 0; i < nconn; i++) flush_out(&conns[i]);
         uint64_t t = now_ns();
         if (t >= end) break;
         int n = epoll_wait(ep, events, 256, 100);
@@ -204,7 +292,29 @@ int main(int argc, char **argv) {
                 c->incap *= 2;
                 c->in = realloc(c->in, c->incap);
             }
-            ssize_t r = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, MSG_DONTWAIT);
+            ssize_t r;
+            if (c->ssl) {
+                // Everything decrypted so far: a record may hold more than one read's worth.
+                size_t got = 0;
+                int n;
+                while ((n = SSL_read(c->ssl, c->in + c->inlen + got, (int)(c->incap - c->inlen - got))) > 0) {
+                    got += (size_t)n;
+                    if (c->incap - c->inlen - got < 16384) {
+                        c->incap *= 2;
+                        c->in = realloc(c->in, c->incap);
+                    }
+                }
+                int why = SSL_get_error(c->ssl, n);
+                if (got == 0 && why == SSL_ERROR_ZERO_RETURN) r = 0;
+                else if (got == 0 && why != SSL_ERROR_WANT_READ && why != SSL_ERROR_WANT_WRITE) {
+                    fprintf(stderr, "TLS read failed: ");
+                    ERR_print_errors_fp(stderr);
+                    return 1;
+                } else r = (ssize_t)got;
+                if (r == 0 && why != SSL_ERROR_ZERO_RETURN) continue;
+            } else {
+                r = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, MSG_DONTWAIT);
+            }
             if (r == 0) { fprintf(stderr, "server closed a connection\n"); return 1; }
             if (r < 0) continue;
             c->inlen += (size_t)r;
@@ -232,6 +342,7 @@ int main(int argc, char **argv) {
             c->inlen -= off;
         }
     }
+report:
     qsort(samples, nsamples, sizeof *samples, compare);
     double secs = duration;
 #define PCT(p) (nsamples ? samples[(size_t)((double)(nsamples - 1) * (p))] / 1000.0 : 0)

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""TLS against plain text, for breakerd and for Redis (issue #18), with the same load generator.
+
+    python3 benchmarks/tls.py [--seconds 4] [--rounds 3] [--out benchmarks/RESULTS-tls.md]
+
+Builds breakerd and breaker-bench in release, makes a CA and a server certificate for 127.0.0.1 with the openssl
+command, and starts: breakerd twice (plain, and with --tls-cert/--tls-key), and one redis-server (Debian's,
+built with TLS) with both --port and --tls-port. Every row alternates plain and TLS for `--rounds` rounds and
+takes the median round: 1 connection (p50), 50 connections unpipelined, 8 connections × 32 in flight, and new
+connections per second (connect, handshake, one ping, close). The target: breakerd's TLS-to-plain ratio no
+worse than Redis's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def openssl(work: str, *args: str) -> None:
+    subprocess.run(["openssl", *args], cwd=work, check=True, capture_output=True)
+
+
+def certificates(work: str) -> None:
+    openssl(work, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+            "ca.key", "-out", "ca.pem", "-days", "30", "-subj", "/CN=bench-ca")
+    openssl(work, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "server.key",
+            "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(work, "server.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    openssl(work, "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "30", "-extfile", "server.ext")
+
+
+def start_breakerd(binary: str, work: str, name: str, tls: bool) -> tuple[subprocess.Popen, int]:
+    args = [binary, "--listen", "127.0.0.1:0", "--db", os.path.join(work, f"{name}.sqlite"), "--log-level", "warning"]
+    if tls:
+        args += ["--tls-cert", os.path.join(work, "server.pem"), "--tls-key", os.path.join(work, "server.key")]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline()
+    if "listening" not in line:
+        sys.exit(f"breakerd ({name}) did not start: {line!r}")
+    return proc, int(line.strip().rsplit(":", 1)[1])
+
+
+def bench(binary: str, target: str, port: int, workload: str, connections: int, pipeline: int, seconds: float,
+          ca: str | None) -> dict:
+    args = [binary, "--target", target, "--port", str(port), "--workload", workload, "--connections",
+            str(connections), "--pipeline", str(pipeline), "--duration", str(seconds), "--warmup", "0.5"]
+    if ca:
+        args += ["--tls-ca", ca]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60)
+    if r.returncode != 0:
+        sys.exit(f"breaker-bench {' '.join(args[1:])}: {r.stderr.strip()}")
+    return json.loads(r.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS-tls.md"))
+    args = parser.parse_args()
+    for tool in ("openssl", "redis-server"):
+        if shutil.which(tool) is None:
+            sys.exit(f"needs {tool} (apt-get install {'openssl' if tool == 'openssl' else 'redis-server'})")
+    subprocess.run(["swift", "build", "-c", "release", "--product", "breakerd"], cwd=ROOT, check=True)
+    subprocess.run(["swift", "build", "-c", "release", "--product", "breaker-bench"], cwd=ROOT, check=True)
+    bin_dir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout.strip()
+    bench_bin = os.path.join(bin_dir, "breaker-bench")
+    work = tempfile.mkdtemp(prefix="hb-tls-bench-")
+    procs: list[subprocess.Popen] = []
+    try:
+        certificates(work)
+        ca = os.path.join(work, "ca.pem")
+        plain, plain_port = start_breakerd(os.path.join(bin_dir, "breakerd"), work, "plain", False)
+        tls, tls_port = start_breakerd(os.path.join(bin_dir, "breakerd"), work, "tls", True)
+        procs += [plain, tls]
+        rport, rtls = free_port(), free_port()
+        redis = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
+                                  "--appendonly", "no", "--tls-port", str(rtls), "--tls-cert-file",
+                                  os.path.join(work, "server.pem"), "--tls-key-file", os.path.join(work, "server.key"),
+                                  "--tls-ca-cert-file", ca, "--tls-auth-clients", "no", "--loglevel", "warning"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(redis)
+        time.sleep(0.5)
+        servers = {  # name: (target, workload, plain port, TLS port)
+            "breakerd acquire": ("breakerd", "acquire-hot", plain_port, tls_port),
+            "Redis PING": ("redis", "ping", rport, rtls),
+            "Redis EVALSHA": ("redis", "evalsha", rport, rtls),
+        }
+        shapes = [("1 × 1 (p50 µs)", 1, 1, "p50"), ("50 × 1 (/s)", 50, 1, "rate"), ("8 × 32 (/s)", 8, 32, "rate"),
+                  ("new connections (/s)", 1, 1, "connect")]
+        rows = []
+        for shape, conns, pipe, kind in shapes:
+            for name, (target, workload, pport, tport) in servers.items():
+                if kind == "connect" and workload == "evalsha":
+                    continue
+                wl = "connect" if kind == "connect" else workload
+                plain_runs, tls_runs = [], []
+                for r in range(args.rounds):
+                    order = [(False, pport), (True, tport)] if r % 2 == 0 else [(True, tport), (False, pport)]
+                    for is_tls, port in order:
+                        out = bench(bench_bin, target, port, wl, conns, pipe, args.seconds, ca if is_tls else None)
+                        value = out["p50_us"] if kind == "p50" else out["per_second"]
+                        (tls_runs if is_tls else plain_runs).append(value)
+                p, t = statistics.median(plain_runs), statistics.median(tls_runs)
+                # The ratio is TLS's share of plain's figure: rates TLS/plain, latency plain/TLS (1.0 = no cost).
+                ratio = (t / p) if kind != "p50" else (p / t)
+                rows.append((shape, name, p, t, ratio, plain_runs, tls_runs))
+                print(f"{shape:22} {name:18} plain {p:>12,.1f}  TLS {t:>12,.1f}  ratio {ratio:.3f}", flush=True)
+        lines = [
+            "# TLS against plain text: breakerd and Redis (issue #18)",
+            "",
+            f"Command: `python3 benchmarks/tls.py --seconds {args.seconds:g} --rounds {args.rounds}` (release "
+            "breakerd; Redis 7.0.15 from Debian with `--tls-port`; the same `breaker-bench` for both, OpenSSL "
+            "TLS 1.3 with a P-256 certificate, verified). Each cell is the median of the rounds, plain and TLS "
+            "alternating. The ratio is what TLS keeps of plain's figure (rates: TLS ÷ plain; p50: plain ÷ TLS): "
+            "1.0 means TLS costs nothing. Client and servers share 2 cores over loopback.",
+            "",
+            "| shape | server | plain | TLS | ratio | plain rounds | TLS rounds |",
+            "|---|---|---:|---:|---:|---|---|",
+        ]
+        for shape, name, p, t, ratio, pr, tr in rows:
+            lines.append(f"| {shape} | {name} | {p:,.1f} | {t:,.1f} | {ratio:.3f} | "
+                         f"{', '.join(f'{x:,.0f}' for x in pr)} | {', '.join(f'{x:,.0f}' for x in tr)} |")
+        lines += ["", "| shape | breakerd's ratio | Redis PING's | Redis EVALSHA's | breakerd's no worse than PING's |",
+                  "|---|---:|---:|---:|---|"]
+        for shape, *_ in shapes:
+            got = {name: ratio for s, name, _, _, ratio, _, _ in rows if s == shape}
+            # Like for like: acquire and PING are both one small request and one small reply.
+            ok = got["breakerd acquire"] >= got["Redis PING"]
+            evalsha = got.get("Redis EVALSHA")
+            lines.append(f"| {shape} | {got['breakerd acquire']:.3f} | {got['Redis PING']:.3f} | "
+                         f"{'–' if evalsha is None else f'{evalsha:.3f}'} | {'yes' if ok else 'no'} |")
+        pathlib.Path(args.out).write_text("\n".join(lines) + "\n")
+        print(f"wrote {args.out}")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
