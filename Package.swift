@@ -28,6 +28,8 @@ let package = Package(
         .systemLibrary(name: "CTLS", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // TLS sessions over memory buffers (for non-blocking event loops) and contexts for both sides.
         .target(name: "BreakerTLS", dependencies: ["CTLS"]),
+        // etcd's v3 JSON gateway over HTTP/1.1 (no gRPC stack), for cluster mode (issue #19).
+        .target(name: "BreakerEtcd", dependencies: ["BreakerCore", "BreakerProtocol", "CBreakerSystem"]),
         // The SQLite snapshot store: schema, migrations, one-writer lock, durable changes, snapshots.
         .target(name: "BreakerStore", dependencies: ["BreakerCore", "CSQLite", "CBreakerSystem"]),
         // Linux system headers Swift's Glibc module leaves out (epoll, eventfd).
@@ -36,8 +38,8 @@ let package = Package(
         .target(
             name: "BreakerServer",
             dependencies: [
-                "BreakerCore", "BreakerClock", "BreakerProtocol", "BreakerStore", "BreakerTLS", "CBreakerSystem",
-                .product(name: "Logging", package: "swift-log"),
+                "BreakerCore", "BreakerClock", "BreakerProtocol", "BreakerStore", "BreakerTLS", "BreakerEtcd",
+                "CBreakerSystem", .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The server executable: flags, logging, signals; everything else is in BreakerServer.
@@ -98,6 +100,7 @@ let package = Package(
         .testTarget(name: "BreakerCoreTests", dependencies: ["BreakerCore"]),
         .testTarget(name: "BreakerProtocolTests", dependencies: ["BreakerProtocol"]),
         .testTarget(name: "BreakerTLSTests", dependencies: ["BreakerTLS", "BreakerTestSupport"]),
+        .testTarget(name: "BreakerEtcdTests", dependencies: ["BreakerEtcd", "BreakerTestSupport"]),
         // CSQLite: the migration tests build old databases with raw SQL.
         .testTarget(name: "BreakerStoreTests", dependencies: ["BreakerStore", "BreakerCore", "CSQLite"]),
         .testTarget(

@@ -32,11 +32,15 @@ public struct ErrorCode: RawRepresentable, Sendable, Hashable, CustomStringConve
     public static let shuttingDown = ErrorCode(rawValue: "shutting_down")
     /// The server could not do what was asked for a reason of its own (for example its database failed).
     public static let internalError = ErrorCode(rawValue: "internal")
+    /// This replica of a cluster is not the leader: ask the one the error's `leader` names (cluster mode,
+    /// protocol 1 since 0.4.0).
+    public static let notLeader = ErrorCode(rawValue: "not_leader")
 
     /// Every code this version of the protocol defines.
     public static let allKnown: [ErrorCode] = [
         .badJSON, .badRequest, .unknownOp, .invalidResource, .invalidPolicy, .notFound, .lineTooLong,
         .tooManyConnections, .tooManyBreakers, .unauthorized, .forbidden, .shuttingDown, .internalError,
+        .notLeader,
     ]
 
     public var description: String { rawValue }

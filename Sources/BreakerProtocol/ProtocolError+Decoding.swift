@@ -3,6 +3,8 @@ extension ProtocolError {
     /// `Reply.error(id:_:into:)` writes). A code this version does not know is kept as it is.
     public init(json: JSONValue) throws(ReplyDecodingError) {
         let error = try json.object("error")
-        self.init(ErrorCode(rawValue: try error.string("code")), try error.string("message"))
+        let leader: String?
+        if case .string(let text)? = error["leader"] { leader = text } else { leader = nil }
+        self.init(ErrorCode(rawValue: try error.string("code")), try error.string("message"), leader: leader)
     }
 }

@@ -33,6 +33,7 @@ public enum Reply {
         w.beginObject()
         w.member("code", error.code.rawValue)
         w.member("message", error.message)
+        if let leader = error.leader { w.member("leader", leader) }
         w.endObject()
         end(&w)
     }

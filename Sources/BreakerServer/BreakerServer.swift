@@ -1,5 +1,6 @@
 import BreakerClock
 import BreakerCore
+import BreakerEtcd
 import BreakerProtocol
 import BreakerStore
 public import Logging
@@ -25,6 +26,8 @@ public final class BreakerServer: Sendable {
     private let context: ServerContext
     private let loops: [EventLoop]
     private let writer: DurableWriter
+    /// Cluster mode's election and etcd store (nil: a single server).
+    private let cluster: ClusterMember?
     /// The HTTP port's loop, when `httpListen` is set.
     private let httpLoop: HTTPLoop?
     private let state = Mutex<(started: Bool, stopped: Bool, bound: ListenAddress?, http: ListenAddress?)>(
@@ -67,9 +70,11 @@ public final class BreakerServer: Sendable {
             )
             configuration.maximumConnections = fit
         }
-        let store: BreakerStore
+        // A single server keeps its breakers in its SQLite file; a cluster replica keeps none of its own: the
+        // leader's state lives in etcd.
+        let store: BreakerStore?
         do {
-            store = try BreakerStore(path: configuration.databasePath)
+            store = configuration.cluster == nil ? try BreakerStore(path: configuration.databasePath) : nil
         } catch {
             throw ServerError.database(error.message)
         }
@@ -88,8 +93,27 @@ public final class BreakerServer: Sendable {
             clock: configuration.clock,
             wallClock: configuration.wallClock
         )
+        let cluster = configuration.cluster.map { c in
+            ClusterMember(
+                etcd: EtcdClient(
+                    endpoints: c.etcd.map { ($0.host, $0.port) },
+                    timeout: max(c.leaderLease / 2, .milliseconds(500))
+                ),
+                clusterName: c.name,
+                advertise: c.advertise,
+                lease: c.leaderLease,
+                wallClock: configuration.wallClock,
+                logger: logger
+            ) { records in
+                let restored = registry.replaceAll(with: records)
+                for (i, (resource, until)) in restored.expiring.enumerated() {
+                    mailboxes[i % mailboxes.count].post(.scheduleExpiry(resource: resource, at: until))
+                }
+            }
+        }
+        let durable: any DurableStore = cluster?.store ?? SQLiteDurableStore(store: store!)
         let writer = DurableWriter(
-            store: store,
+            store: durable,
             snapshotInterval: configuration.snapshotInterval,
             wallClock: configuration.wallClock,
             logger: logger,
@@ -107,47 +131,49 @@ public final class BreakerServer: Sendable {
 
         // Restore before anything listens.
         let started = SystemClock.read()
-        let restored: BreakerRegistry.Restored
-        let historyReader: HistoryReader
-        do {
-            if configuration.dropUnreadable {
-                let dropped = try store.dropUnreadableRows()
-                for resource in dropped {
+        var restored = BreakerRegistry.Restored()
+        var historyReader: HistoryReader?
+        if let store {
+            do {
+                if configuration.dropUnreadable {
+                    let dropped = try store.dropUnreadableRows()
+                    for resource in dropped {
+                        logger.warning(
+                            "--drop-unreadable: removed a stored breaker that could not be read, and its audit log",
+                            metadata: ["resource": LogText.value(resource)]
+                        )
+                    }
+                    logger.notice("--drop-unreadable: \(dropped.count) unreadable breaker(s) removed")
+                }
+                let (rows, _) = try store.loadBreakers()
+                let history = try store.loadTransitions(newestPerResource: BreakerEntry.recentTransitionsInMemory)
+                historyReader = try store.makeHistoryReader()
+                restored = registry.restore(rows, history: history)
+                if let resource = restored.clockStepResource {
                     logger.warning(
-                        "--drop-unreadable: removed a stored breaker that could not be read, and its audit log",
-                        metadata: ["resource": LogText.value(resource)]
+                        """
+                        stored deadlines lay beyond their cooldown or force TTL (the wall clock was ahead when they \
+                        were written); each was clamped to its cooldown or TTL
+                        """,
+                        metadata: ["step_ms": "\(restored.clockStepMs)", "example": "\(resource)"]
                     )
                 }
-                logger.notice("--drop-unreadable: \(dropped.count) unreadable breaker(s) removed")
-            }
-            let (rows, _) = try store.loadBreakers()
-            let history = try store.loadTransitions(newestPerResource: BreakerEntry.recentTransitionsInMemory)
-            historyReader = try store.makeHistoryReader()
-            restored = registry.restore(rows, history: history)
-            if let resource = restored.clockStepResource {
-                logger.warning(
-                    """
-                    stored deadlines lay beyond their cooldown or force TTL (the wall clock was ahead when they \
-                    were written); each was clamped to its cooldown or TTL
-                    """,
-                    metadata: ["step_ms": "\(restored.clockStepMs)", "example": "\(resource)"]
+                if rows.count > configuration.maximumBreakers {
+                    logger.warning(
+                        "the database holds more breakers than --max-breakers; all were restored, none can be added",
+                        metadata: ["stored": "\(rows.count)", "max": "\(configuration.maximumBreakers)"]
+                    )
+                }
+                logger.info(
+                    "restored",
+                    metadata: [
+                        "database": "\(configuration.databasePath)", "breakers": "\(rows.count)",
+                        "ms": "\((SystemClock.read() - started).millisecondsRoundedUp)",
+                    ]
                 )
+            } catch {
+                throw ServerError.database(error.message)
             }
-            if rows.count > configuration.maximumBreakers {
-                logger.warning(
-                    "the database holds more breakers than --max-breakers; all were restored, none can be added",
-                    metadata: ["stored": "\(rows.count)", "max": "\(configuration.maximumBreakers)"]
-                )
-            }
-            logger.info(
-                "restored",
-                metadata: [
-                    "database": "\(configuration.databasePath)", "breakers": "\(rows.count)",
-                    "ms": "\((SystemClock.read() - started).millisecondsRoundedUp)",
-                ]
-            )
-        } catch {
-            throw ServerError.database(error.message)
         }
 
         let handler = RequestHandler(
@@ -160,7 +186,8 @@ public final class BreakerServer: Sendable {
             wallClock: configuration.wallClock,
             serverVersion: Self.version,
             logger: logger,
-            persistenceStats: { writer.stats }
+            persistenceStats: { writer.stats },
+            gate: cluster?.gate
         )
         context = ServerContext(
             configuration: configuration,
@@ -171,7 +198,8 @@ public final class BreakerServer: Sendable {
             logger: logger,
             mailboxes: mailboxes,
             httpMailbox: httpMailbox,
-            tls: try configuration.tls.map { (files) throws(ServerError) in try TLSContextHolder(files) }
+            tls: try configuration.tls.map { (files) throws(ServerError) in try TLSContextHolder(files) },
+            gate: cluster?.gate
         )
         let context = context
         loops = try mailboxes.indices.map { (i) throws(ServerError) in try EventLoop(index: i, context: context) }
@@ -180,6 +208,7 @@ public final class BreakerServer: Sendable {
             loops[i % loops.count].scheduleRestoredExpiry(resource, at: until)
         }
         self.writer = writer
+        self.cluster = cluster
     }
 
     /// Binds the listening socket and starts the event loops. Returns the address bound (with the real port).
@@ -198,6 +227,7 @@ public final class BreakerServer: Sendable {
         }
         try writer.start()
         for loop in loops { try loop.start() }
+        try cluster?.start()
         try httpLoop?.start()
         state.withLock {
             $0.started = true
@@ -264,8 +294,11 @@ public final class BreakerServer: Sendable {
             defer { s.started = false }
             return s.started
         }
-        context.handler.historyReader.close()
-        return wasStarted ? writer.stop() : nil
+        context.handler.historyReader?.close()
+        // The writer's last snapshot goes to etcd while this replica still leads; then it hands over.
+        let failure = wasStarted ? writer.stop() : nil
+        if wasStarted { cluster?.stop() }
+        return failure
     }
 
     /// Re-reads the token files given at start (breakerd does this on SIGHUP): new `hello`s use the new tokens,

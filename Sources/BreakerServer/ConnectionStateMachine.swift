@@ -30,7 +30,7 @@ struct ConnectionStateMachine {
         case active
         /// A reply waits for its changes' commits: input is kept for later, events wait behind the reply.
         /// `awaiting` is how many commits are still to come; `failure` the first that failed.
-        case held(HeldReply, awaiting: Int, failure: String?)
+        case held(HeldReply, awaiting: Int, failure: ProtocolError?)
         /// Sending what is pending, then closing.
         case closingAfterFlush
         /// After `line_too_long`: the error is sent, the write side shut, input dropped until the peer closes or
@@ -65,7 +65,7 @@ struct ConnectionStateMachine {
     /// What to do with a commit's outcome.
     enum CommitAction {
         /// Write this reply (or its error), then the events that waited behind it, then answer the kept input.
-        case release(HeldReply, failure: String?)
+        case release(HeldReply, failure: ProtocolError?)
         /// Nothing to write yet: more of the held reply's commits are to come, or nothing waits (the connection
         /// is closing).
         case ignore
@@ -259,7 +259,7 @@ struct ConnectionStateMachine {
 
     /// The durable writer committed (failure nil) or failed one of the held reply's changes. The reply is
     /// released with the last of them (with the first failure, if any failed).
-    mutating func commitCompleted(failure: String?) -> CommitAction {
+    mutating func commitCompleted(failure: ProtocolError?) -> CommitAction {
         guard case .held(let reply, let awaiting, let earlier) = phase else { return .ignore }
         if awaiting > 1 {
             phase = .held(reply, awaiting: awaiting - 1, failure: earlier ?? failure)

@@ -1,5 +1,6 @@
 import BreakerClock
 import BreakerCore
+import BreakerProtocol
 import BreakerStore
 import Dispatch
 import Logging
@@ -39,7 +40,7 @@ final class DurableWriter: Sendable {
         var snapshotRequested = false
     }
 
-    private let store: BreakerStore
+    private let store: any DurableStore
     private let queue = Mutex(Queue())
     private let wake = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
@@ -47,7 +48,7 @@ final class DurableWriter: Sendable {
     private let rows: @Sendable (_ all: Bool) -> [PersistedBreaker]
     /// Set after a failed snapshot: the next one writes every breaker.
     private let nextSnapshotIsFull = Atomic<Bool>(false)
-    private let release: @Sendable (ConnectionKey, _ failure: String?) -> Void
+    private let release: @Sendable (ConnectionKey, _ failure: ProtocolError?) -> Void
     private let wallClock: WallClock
     private let logger: Logger
     private let snapshotStats = Mutex(SnapshotStats())
@@ -59,12 +60,12 @@ final class DurableWriter: Sendable {
     ///   - rows: the breakers changed since the last call, or all of them, as rows (for snapshots).
     ///   - release: hands a commit's outcome to the waiting connection's event loop.
     init(
-        store: BreakerStore,
+        store: any DurableStore,
         snapshotInterval: Duration,
         wallClock: @escaping WallClock,
         logger: Logger,
         rows: @escaping @Sendable (_ all: Bool) -> [PersistedBreaker],
-        release: @escaping @Sendable (ConnectionKey, String?) -> Void
+        release: @escaping @Sendable (ConnectionKey, ProtocolError?) -> Void
     ) {
         self.store = store
         self.snapshotInterval = snapshotInterval
@@ -157,7 +158,7 @@ final class DurableWriter: Sendable {
     }
 
     private func commit(_ changes: [StoreChange], _ waiters: [ConnectionKey]) {
-        var failure: String?
+        var failure: ProtocolError?
         let start = SystemClock.read()
         do {
             try store.apply(changes)
@@ -168,7 +169,7 @@ final class DurableWriter: Sendable {
                 $0.lastWriteFailure = nil
             }
         } catch {
-            failure = "the change could not be saved to the database: \(error)"
+            failure = error.protocolError
             logger.error("database write failed; \(changes.count) change(s) not saved", metadata: ["error": "\(error)"])
             let took = SystemClock.read() - start
             snapshotStats.withLock {

@@ -355,7 +355,7 @@ extension EventLoop {
 
     /// A held reply's change was committed (or failed): write the reply, the events that waited behind it,
     /// then answer what arrived meanwhile.
-    func committed(_ key: ConnectionKey, failure: String?) {
+    func committed(_ key: ConnectionKey, failure: ProtocolError?) {
         guard let c = connections[key.fd], c.session.key == key else { return }
         guard case .release(let reply, let failure) = c.machine.commitCompleted(failure: failure) else { return }
         reply.write(committed: failure, into: &c.output)

@@ -142,6 +142,7 @@ final class EventLoop: @unchecked Sendable {
             case .event(let key, let line): deliver(line, to: key)
             case .committed(let key, let failure): committed(key, failure: failure)
             case .shutdown: beginShutdown()
+            case .scheduleExpiry(let resource, let at): scheduleRestoredExpiry(resource, at: at)
             case .probe(let sequence): context.httpMailbox.post(.probeAnswered(loop: index, sequence: sequence))
             case .probeAnswered: break
             }

@@ -30,10 +30,10 @@ final class HeldReply: Sendable {
     }
 
     /// Writes the reply (after a commit), or the error that says the change was not saved.
-    func write(committed failure: String?, into out: inout JSONWriter) {
+    func write(committed failure: ProtocolError?, into out: inout JSONWriter) {
         if case .none = body { return }
         if let failure {
-            Reply.error(id: id, ProtocolError(.internalError, failure), into: &out)
+            Reply.error(id: id, failure, into: &out)
             return
         }
         switch body {

@@ -1,3 +1,5 @@
+import BreakerCore
+import BreakerProtocol
 import CBreakerSystem
 import Synchronization
 
@@ -14,9 +16,11 @@ final class Mailbox: Sendable {
         /// An event line for a connection that watches, or holds a lease on the event's resource.
         case event(ConnectionKey, [UInt8])
         /// The durable writer committed (failure nil) or failed the change a held reply waits for.
-        case committed(ConnectionKey, failure: String?)
+        case committed(ConnectionKey, failure: ProtocolError?)
         /// Stop accepting, answer what is in flight, close.
         case shutdown
+        /// End `resource`'s force at `at` (a new cluster leader's restored forces).
+        case scheduleExpiry(resource: String, at: MonotonicInstant)
         /// `/healthz` asks an event loop to show it still turns: it answers with `probeAnswered` to the HTTP loop.
         case probe(UInt64)
         /// Event loop `loop` answered probe `sequence` (to the HTTP loop).

@@ -31,7 +31,10 @@ final class RequestHandler: Sendable {
     let publisher: ChangePublisher
     let hub: WatcherHub
     /// Reads transitions older than those kept in memory.
-    let historyReader: HistoryReader
+    /// Older transitions than memory holds, from the SQLite file (nil in cluster mode: memory only).
+    let historyReader: HistoryReader?
+    /// Cluster mode's gate (nil: a single server, which always serves).
+    let gate: ClusterGate?
     let stats: ServerStats
     let authenticator: Authenticator
     let wallClock: WallClock
@@ -44,13 +47,14 @@ final class RequestHandler: Sendable {
         registry: BreakerRegistry,
         publisher: ChangePublisher,
         hub: WatcherHub,
-        historyReader: HistoryReader,
+        historyReader: HistoryReader?,
         stats: ServerStats,
         authenticator: Authenticator,
         wallClock: @escaping WallClock,
         serverVersion: String,
         logger: Logger,
-        persistenceStats: @escaping @Sendable () -> DurableWriter.SnapshotStats
+        persistenceStats: @escaping @Sendable () -> DurableWriter.SnapshotStats,
+        gate: ClusterGate? = nil
     ) {
         self.registry = registry
         self.publisher = publisher
@@ -62,6 +66,7 @@ final class RequestHandler: Sendable {
         self.serverVersion = serverVersion
         self.logger = logger
         self.persistenceStats = persistenceStats
+        self.gate = gate
     }
 
     /// Answers one request line (without its line ending) into `out`.
@@ -96,6 +101,8 @@ final class RequestHandler: Sendable {
         if op.requiresAdmin && role != .admin {
             throw ProtocolError(.forbidden, "\(op.rawValue) needs the admin role; this connection has the client role")
         }
+        // A cluster replica serves breaker operations only while it leads.
+        if let gate, op != .ping, op != .hello, !gate.mayServe() { throw gate.notLeader() }
     }
 
     /// Publishes the change a request made, with the connection as the waiter of its commit.
@@ -292,7 +299,7 @@ final class RequestHandler: Sendable {
     /// request; the read takes the reader's lock and a short SQLite query on this loop).
     private func history(_ resource: String, limit: Int) throws(ProtocolError) -> [TransitionRecord] {
         guard let (recent, more) = registry.recentHistory(resource, limit: limit) else { throw notFound(resource) }
-        guard more, recent.count < limit else { return recent }
+        guard more, recent.count < limit, let historyReader else { return recent }
         do {
             let older = try historyReader.transitions(
                 resource: resource,

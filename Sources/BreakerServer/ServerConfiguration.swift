@@ -88,6 +88,59 @@ public struct ServerConfiguration: Sendable {
     /// Pending output past which a connection's requests are not read until its replies drain, in bytes.
     public var backPressureBytes = 4 * 1_024 * 1_024
 
+    /// Cluster mode (`--cluster`, issue #19): replicas elect a leader in etcd and keep their durable state there;
+    /// nil: a single server with its SQLite file.
+    public var cluster: Cluster?
+
+    /// Cluster mode's settings.
+    public struct Cluster: Sendable, Hashable {
+        /// etcd's members' client addresses (`--cluster etcd://HOST:PORT,…`).
+        public var etcd: [ListenAddress]
+        /// The cluster's name: its keys live under `/highway-breaker/NAME/` (`--cluster-name`).
+        public var name: String
+        /// The address clients reach this replica at, told to clients of the other replicas
+        /// (`--advertise HOST:PORT`).
+        public var advertise: String
+        /// The leader's lease (`--leader-lease`, default 2 s): a leader that cannot renew it stops serving
+        /// before it ends; a follower takes over at most about this long after a leader dies.
+        public var leaderLease = Duration.seconds(2)
+
+        public init(etcd: [ListenAddress], name: String, advertise: String) {
+            self.etcd = etcd
+            self.name = name
+            self.advertise = advertise
+        }
+
+        /// `--leader-lease`'s bounds: 1 s to 60 s.
+        public static let leaseRange = Duration.seconds(1)...Duration.seconds(60)
+
+        func validate() throws(ServerError) {
+            guard !etcd.isEmpty else {
+                throw ServerError.configuration(
+                    "--cluster needs at least one etcd member: etcd://HOST:PORT[,HOST:PORT…]"
+                )
+            }
+            guard !name.isEmpty, name.utf8.count <= 64,
+                name.utf8.allSatisfy({
+                    $0 == 0x2D || $0 == 0x5F || $0 == 0x2E || (0x30...0x39).contains($0)
+                        || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0)
+                })
+            else {
+                throw ServerError.configuration(
+                    "--cluster-name must be 1 to 64 of A-Z a-z 0-9 . _ - (it names the cluster's keys in etcd)"
+                )
+            }
+            guard let address = ListenAddress(parsing: advertise), address.port > 0 else {
+                throw ServerError.configuration(
+                    "--advertise must be the HOST:PORT clients reach this replica at (for example 10.0.0.5:7433)"
+                )
+            }
+            guard Self.leaseRange.contains(leaderLease) else {
+                throw ServerError.configuration("--leader-lease must be from 1s to 60s")
+            }
+        }
+    }
+
     /// How long a TLS connection has to complete its handshake before it is closed.
     public static let tlsHandshakeTimeout = Duration.seconds(10)
 
@@ -153,6 +206,7 @@ public struct ServerConfiguration: Sendable {
             )
         }
         guard eventLoopCount >= 1 else { throw ServerError.configuration("the event-loop count must be at least 1") }
+        try cluster?.validate()
     }
 
     /// The limits every connection lives under.

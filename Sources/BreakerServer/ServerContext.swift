@@ -14,6 +14,8 @@ final class ServerContext: Sendable {
     let httpMailbox: Mailbox
     /// The TLS context new connections use (replaced on SIGHUP), or nil for plain text.
     let tls: TLSContextHolder?
+    /// Cluster mode's gate: a replica serves only while it leads (nil: a single server).
+    let gate: ClusterGate?
 
     init(
         configuration: ServerConfiguration,
@@ -24,7 +26,8 @@ final class ServerContext: Sendable {
         logger: Logger,
         mailboxes: [Mailbox],
         httpMailbox: Mailbox,
-        tls: TLSContextHolder?
+        tls: TLSContextHolder?,
+        gate: ClusterGate? = nil
     ) {
         self.configuration = configuration
         self.stats = stats
@@ -35,5 +38,6 @@ final class ServerContext: Sendable {
         self.mailboxes = mailboxes
         self.httpMailbox = httpMailbox
         self.tls = tls
+        self.gate = gate
     }
 }

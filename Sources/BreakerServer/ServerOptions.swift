@@ -29,6 +29,15 @@ public struct ServerOptions: Sendable {
     public var tlsCert: String?
     public var tlsKey: String?
     public var tlsClientCA: String?
+    /// `--cluster etcd://HOST:PORT[,HOST:PORT…]`: cluster mode (issue #19); nil: a single server.
+    public var cluster: String?
+    /// `--cluster-name`: the cluster's keys in etcd live under `/highway-breaker/NAME/`.
+    public var clusterName = "default"
+    /// `--advertise HOST:PORT`: where clients reach this replica (default: `--listen`, when it is not a
+    /// wildcard or port 0).
+    public var advertise: String?
+    /// `--leader-lease`: the leader's lease (default 2s, 1s to 60s).
+    public var leaderLease = "2s"
 
     public init() {}
 
@@ -79,6 +88,30 @@ public struct ServerOptions: Sendable {
         }
         config.snapshotInterval = interval
         config.leaseDuration = .milliseconds(leaseMs)
+        if let cluster {
+            guard let endpoints = EtcdEndpoints.parse(cluster) else {
+                throw ServerError.configuration(
+                    "--cluster \(cluster): expected etcd://HOST:PORT[,HOST:PORT…], the etcd members' client addresses"
+                )
+            }
+            let wildcard = ["0.0.0.0", "::", ""].contains(address.host) || address.port == 0
+            guard let advertised = advertise ?? (wildcard ? nil : "\(address)") else {
+                throw ServerError.configuration(
+                    "--advertise HOST:PORT is needed with --cluster when --listen is \(address): the address clients "
+                        + "of the other replicas are sent to"
+                )
+            }
+            var settings = ServerConfiguration.Cluster(etcd: endpoints, name: clusterName, advertise: advertised)
+            guard let lease = DurationText.parse(leaderLease) else {
+                throw ServerError.configuration(
+                    "--leader-lease \(leaderLease): expected a duration such as 2s or 1500ms"
+                )
+            }
+            settings.leaderLease = lease
+            config.cluster = settings
+        } else if advertise != nil || clusterName != "default" || leaderLease != "2s" {
+            throw ServerError.configuration("--advertise, --cluster-name and --leader-lease go with --cluster")
+        }
         if let text = defaultPolicy {
             do {
                 config.defaultPolicy = try WirePolicy.decode(text: text)

@@ -112,6 +112,26 @@ struct Breakerd: ParsableCommand {
     )
     var tlsClientCa: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Cluster mode: etcd://HOST:PORT[,HOST:PORT…], the etcd members' client addresses.",
+            discussion: """
+                Replicas elect a leader in etcd and keep their durable state there (no SQLite file); only the \
+                leader serves, the others answer not_leader with the leader's --advertise address.
+                """
+        )
+    )
+    var cluster: String?
+
+    @Option(help: "The cluster's name (its keys live under /highway-breaker/NAME/ in etcd).")
+    var clusterName = "default"
+
+    @Option(help: "HOST:PORT clients reach this replica at (default: --listen, unless it is a wildcard).")
+    var advertise: String?
+
+    @Option(help: "The leader's lease in etcd (1s to 60s): a leader that cannot renew it stops serving first.")
+    var leaderLease = "2s"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -140,6 +160,10 @@ struct Breakerd: ParsableCommand {
         options.tlsCert = tlsCert
         options.tlsKey = tlsKey
         options.tlsClientCA = tlsClientCa
+        options.cluster = cluster
+        options.clusterName = clusterName
+        options.advertise = advertise
+        options.leaderLease = leaderLease
 
         let (level, format) = (logLevel, logFormat)
         LoggingSystem.bootstrap { label in format.makeHandler(label: label, level: level) }

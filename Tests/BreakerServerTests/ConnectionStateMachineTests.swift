@@ -78,7 +78,7 @@ import Testing
     @Test func aFailedCommitReleasesTheReplyAsAnError() {
         var m = machine()
         _ = m.answered(.hold(Self.held), pendingOutput: 0)
-        guard case .release(let reply, let failure) = m.commitCompleted(failure: "disk full") else {
+        guard case .release(let reply, let failure) = m.commitCompleted(failure: Self.diskFull) else {
             Issue.record("the commit must release the held reply")
             return
         }
@@ -89,19 +89,36 @@ import Testing
         #expect(text.contains("disk full"))
     }
 
+    static let diskFull = ProtocolError(.internalError, "the change could not be saved to the database: disk full")
+
+    @Test func aCommitADeposedLeaderCouldNotMakeNamesTheLeader() {
+        var m = machine()
+        _ = m.answered(.hold(Self.held), pendingOutput: 0)
+        let failure = DurableStoreError.notLeader(leader: "10.0.0.2:7433").protocolError
+        guard case .release(let reply, let released) = m.commitCompleted(failure: failure) else {
+            Issue.record("the commit must release the held reply")
+            return
+        }
+        var w = JSONWriter()
+        reply.write(committed: released, into: &w)
+        let text = String(decoding: w.bytes, as: UTF8.self)
+        #expect(text.hasPrefix(#"{"id":7,"ok":false,"error":{"code":"not_leader""#), "\(text)")
+        #expect(text.hasSuffix(#","leader":"10.0.0.2:7433"}}"# + "\n"), "\(text)")
+    }
+
     @Test func aReplyHeldForSeveralCommitsWaitsForTheLastAndKeepsTheFirstFailure() {
         var m = machine()
         let lease = HeldReply(id: .integer(9), body: .lease(LeaseReply(leases: [])), commits: 3)
         #expect(m.answered(.hold(lease), pendingOutput: 0) == .stop)
         #expect(m.commitCompleted(failure: nil).isIgnore, "1 of 3: still held")
         #expect(m.isHeld && m.eventArrived(50, pendingOutput: 0) == .wait)
-        #expect(m.commitCompleted(failure: "disk full").isIgnore, "2 of 3: still held")
+        #expect(m.commitCompleted(failure: Self.diskFull).isIgnore, "2 of 3: still held")
         #expect(m.isHeld)
         guard case .release(let reply, let failure) = m.commitCompleted(failure: nil) else {
             Issue.record("the last commit must release the held reply")
             return
         }
-        #expect(reply.id == .integer(9) && failure == "disk full")
+        #expect(reply.id == .integer(9) && failure == Self.diskFull)
         #expect(!m.isHeld && m.wantsToRead)
         #expect(m.commitCompleted(failure: nil).isIgnore, "nothing waits any more")
     }

@@ -11,7 +11,7 @@ final class HTTPConnection {
         /// Reading and answering requests, one at a time, in order.
         case reading
         /// An action's reply waits for the durable writer (`commits` more commits).
-        case held(HeldReply, commits: Int, failure: String?, Exchange)
+        case held(HeldReply, commits: Int, failure: ProtocolError?, Exchange)
         /// `/healthz` waits for the event loops to answer a probe.
         case probing(Exchange)
         /// `/events`: a Server-Sent Events stream, until either side closes.

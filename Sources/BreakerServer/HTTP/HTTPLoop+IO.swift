@@ -290,7 +290,7 @@ extension HTTPLoop {
     }
 
     /// A held action's change was committed (or failed): its response goes out, then the next request.
-    func committed(_ key: ConnectionKey, failure: String?) {
+    func committed(_ key: ConnectionKey, failure: ProtocolError?) {
         guard let c = connections[key.fd], c.key == key,
             case .held(let reply, let commits, let earlier, let exchange) = c.phase
         else { return }

@@ -164,7 +164,7 @@ final class HTTPLoop: @unchecked Sendable {
             case .probeAnswered(let loop, let sequence): probeAnswered(loop: loop, sequence: sequence)
             case .shutdown: beginShutdown()
             case .adopt(let fd): close(fd)
-            case .probe: break
+            case .probe, .scheduleExpiry: break
             }
         }
     }
@@ -383,6 +383,14 @@ extension HTTPLoop {
     /// the HTTP port opens) and its most recent write succeeded.
     func readiness() -> String? {
         if shutdownDeadline != nil { return "shutting down" }
+        if let gate = context.gate {
+            // A cluster replica is ready when it leads, or follows while it reaches etcd.
+            let details = gate.snapshot
+            if let problem = details.etcdProblem {
+                return "this replica cannot reach etcd (\(problem)); it answers not_leader and keeps retrying"
+            }
+            if details.role == "leader (loading)" { return "the new leader is loading the breakers from etcd" }
+        }
         if let failure = context.handler.persistenceStats().lastWriteFailure {
             return "the last database write failed (\(failure)); changes get an error until a write succeeds: "
                 + "check the disk's free space and the file's permissions"

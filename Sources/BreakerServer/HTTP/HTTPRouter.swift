@@ -111,6 +111,11 @@ struct HTTPRouter {
         c.session.role = role
         c.session.clientName = "dashboard@" + Self.clientName(request, peer: c.peer)
 
+        // A cluster replica serves breakers (the API and their events) only while it leads.
+        if path[0] != "metrics", let gate = context.gate, !gate.mayServe() {
+            return .respond(Self.failure(.serviceUnavailable, gate.notLeader(), json: true))
+        }
+
         switch path[0] {
         case "metrics":
             let body = MetricsExposition.render(
