@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS-tls.md"))
+    parser.add_argument("--shapes", default="1x1,50x1,8x32,connect", help="which rows, comma-separated")
     args = parser.parse_args()
     for tool in ("openssl", "redis-server"):
         if shutil.which(tool) is None:
@@ -106,8 +107,9 @@ def main() -> None:
             "Redis PING": ("redis", "ping", rport, rtls),
             "Redis EVALSHA": ("redis", "evalsha", rport, rtls),
         }
-        shapes = [("1 × 1 (p50 µs)", 1, 1, "p50"), ("50 × 1 (/s)", 50, 1, "rate"), ("8 × 32 (/s)", 8, 32, "rate"),
-                  ("new connections (/s)", 1, 1, "connect")]
+        every = {"1x1": ("1 × 1 (p50 µs)", 1, 1, "p50"), "50x1": ("50 × 1 (/s)", 50, 1, "rate"),
+                 "8x32": ("8 × 32 (/s)", 8, 32, "rate"), "connect": ("new connections (/s)", 1, 1, "connect")}
+        shapes = [every[k] for k in args.shapes.split(",")]
         rows = []
         for shape, conns, pipe, kind in shapes:
             for name, (target, workload, pport, tport) in servers.items():
@@ -129,7 +131,8 @@ def main() -> None:
         lines = [
             "# TLS against plain text: breakerd and Redis (issue #18)",
             "",
-            f"Command: `python3 benchmarks/tls.py --seconds {args.seconds:g} --rounds {args.rounds}` (release "
+            f"Command: `python3 benchmarks/tls.py --seconds {args.seconds:g} --rounds {args.rounds} --shapes "
+            f"{args.shapes}` (release "
             "breakerd; Redis 7.0.15 from Debian with `--tls-port`; the same `breaker-bench` for both, OpenSSL "
             "TLS 1.3 with a P-256 certificate, verified). Each cell is the median of the rounds, plain and TLS "
             "alternating. The ratio is what TLS keeps of plain's figure (rates: TLS ÷ plain; p50: plain ÷ TLS): "

@@ -6,8 +6,12 @@ import Glibc
 
 /// Opening the connection for one `breakerctl` command.
 public enum ControlSession {
-    /// How long to wait for the server before giving up with exit code 3.
+    /// How long to wait for a server before giving up with exit code 3 (for each server given).
     public static let connectWithin = Duration.milliseconds(900)
+    /// How many times a command is made when cluster replicas answer `not_leader` (the client follows the
+    /// leader each error names), and the pause between two tries: about 5 s in all, an election's length.
+    public static let leaderAttempts = 25
+    public static let leaderRetryDelay = Duration.milliseconds(200)
 
     /// The TLS options (`--tls-ca`, `--tls-cert`, `--tls-key`, `--tls-server-name`): TLS is on when any of the
     /// first three is given.
@@ -46,7 +50,8 @@ public enum ControlSession {
         }
     }
 
-    /// Connects to `server` (HOST:PORT) with the token in `tokenFile`, or fails within a second with exit code 3
+    /// Connects to `server` (HOST:PORT, or a cluster's replicas separated by commas) with the token in
+    /// `tokenFile`, or fails within a second with exit code 3
     /// (unreachable, or the TLS handshake failed: the message says why), 2 (bad options) or 1 (the token was
     /// refused).
     public static func connect(
@@ -54,17 +59,23 @@ public enum ControlSession {
         tokenFile: String?,
         tls: TLSOptions = TLSOptions()
     ) async throws(ControlFailure) -> BreakerClient {
-        let (host, port) = try ControlOptions.server(server)
+        let servers = try server.split(separator: ",").map { (part) throws(ControlFailure) in
+            let (host, port) = try ControlOptions.server(String(part))
+            return BreakerClient.Configuration.Server(host: host, port: port)
+        }
+        guard !servers.isEmpty else {
+            throw ControlFailure(exitCode: ControlFailure.usage, message: "--server is empty")
+        }
         var token: String?
         if let tokenFile { token = try readToken(tokenFile) }
-        var config = BreakerClient.Configuration(host: host, port: port, token: token, clientName: operatorName())
+        var config = BreakerClient.Configuration(servers: servers, token: token, clientName: operatorName())
         config.tls = try tls.configuration()
         config.connectTimeout = .milliseconds(400)
         config.adminTimeout = .seconds(10)
         config.requestTimeout = .seconds(5)
         let client = BreakerClient(configuration: config)
         do {
-            try await client.connect(timeout: connectWithin)
+            try await client.connect(timeout: connectWithin * servers.count)
         } catch {
             client.shutdown()
             guard error.code == .timeout else { throw ControlFailure(error, server: server) }
@@ -82,6 +93,27 @@ public enum ControlSession {
             )
         }
         return client
+    }
+
+    /// Runs a client call, turning its error into the command's exit code. A cluster replica that is not the
+    /// leader sends the client to the leader: the call is made again there (a few times, while an election
+    /// settles).
+    public static func call<T>(
+        server: String,
+        _ body: () async throws(BreakerClientError) -> T
+    ) async throws(ControlFailure) -> T {
+        var attempts = 0
+        while true {
+            do {
+                return try await body()
+            } catch {
+                attempts += 1
+                guard error.code == .notLeader, attempts < leaderAttempts else {
+                    throw ControlFailure(error, server: server)
+                }
+                try? await Task.sleep(for: leaderRetryDelay)
+            }
+        }
     }
 
     /// The first token in the file (one per line; `#` comments and blank lines skipped).

@@ -2,5 +2,5 @@
 /// versioning. The wire protocol has its own number (`hello` reports it; see protocol/PROTOCOL.md).
 public enum PackageVersion {
     /// `MAJOR.MINOR.PATCH`.
-    public static let current = "0.3.0"
+    public static let current = "0.4.0"
 }

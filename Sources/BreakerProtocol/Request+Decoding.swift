@@ -367,6 +367,7 @@ struct Fields {
             let limit = try integer("limit", range: 1...Int64(Request.maximumHistoryLimit)) ?? 50
             return .history(resource: resource, limit: Int(limit))
         case .stats: return .stats
+        case .cluster: return .cluster
         }
     }
 }

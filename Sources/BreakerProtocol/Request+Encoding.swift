@@ -15,7 +15,7 @@ extension Request {
         id?.writeMember(into: &w)
         w.member("op", operation.name.rawValue)
         switch operation {
-        case .ping, .unwatch, .stats:
+        case .ping, .unwatch, .stats, .cluster:
             break
         case .hello(let token, let client, let protocolVersion):
             if let token { w.member("token", token) }

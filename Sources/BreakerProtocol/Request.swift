@@ -44,6 +44,8 @@ public struct Request: Sendable, Hashable {
         case unwatch
         case history(resource: String, limit: Int)
         case stats
+        /// The replica's view of its cluster (cluster mode), or that it is a single server.
+        case cluster
 
         /// The wire name.
         public var name: OperationName {
@@ -64,6 +66,7 @@ public struct Request: Sendable, Hashable {
             case .unwatch: .unwatch
             case .history: .history
             case .stats: .stats
+            case .cluster: .cluster
             }
         }
     }

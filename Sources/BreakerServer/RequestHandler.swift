@@ -102,7 +102,7 @@ final class RequestHandler: Sendable {
             throw ProtocolError(.forbidden, "\(op.rawValue) needs the admin role; this connection has the client role")
         }
         // A cluster replica serves breaker operations only while it leads.
-        if let gate, op != .ping, op != .hello, !gate.mayServe() { throw gate.notLeader() }
+        if let gate, !op.answeredByEveryReplica, !gate.mayServe() { throw gate.notLeader() }
     }
 
     /// Publishes the change a request made, with the connection as the waiter of its commit.
@@ -214,6 +214,9 @@ final class RequestHandler: Sendable {
 
         case .stats:
             statsReply().write(id: id, into: &out)
+
+        case .cluster:
+            (gate?.reply() ?? .single).write(id: id, into: &out)
         }
         return .done
     }

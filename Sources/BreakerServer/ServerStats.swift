@@ -65,6 +65,7 @@ final class ServerStats: Sendable {
         case .history: 13
         case .stats: 14
         case .lease: 15
+        case .cluster: 16
         }
     }
 

@@ -3,10 +3,52 @@ import BreakerProtocol
 extension BreakerClient {
     /// Where and how to connect.
     public struct Configuration: Sendable {
-        /// The server's host (a name or a numeric address).
-        public var host: String
-        /// The server's port.
-        public var port: Int
+        /// One breakerd's address.
+        public struct Server: Sendable, Hashable, CustomStringConvertible {
+            /// A name or a numeric address.
+            public var host: String
+            public var port: Int
+
+            public init(host: String, port: Int) {
+                self.host = host
+                self.port = port
+            }
+
+            /// `HOST:PORT` or `[IPv6]:PORT`; nil for anything else.
+            public init?(parsing text: some StringProtocol) {
+                let text = Substring(text)
+                var host = text
+                var portText = Substring("")
+                if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+                    host = text[text.index(after: text.startIndex)..<close]
+                    portText = text[close...].dropFirst(2)
+                } else if let colon = text.lastIndex(of: ":") {
+                    host = text[..<colon]
+                    portText = text[text.index(after: colon)...]
+                }
+                guard !host.isEmpty, let port = Int(portText), (1...65_535).contains(port) else { return nil }
+                self.init(host: String(host), port: port)
+            }
+
+            public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+        }
+
+        /// Every breakerd the client may use: one for a single server; every replica of a cluster
+        /// (`breakerd --cluster`). The client connects to one at a time: on `not_leader` it goes to the leader the
+        /// error names, and when a connection breaks or cannot be made it tries the next; callers see the fallback
+        /// decide meanwhile. Never empty.
+        public var servers: [Server]
+
+        /// The first server's host (a name or a numeric address).
+        public var host: String {
+            get { servers[0].host }
+            set { servers[0].host = newValue }
+        }
+        /// The first server's port.
+        public var port: Int {
+            get { servers[0].port }
+            set { servers[0].port = newValue }
+        }
         /// The token for `hello`, when the server requires one.
         public var token: String?
         /// A name for the server's logs and audit log (sent in `hello`).
@@ -43,13 +85,20 @@ extension BreakerClient {
 
         /// Creates a configuration with the default timeouts and backoff.
         public init(host: String = "127.0.0.1", port: Int = 7433, token: String? = nil, clientName: String? = nil) {
-            self.host = host
-            self.port = port
+            self.servers = [Server(host: host, port: port)]
             self.token = token
             self.clientName = clientName
         }
 
-        /// `host:port`, for messages.
-        var server: String { "\(host):\(port)" }
+        /// A configuration for the replicas of a cluster (at least one server).
+        public init(servers: [Server], token: String? = nil, clientName: String? = nil) {
+            precondition(!servers.isEmpty, "a client needs at least one server")
+            self.servers = servers
+            self.token = token
+            self.clientName = clientName
+        }
+
+        /// The servers, for messages.
+        var server: String { servers.map(\.description).joined(separator: ",") }
     }
 }

@@ -213,6 +213,11 @@ public final class BreakerClient: Sendable {
         try await request(.stats, timeout: configuration.adminTimeout)
     }
 
+    /// `cluster`: the replica's view of its cluster (`breakerd --cluster`), or `mode` `single` for a single server.
+    public func cluster() async throws(BreakerClientError) -> ClusterReply {
+        try await request(.cluster, timeout: configuration.adminTimeout)
+    }
+
     /// `hello` again (the client sends one by itself on every connection when it has a token or a name).
     public func hello() async throws(BreakerClientError) -> HelloReply {
         let operation = Request.Operation.hello(
@@ -271,4 +276,5 @@ extension BreakerReply: DecodableReply {}
 extension ListReply: DecodableReply {}
 extension HistoryReply: DecodableReply {}
 extension StatsReply: DecodableReply {}
+extension ClusterReply: DecodableReply {}
 extension LeaseReply: DecodableReply {}

@@ -18,10 +18,11 @@ public struct BreakerClientError: Error, Sendable, Hashable, CustomStringConvert
         self.message = message
     }
 
-    /// True when the server did not answer (timeout, not connected, connection lost): the case that
-    /// `SharedCircuitBreaker`'s fallback covers. False for errors the server replied with.
+    /// True when the server did not answer (timeout, not connected, connection lost), or answered that it is
+    /// not a cluster's leader (the client is on its way to the leader): the cases that `SharedCircuitBreaker`'s
+    /// fallback covers. False for the other errors the server replied with.
     public var serverUnreachable: Bool {
-        code == .timeout || code == .unavailable || code == .disconnected
+        code == .timeout || code == .unavailable || code == .disconnected || code == .notLeader
     }
 
     public var description: String { "\(code): \(message)" }

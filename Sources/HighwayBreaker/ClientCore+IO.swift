@@ -54,7 +54,12 @@ extension ClientCore {
                         continue
                     }
                     attempt += 1
-                    reconnectAt = SystemClock.read() + configuration.reconnectBackoff.delay(forAttempt: attempt)
+                    // With several servers, the next one is tried at once; the backoff counts whole rounds.
+                    let servers = configuration.servers.count
+                    reconnectAt =
+                        attempt % servers != 0 || state.withLock({ $0.redirect != nil })
+                        ? SystemClock.read()
+                        : SystemClock.read() + configuration.reconnectBackoff.delay(forAttempt: attempt / servers)
                 }
                 pollOnce(socket: -1, wantsWrite: false, timeout: expireAndPlan(reconnectAt: reconnectAt))
                 continue
@@ -88,8 +93,13 @@ extension ClientCore {
             deliverLines(&buffer)
             if let lost {
                 disconnect(fd, reason: lost)
-                attempt = 1
-                reconnectAt = SystemClock.read() + configuration.reconnectBackoff.delay(forAttempt: attempt)
+                // Sent to a cluster's leader, or on to the next replica: at once. The same server again: after
+                // the first backoff step.
+                let redirected = state.withLock { $0.redirect != nil }
+                attempt = redirected || configuration.servers.count > 1 ? 0 : 1
+                reconnectAt =
+                    attempt == 0
+                    ? SystemClock.read() : SystemClock.read() + configuration.reconnectBackoff.delay(forAttempt: 1)
             }
         }
         let fd = state.withLock { s -> Int32 in
@@ -172,18 +182,29 @@ extension ClientCore {
     /// One connection attempt, with `connectTimeout`. On success the connection is installed, and `hello` (when
     /// there is a token or a name) and `watch` (when there are subscribers) are queued first.
     private func connect() -> Bool {
+        // A leader named by not_leader first (once), else the servers in turn.
+        let target = state.withLock { s -> BreakerClient.Configuration.Server in
+            if let redirect = s.redirect {
+                s.redirect = nil
+                return redirect
+            }
+            return configuration.servers[s.serverIndex % configuration.servers.count]
+        }
         let fd: Int32
-        switch openSocket() {
+        switch openSocket(target) {
         case .success(let socket): fd = socket
         case .failure(let problem):
-            state.withLock { $0.lastProblem = problem.message }
+            state.withLock {
+                $0.lastProblem = configuration.servers.count > 1 ? "\(target): \(problem.message)" : problem.message
+                $0.serverIndex = ($0.serverIndex + 1) % configuration.servers.count
+            }
             return false
         }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         var channel: TLSChannel?
         if let tls = configuration.tls {
-            switch handshake(fd: fd, tls: tls) {
+            switch handshake(fd: fd, tls: tls, host: target.host) {
             case .success(let established): channel = established
             case .failure(let problem):
                 close(fd)
@@ -202,6 +223,7 @@ extension ClientCore {
         let sendsHello = configuration.token != nil || configuration.clientName != nil
         let (count, ready) = state.withLock { s -> (Int, [Waiter]) in
             s.fd = fd
+            s.connectedTo = target
             s.tls = channel
             s.refusal = nil
             s.outbound.bytes.removeAll(keepingCapacity: true)
@@ -226,12 +248,12 @@ extension ClientCore {
             return (connection, Self.takeSatisfied(&s))
         }
         for w in ready { w.complete(.success(.null)) }
-        logger.info("connected to breakerd", metadata: ["server": "\(configuration.server)", "connection": "\(count)"])
+        logger.info("connected to breakerd", metadata: ["server": "\(target)", "connection": "\(count)"])
         return true
     }
 
-    /// A connected non-blocking socket, or why there is none.
-    private func openSocket() -> Result<Int32, BreakerClientError> {
+    /// A connected non-blocking socket to `server`, or why there is none.
+    private func openSocket(_ server: BreakerClient.Configuration.Server) -> Result<Int32, BreakerClientError> {
         func problem(_ text: String) -> Result<Int32, BreakerClientError> {
             .failure(BreakerClientError(code: .unavailable, message: text))
         }
@@ -239,9 +261,9 @@ extension ClientCore {
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var result: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(configuration.host, String(configuration.port), &hints, &result)
+        let rc = getaddrinfo(server.host, String(server.port), &hints, &result)
         guard rc == 0, let info = result else {
-            return problem("cannot resolve \"\(configuration.host)\": \(String(cString: gai_strerror(rc)))")
+            return problem("cannot resolve \"\(server.host)\": \(String(cString: gai_strerror(rc)))")
         }
         defer { freeaddrinfo(result) }
         let flags = Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)
@@ -310,6 +332,9 @@ extension ClientCore {
         let (waiters, repeated) = state.withLock { s -> ([Waiter], Bool) in
             guard s.fd == fd else { return ([], true) }
             s.fd = -1
+            s.connectedTo = nil
+            // Unless sent to a leader, the next attempt goes to the next replica (the same one when there is one).
+            if s.redirect == nil { s.serverIndex = (s.serverIndex + 1) % configuration.servers.count }
             s.tls = nil
             s.ready = false
             s.outbound.bytes.removeAll(keepingCapacity: true)
@@ -363,6 +388,7 @@ extension ClientCore {
                 if let error = try? ProtocolError(json: value) { logger.warning("breakerd: \(error)") }
                 continue
             }
+            if value["ok"] == .bool(false) { followLeader(named: value) }
             replies.append((id, value))
         }
         buffer.removeFirst(start)

@@ -5,11 +5,15 @@ import BreakerTLS
 extension ClientCore {
     /// The TLS handshake on a new connection, within `connectTimeout`; its failure says what failed (unknown CA,
     /// name mismatch, expired, no client certificate).
-    func handshake(fd: Int32, tls: BreakerClient.TLSConfiguration) -> Result<TLSChannel, BreakerClientError> {
+    func handshake(
+        fd: Int32,
+        tls: BreakerClient.TLSConfiguration,
+        host: String
+    ) -> Result<TLSChannel, BreakerClientError> {
         let channel: TLSChannel
         do {
             channel = TLSChannel(
-                session: try TLSSession(context: tls.context, serverName: tls.serverName ?? configuration.host)
+                session: try TLSSession(context: tls.context, serverName: tls.serverName ?? host)
             )
         } catch {
             return .failure(BreakerClientError(code: .unavailable, message: "TLS: \(error.message)"))

@@ -82,6 +82,12 @@ final class ClientCore: Sendable {
         var lastProblem = "no connection attempt has finished yet"
         /// When the I/O thread wakes by itself at the latest; never later than any deadline (nil: none).
         var plannedWake: MonotonicInstant?
+        /// Which of `configuration.servers` the next connection attempt goes to.
+        var serverIndex = 0
+        /// A cluster's leader named by a `not_leader` reply: the next attempt goes there first.
+        var redirect: BreakerClient.Configuration.Server?
+        /// The server of the current connection (nil while there is none).
+        var connectedTo: BreakerClient.Configuration.Server?
 
         /// Request bytes not yet taken by the socket (encrypted or not).
         var unsentBytes: Int { outbound.bytes.count - outboundSent + (tls?.unsent ?? 0) }

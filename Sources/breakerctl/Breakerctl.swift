@@ -22,7 +22,7 @@ struct Breakerctl: AsyncParsableCommand {
         version: PackageVersion.current,
         subcommands: [
             Ping.self, List.self, Status.self, Open.self, Close.self, Release.self, Reset.self, Configure.self,
-            Delete.self, Watch.self, History.self, Stats.self,
+            Delete.self, Watch.self, History.self, Stats.self, Cluster.self,
         ]
     )
 
@@ -58,13 +58,11 @@ extension ControlCommand {
         }
     }
 
-    /// Runs a client call, turning its error into the command's exit code.
+    /// Runs a client call, turning its error into the command's exit code. A cluster replica that is not the
+    /// leader sends the client to the leader: the call is made again there (a few times, while an election
+    /// settles).
     func call<T>(_ body: () async throws(BreakerClientError) -> T) async throws(ControlFailure) -> T {
-        do {
-            return try await body()
-        } catch {
-            throw ControlFailure(error, server: server)
-        }
+        try await ControlSession.call(server: server, body)
     }
 }
 

@@ -231,6 +231,20 @@ extension Breakerctl {
         }
     }
 
+    struct Cluster: ControlCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The replicas of a cluster, its leader and lease, and etcd's health.",
+            discussion: "Example: breakerctl cluster --server 10.0.0.1:7433,10.0.0.2:7433,10.0.0.3:7433"
+        )
+        @OptionGroup var globals: Globals
+        @ParentCommand var parent: Breakerctl
+
+        func run(client: BreakerClient, out: Output) async throws(ControlFailure) {
+            let c = try await call { () async throws(BreakerClientError) in try await client.cluster() }
+            out.line(out.json ? ControlJSON.cluster(c) : out.formatter.cluster(c, server: server))
+        }
+    }
+
     struct Stats: ControlCommand {
         static let configuration = CommandConfiguration(
             abstract: "The server's counters.",
@@ -264,11 +278,8 @@ struct ForceOptions: ParsableArguments {
         server: String
     ) async throws(ControlFailure) {
         let ttl = try duration.map { (d) throws(ControlFailure) in try ControlOptions.duration(d, option: "--for") }
-        let b: BreakerInfo
-        do throws(BreakerClientError) {
-            b = try await client.force(name, target, reason: reason, ttl: ttl)
-        } catch {
-            throw ControlFailure(error, server: server)
+        let b = try await ControlSession.call(server: server) { () async throws(BreakerClientError) in
+            try await client.force(name, target, reason: reason, ttl: ttl)
         }
         let until = b.forced?.remainingMs.map { " for \(out.formatter.duration(ms: $0))" } ?? " until released"
         out.breaker(

@@ -240,7 +240,8 @@ import Testing
                 {"id":9,"ok":true,"stats":{"uptime_ms":12981,"connections":2,"connections_total":5,"watchers":1,\
                 "breakers":{"total":3,"closed":2,"open":0,"half_open":0,"forced_open":1,"forced_closed":0},\
                 "ops":{"ping":0,"hello":0,"acquire":10,"report":7,"status":0,"list":0,"configure":0,"force":0,\
-                "release":0,"reset":0,"delete":0,"watch":0,"unwatch":0,"history":0,"stats":1,"lease":0},"errors":3,\
+                "release":0,"reset":0,"delete":0,"watch":0,"unwatch":0,"history":0,"stats":1,"lease":0,"cluster":0},\
+                "errors":3,\
                 "transitions":4,"rejected_connections":6,"slow_consumer_disconnects":8,\
                 "snapshot":{"at_ms":1764000000000,"duration_ms":12,"rows":3,"count":2,"failures":1},\
                 "commits":11,"commit_failures":12}}
@@ -315,5 +316,43 @@ import Testing
         #expect(String(decoding: w.bytes, as: UTF8.self) == (try VectorLines.expected("04-watch.jsonl", line: 15)))
         let future = try JSONParser.parse(Array(#"{"event":"lease_granted","resource":"x"}"#.utf8))
         #expect(try BreakerEvent(json: future) == nil, "an event kind this version does not know is skipped")
+    }
+}
+
+/// `cluster` and `not_leader` (issue #19): one writer and one reader each.
+@Suite struct ClusterCodecTests {
+    @Test func aClusterReplyRoundTrips() throws {
+        let reply = ClusterReply(
+            mode: "cluster",
+            name: "prod",
+            replica: "10.0.0.2:7433",
+            role: "follower",
+            leader: "10.0.0.1:7433",
+            leaseMs: 2_000,
+            replicas: [
+                .init(address: "10.0.0.1:7433", role: "leader"), .init(address: "10.0.0.2:7433", role: "follower"),
+            ],
+            etcd: [.init(endpoint: "10.0.0.5:2379", healthy: true, version: "3.4.23", isLeader: true)]
+        )
+        var w = JSONWriter()
+        reply.write(id: .integer(3), into: &w)
+        let text = String(decoding: w.bytes, as: UTF8.self)
+        #expect(text.hasPrefix(#"{"id":3,"ok":true,"mode":"cluster","name":"prod","replica":"10.0.0.2:7433""#))
+        #expect(try ClusterReply(json: JSONParser.parse(w.bytes)) == reply)
+        var single = JSONWriter()
+        ClusterReply.single.write(id: nil, into: &single)
+        #expect(String(decoding: single.bytes, as: UTF8.self) == #"{"ok":true,"mode":"single"}"# + "\n")
+    }
+
+    @Test func notLeaderCarriesTheLeader() throws {
+        var w = JSONWriter()
+        Reply.error(id: .integer(4), ProtocolError(.notLeader, "ask 10.0.0.1:7433", leader: "10.0.0.1:7433"), into: &w)
+        let back = try ProtocolError(json: JSONParser.parse(w.bytes))
+        #expect(back.code == .notLeader && back.leader == "10.0.0.1:7433")
+        #expect(
+            try ProtocolError(json: JSONParser.parse(Array(#"{"ok":false,"error":{"code":"x","message":"m"}}"#.utf8)))
+                .leader == nil
+        )
+        #expect(try Request.decode(line: Array(#"{"op":"cluster","id":1}"#.utf8)).operation == .cluster)
     }
 }

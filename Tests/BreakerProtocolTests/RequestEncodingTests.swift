@@ -76,6 +76,7 @@ import Testing
             .history(resource: "db", limit: 50),
             .history(resource: "db", limit: 1_000),
             .stats,
+            .cluster,
         ]
         let covered = Set(operations.map(\.name))
         #expect(covered == Set(OperationName.allCases), "every operation")

@@ -26,6 +26,12 @@ final class ClusterGate: Sendable {
         /// When the lease was last renewed, in wall-clock ms.
         var renewedAtMs: Int64?
         var lease: Int64?
+        /// `--cluster-name` and `--leader-lease` (ms).
+        var name = ""
+        var leaseMs: Int64 = 0
+        /// The replicas registered in etcd, and etcd's members, as last seen (every few seconds).
+        var replicas: [ClusterReply.Replica] = []
+        var etcdMembers: [ClusterReply.EtcdMember] = []
     }
 
     /// True while this replica may decide: checked for every request of a cluster replica.
@@ -69,7 +75,44 @@ final class ClusterGate: Sendable {
         }
     }
 
-    func setAdvertise(_ address: String) { details.withLock { $0.advertise = address } }
+    func setIdentity(advertise: String, name: String, lease: Duration) {
+        details.withLock {
+            $0.advertise = advertise
+            $0.name = name
+            $0.leaseMs = lease.millisecondsRoundedUp
+        }
+    }
+
+    /// The replicas and etcd's members, as the health thread last saw them.
+    func setHealth(replicas: [String]?, etcd: [ClusterReply.EtcdMember]) {
+        details.withLock { d in
+            if let replicas {
+                d.replicas = replicas.sorted().map {
+                    ClusterReply.Replica(address: $0, role: $0 == d.leader ? "leader" : "follower")
+                }
+            }
+            d.etcdMembers = etcd
+        }
+    }
+
+    /// The answer to `cluster`.
+    func reply() -> ClusterReply {
+        let d = snapshot
+        return ClusterReply(
+            mode: "cluster",
+            name: d.name,
+            replica: d.advertise,
+            role: d.role,
+            leader: d.leader,
+            leaseMs: d.leaseMs,
+            renewedAtMs: d.renewedAtMs,
+            etcdProblem: d.etcdProblem,
+            replicas: d.replicas.map {
+                ClusterReply.Replica(address: $0.address, role: $0.address == d.leader ? "leader" : "follower")
+            },
+            etcd: d.etcdMembers
+        )
+    }
 
     /// Stops serving at once (shutdown).
     func close() { servingUntil.store(.min, ordering: .releasing) }

@@ -1,6 +1,7 @@
 import BreakerClock
 import BreakerCore
 import BreakerEtcd
+import BreakerProtocol
 import Dispatch
 import Logging
 import Synchronization
@@ -26,6 +27,8 @@ final class ClusterMember: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let wake = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
+    private let healthWake = DispatchSemaphore(value: 0)
+    private let healthStopped = DispatchSemaphore(value: 0)
 
     init(
         etcd: EtcdClient,
@@ -40,7 +43,7 @@ final class ClusterMember: Sendable {
         keys = ClusterKeys(clusterName: clusterName)
         self.advertise = advertise
         gate = ClusterGate()
-        gate.setAdvertise(advertise)
+        gate.setIdentity(advertise: advertise, name: clusterName, lease: lease)
         store = EtcdStore(etcd: etcd, keys: keys, gate: gate)
         election = Mutex(LeaderElection(lease: lease, now: SystemClock.read()))
         self.logger = logger
@@ -50,6 +53,47 @@ final class ClusterMember: Sendable {
 
     func start() throws(ServerError) {
         _ = try ServerThread.start(joinable: false) { self.run() }
+        _ = try ServerThread.start(joinable: false) { self.watchHealth() }
+    }
+
+    /// How often the health thread registers this replica and looks at the others and at etcd's members.
+    static let healthInterval = Duration.seconds(2)
+
+    /// The health thread: keeps this replica's key under `replicas/` alive (its own lease, so that the
+    /// election's timing never waits for it), and reads the replicas and etcd members' status for `cluster`.
+    private func watchHealth() {
+        var memberLease: Int64?
+        let ttl = max(Int64(Self.healthInterval.nanosecondsClamped / 1_000_000_000) * 3, 2)
+        while !stopping.load(ordering: .acquiring) {
+            do throws(EtcdError) {
+                if let lease = memberLease, try etcd.keepAlive(lease: lease) <= 0 { memberLease = nil }
+                if memberLease == nil {
+                    let lease = try etcd.grantLease(ttlSeconds: ttl)
+                    try etcd.put(keys.replica(advertise), Array(advertise.utf8), lease: lease)
+                    memberLease = lease
+                }
+                let replicas = try etcd.range(keys.replicasPrefix, prefix: true).kvs.map {
+                    String(decoding: $0.value, as: UTF8.self)
+                }
+                gate.setHealth(replicas: replicas, etcd: etcdMembers())
+            } catch {
+                gate.setHealth(replicas: nil, etcd: etcdMembers())
+            }
+            _ = healthWake.wait(timeout: .now() + .nanoseconds(Int(Self.healthInterval.nanosecondsClamped)))
+        }
+        if let memberLease { try? etcd.revoke(lease: memberLease) }
+        healthStopped.signal()
+    }
+
+    private func etcdMembers() -> [ClusterReply.EtcdMember] {
+        zip(etcd.endpoints, etcd.statuses()).map { endpoint, status in
+            ClusterReply.EtcdMember(
+                endpoint: "\(endpoint.host):\(endpoint.port)",
+                healthy: status != nil,
+                version: status?.version,
+                isLeader: status.map { $0.leader == $0.member } ?? false
+            )
+        }
     }
 
     /// Stops campaigning; a leader revokes its lease, so that another replica takes over at once rather than
@@ -58,7 +102,9 @@ final class ClusterMember: Sendable {
         stopping.store(true, ordering: .releasing)
         gate.close()
         wake.signal()
+        healthWake.signal()
         stopped.wait()
+        healthStopped.wait()
     }
 
     private func run() {

@@ -137,6 +137,9 @@ struct ClusterKeys: Sendable {
 
     var leader: String { root + "leader" }
     var breakersPrefix: String { root + "breakers/" }
+    var replicasPrefix: String { root + "replicas/" }
+
+    func replica(_ advertise: String) -> String { replicasPrefix + advertise }
 
     func breaker(_ resource: String) -> String { breakersPrefix + resource }
 }

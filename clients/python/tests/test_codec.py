@@ -88,4 +88,4 @@ def test_requests_are_written_one_way():
 def test_every_op_has_a_reader_and_a_writer():
     assert set(p.REQUESTS) == set(p.REPLIES) == {
         "ping", "hello", "acquire", "report", "lease", "status", "list", "configure", "force", "release", "reset",
-        "delete", "watch", "unwatch", "history", "stats"}
+        "delete", "watch", "unwatch", "history", "stats", "cluster"}

@@ -24,7 +24,7 @@ from ._shared import SharedCircuitBreakerPolicy
 from ._state import CircuitBreakerState
 from .protocol import Breaker, DeletedEvent, ServerStats, Transition, TransitionEvent
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "Backoff",

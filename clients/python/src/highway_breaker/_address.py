@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from ._errors import ConfigurationError
 
@@ -32,6 +32,13 @@ def parse_server(server: str) -> Tuple[str, int]:
     if not host:
         raise ConfigurationError("server", f"no host in {server!r}")
     return host, port
+
+
+def parse_servers(servers: str) -> List[Tuple[str, int]]:
+    """``HOST:PORT[,HOST:PORT…]``: one server, or every replica of a cluster (``breakerd --cluster``)."""
+    if not isinstance(servers, str) or not servers:
+        raise ConfigurationError("server", f"expected \"HOST:PORT\" or \"HOST:PORT,HOST:PORT,…\", got {servers!r}")
+    return [parse_server(part.strip()) for part in servers.split(",")]
 
 
 def _port(text: str, server: str) -> int:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any, Dict, Iterator, List, Optional
 
 from . import protocol as p
-from ._address import check_resource, parse_server, resolve_token
+from ._address import check_resource, parse_servers, resolve_token
 from ._clock import Seconds, seconds_of
 from ._connection import Connection
 from ._errors import BreakerError, ConfigurationError
@@ -40,7 +40,7 @@ class BreakerAdmin:
                  timeout: Seconds = timedelta(seconds=5), tls: bool = False, tls_ca: Optional[str] = None,
                  tls_cert: Optional[str] = None, tls_key: Optional[str] = None,
                  tls_server_name: Optional[str] = None, ssl_context: Optional[ssl.SSLContext] = None) -> None:
-        self._host, self._port = parse_server(server)
+        self._servers = parse_servers(server)
         self._token = resolve_token(token, token_file)
         self._client_name = client_name
         self._timeout = seconds_of(timeout)
@@ -52,9 +52,10 @@ class BreakerAdmin:
 
     def _connection(self) -> Connection:
         tls = self._tls
-        return Connection(self._host, self._port, self._token, self._client_name,
+        (host, port), *others = self._servers
+        return Connection(host, port, self._token, self._client_name,
                           ssl_context=tls.context() if tls is not None else None,
-                          server_hostname=tls.server_hostname if tls is not None else None)
+                          server_hostname=tls.server_hostname if tls is not None else None, others=others)
 
     def __enter__(self) -> "BreakerAdmin":
         return self
@@ -69,17 +70,29 @@ class BreakerAdmin:
             w.close()
 
     def _ask(self, request: p.Request) -> p.Reply:
+        """One request, within the timeout. A cluster replica that does not lead sends the connection on to the
+        leader: the request is asked again there (it changed nothing where it was refused)."""
         deadline = time.monotonic() + self._timeout
-        if not self._conn.is_connected:
-            self._conn.wait_connected(self._timeout)
-        obj = self._conn.request(p.encode(request), max(deadline - time.monotonic(), 0.001))
-        return p.decode_reply(request.op, obj)
+        while True:
+            if not self._conn.is_connected:
+                self._conn.wait_connected(max(deadline - time.monotonic(), 0.001))
+            try:
+                obj = self._conn.request(p.encode(request), max(deadline - time.monotonic(), 0.001))
+                return p.decode_reply(request.op, obj)
+            except BreakerError as error:
+                if error.code != "not_leader" or time.monotonic() + 0.1 >= deadline:
+                    raise
+                time.sleep(0.1)
 
     # Reading ----------------------------------------------------------------------------------------------------
 
     def ping(self) -> None:
         """Asks breakerd to answer (raises `BreakerError` when it cannot be reached)."""
         self._ask(p.Ping())
+
+    def cluster(self) -> p.ClusterReply:
+        """The replica's view of its cluster (`mode` ``"single"`` for a server without ``--cluster``)."""
+        return self._ask(p.Cluster())  # type: ignore[return-value]
 
     def status(self, resource: str) -> p.Breaker:
         """The breaker of `resource` (``not_found`` when there is none)."""

@@ -24,10 +24,11 @@ import ssl
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import protocol as p
-from ._errors import BreakerError
+from ._address import parse_server
+from ._errors import BreakerError, ConfigurationError
 from ._retry import Backoff
 from ._tls import TLSChannel, TLSOptions
 
@@ -112,13 +113,17 @@ class Connection:
         lease_flush_interval: in leased mode, the time between two `lease` lines (seconds).
         ssl_context: TLS for the connection (``client_context`` makes one from CA, certificate and key files);
             None: plain TCP. server_hostname: the name the server's certificate must be for (default: host).
+        others: the other replicas of a cluster (``breakerd --cluster``): on ``not_leader`` naming the leader the
+            connection moves there; when a connection breaks or cannot be made it tries the next server.
     """
 
     def __init__(self, host: str, port: int, token: Optional[str] = None, client_name: Optional[str] = None,
                  connect_timeout: float = 0.5, reconnect_backoff: Backoff = RECONNECT_BACKOFF,
                  lease_flush_interval: float = 0.05, hello_timeout: float = 5.0,
-                 ssl_context: Optional[ssl.SSLContext] = None, server_hostname: Optional[str] = None) -> None:
+                 ssl_context: Optional[ssl.SSLContext] = None, server_hostname: Optional[str] = None,
+                 others: Sequence[Tuple[str, int]] = ()) -> None:
         self.host = host
+        self.servers: List[Tuple[str, int]] = [(host, port), *others]
         self.ssl_context = ssl_context
         self.server_hostname = server_hostname
         self.port = port
@@ -140,6 +145,9 @@ class Connection:
         os.set_blocking(self._wake_w, False)
         self._sock: Optional[socket.socket] = None
         self._tls: Optional[TLSChannel] = None
+        self._server_index = 0
+        self._redirect: Optional[Tuple[str, int]] = None
+        self._connected_to: Optional[Tuple[str, int]] = None
         self._fd = -1
         self._thread: Optional[threading.Thread] = None
         self._closed = False
@@ -168,7 +176,7 @@ class Connection:
     @property
     def server(self) -> str:
         """``host:port``, for messages."""
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.servers)
 
     @property
     def connection_number(self) -> int:
@@ -499,7 +507,13 @@ class Connection:
                         buffer = b""
                         continue
                     attempt += 1
-                    reconnect_at = time.monotonic() + self.reconnect_backoff.delay(attempt).total_seconds()
+                    # With several servers the next is tried at once; the backoff counts whole rounds.
+                    n = len(self.servers)
+                    if attempt % n != 0 or self._redirect is not None:
+                        reconnect_at = time.monotonic()
+                    else:
+                        reconnect_at = time.monotonic() + self.reconnect_backoff.delay(attempt // n).total_seconds()
+                    continue
                 self._poll(poller, self._plan(reconnect_at))
                 continue
             fd = sock.fileno()
@@ -549,8 +563,12 @@ class Connection:
             if lost is not None:
                 self._disconnect(sock, lost)
                 buffer = b""
-                attempt = 1
-                reconnect_at = time.monotonic() + self.reconnect_backoff.delay(attempt).total_seconds()
+                # To a cluster's leader, or on to the next replica: at once. The same server: after one step.
+                if self._redirect is not None or len(self.servers) > 1:
+                    attempt, reconnect_at = 0, time.monotonic()
+                else:
+                    attempt = 1
+                    reconnect_at = time.monotonic() + self.reconnect_backoff.delay(attempt).total_seconds()
         with self._lock:
             sock, self._sock, self._tls = self._sock, None, None
         if sock is not None:
@@ -589,10 +607,12 @@ class Connection:
 
     def _connect(self) -> bool:
         tls: Optional[TLSChannel] = None
+        with self._lock:
+            target, self._redirect = self._redirect or self.servers[self._server_index % len(self.servers)], None
         try:
-            sock = self._open_socket()
+            sock = self._open_socket(target)
             if self.ssl_context is not None:
-                tls = TLSChannel(self.ssl_context, self.server_hostname or self.host)
+                tls = TLSChannel(self.ssl_context, self.server_hostname or target[0])
                 try:
                     tls.handshake(sock, self.connect_timeout)
                 except OSError:
@@ -600,7 +620,9 @@ class Connection:
                     raise
         except OSError as e:
             with self._lock:
-                self._last_problem = f"last attempt: {e.strerror or e}"
+                where = f"{target[0]}:{target[1]}: " if len(self.servers) > 1 else ""
+                self._last_problem = f"last attempt: {where}{e.strerror or e}"
+                self._server_index = (self._server_index + 1) % len(self.servers)
                 self._connecting = False
                 async_ready, self._async_ready = self._async_ready, []
                 self._changed.notify_all()
@@ -611,6 +633,7 @@ class Connection:
         with self._lock:
             self._sock = sock
             self._tls = tls
+            self._connected_to = target
             self._refusal = None
             self._outbound.clear()
             self._watch_requested = None
@@ -635,9 +658,9 @@ class Connection:
         logger.info("highway_breaker: connected to breakerd at %s (connection %d)", self.server, connection)
         return True
 
-    def _open_socket(self) -> socket.socket:
+    def _open_socket(self, target: Tuple[str, int]) -> socket.socket:
         last: Optional[OSError] = None
-        for family, kind, proto, _, address in socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM):
+        for family, kind, proto, _, address in socket.getaddrinfo(target[0], target[1], type=socket.SOCK_STREAM):
             sock = socket.socket(family, kind, proto)
             sock.setblocking(False)
             try:
@@ -652,7 +675,7 @@ class Connection:
             except OSError as e:
                 sock.close()
                 last = e
-        raise last or OSError(errno.EHOSTUNREACH, f"cannot resolve {self.host!r}")
+        raise last or OSError(errno.EHOSTUNREACH, f"cannot resolve {target[0]!r}")
 
     def _hello_answered(self, reply: Any, connection: int) -> None:
         if isinstance(reply, BaseException):
@@ -686,6 +709,9 @@ class Connection:
                 return
             self._sock = None
             self._tls = None
+            self._connected_to = None
+            if self._redirect is None:
+                self._server_index = (self._server_index + 1) % len(self.servers)
             self._ready = False
             self._outbound.clear()
             self._watch_requested = None
@@ -703,6 +729,27 @@ class Connection:
         error = BreakerError("disconnected", "the connection to breakerd was lost before the reply")
         for w in waiters:
             w.complete(error)
+
+    def _follow_leader(self, reply: Dict[str, Any]) -> None:
+        """A cluster replica that does not lead names the leader: close this connection and go there at once
+        (the requests waiting on it fail with ``disconnected``; the fallback decides meanwhile)."""
+        error = reply.get("error")
+        if not isinstance(error, dict) or error.get("code") != "not_leader" or not isinstance(error.get("leader"), str):
+            return
+        try:
+            leader = parse_server(error["leader"])
+        except ConfigurationError:
+            return
+        with self._lock:
+            if self._sock is None or self._connected_to == leader or self._redirect is not None:
+                return
+            self._redirect = leader
+            self._ready = False
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        logger.info("highway_breaker: breakerd is not the leader; going to the leader at %s", error["leader"])
 
     def _deliver(self, lines: List[bytes]) -> None:
         replies: List[Tuple[int, Dict[str, Any]]] = []
@@ -727,6 +774,8 @@ class Connection:
                     events.append(event)
                 continue
             rid = obj.get("id")
+            if obj.get("ok") is False:
+                self._follow_leader(obj)
             if type(rid) is int:
                 replies.append((rid, obj))
             elif obj.get("ok") is False:
@@ -789,16 +838,19 @@ _SHARED: Dict[Tuple[Any, ...], Connection] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_connection(host: str, port: int, token: Optional[str], client_name: Optional[str],
+def shared_connection(servers: Sequence[Tuple[str, int]], token: Optional[str], client_name: Optional[str],
                       tls: Optional["TLSOptions"] = None) -> Connection:
-    """The process's one connection to `host:port` with this token, client name and TLS options."""
-    key = (host, port, token, client_name, tls)
+    """The process's one connection to these servers (one, or a cluster's replicas) with this token, client name
+    and TLS options."""
+    key = (tuple(servers), token, client_name, tls)
     with _SHARED_LOCK:
         connection = _SHARED.get(key)
         if connection is None or connection._closed:
+            (host, port), *others = servers
             connection = Connection(host, port, token, client_name,
                                     ssl_context=tls.context() if tls is not None else None,
-                                    server_hostname=tls.server_hostname if tls is not None else None)
+                                    server_hostname=tls.server_hostname if tls is not None else None,
+                                    others=others)
             _SHARED[key] = connection
         return connection
 

@@ -99,14 +99,18 @@ class BreakerError(Exception):
             (the connection was lost before the reply), ``"closed"`` (the client was closed),
             ``"malformed_reply"`` (the server's reply could not be read).
         message: what was wrong, and where it can say so, what to do.
+        leader: with ``"not_leader"`` (a cluster replica that does not lead): the leader's ``HOST:PORT``, when
+            the replica knows it.
     """
 
-    #: The client's own codes for "breakerd cannot be asked right now".
-    UNREACHABLE_CODES = frozenset({"timeout", "unavailable", "disconnected"})
+    #: The codes for "breakerd cannot be asked right now": the client's own, and a cluster replica that does not
+    #: lead (the client is on its way to the leader).
+    UNREACHABLE_CODES = frozenset({"timeout", "unavailable", "disconnected", "not_leader"})
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, leader: Optional[str] = None) -> None:
         self.code = code
         self.message = message
+        self.leader = leader
         super().__init__(f"{code}: {message}")
 
     @property

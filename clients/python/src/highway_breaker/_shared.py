@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any, Awaitable, Callable, Dict, Optional, Tuple, TypeVar
 
 from . import protocol as p
-from ._address import check_resource, parse_server, resolve_token
+from ._address import check_resource, parse_servers, resolve_token
 from ._base import ResiliencePolicy, handles_everything, outcome_of
 from ._circuit import CircuitBreakerPolicy, StateChangeHandler
 from ._clock import Seconds, seconds_of
@@ -121,7 +121,7 @@ class SharedCircuitBreakerPolicy(ResiliencePolicy):
         timeout_s = seconds_of(timeout)
         if not 0 < timeout_s <= 3600:
             raise ConfigurationError("timeout", f"must be more than 0 and at most an hour, got {timeout!r}")
-        host, port = parse_server(server)
+        servers = parse_servers(server)
         self.resource = resource
         self.fallback = fallback
         self.consistency = consistency
@@ -146,7 +146,7 @@ class SharedCircuitBreakerPolicy(ResiliencePolicy):
         self._outages = 0
         self._fallback_calls = 0
         tls_options = TLSOptions.of(tls, tls_ca, tls_cert, tls_key, tls_server_name, ssl_context)
-        self._conn: Connection = shared_connection(host, port, resolve_token(token, token_file), client_name,
+        self._conn: Connection = shared_connection(servers, resolve_token(token, token_file), client_name,
                                                    tls_options)
         self._keeper = None
         self._slot = None

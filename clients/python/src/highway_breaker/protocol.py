@@ -555,6 +555,14 @@ class Stats(Request):
     op: ClassVar[str] = "stats"
 
 
+@_request
+@dataclass(frozen=True)
+class Cluster(Request):
+    """`cluster` (breakerd 0.4.0): the replica's view of its cluster, answered whether or not it leads."""
+
+    op: ClassVar[str] = "cluster"
+
+
 RequestID = Union[int, str]
 
 
@@ -604,7 +612,9 @@ def error_of(obj: Mapping[str, Any]) -> BreakerError:
     if not isinstance(error, dict) or not isinstance(error.get("code"), str):
         return ReplyDecodingError(f"an error reply without its error: {json.dumps(obj)[:200]}")
     message = error.get("message")
-    return BreakerError(error["code"], message if isinstance(message, str) else "")
+    leader = error.get("leader")
+    return BreakerError(error["code"], message if isinstance(message, str) else "",
+                        leader if isinstance(leader, str) else None)
 
 
 class Reply:
@@ -1037,11 +1047,32 @@ class StatsReply(Reply):
         return {"stats": self.stats.to_wire(), **self.extra}
 
 
+@dataclass(frozen=True)
+class ClusterReply(Reply):
+    """The reply of `cluster`: `mode` (``"single"``, or ``"cluster"`` with the replica's view: `name`, `replica`,
+    `role`, `leader`, `lease_ms`, `replicas`, `etcd`, ... in `details`, as they came)."""
+
+    mode: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_wire(cls, obj: Mapping[str, Any]) -> "ClusterReply":
+        return cls(_need(obj, "mode", str, "cluster"), _extra(obj, ("id", "ok", "mode")))
+
+    @property
+    def leader(self) -> Optional[str]:
+        value = self.details.get("leader")
+        return value if isinstance(value, str) else None
+
+    def to_wire(self) -> Dict[str, Any]:
+        return {"mode": self.mode, **self.details}
+
+
 REPLIES: Dict[str, Any] = {
     "ping": Ack, "watch": Ack, "unwatch": Ack, "delete": Ack, "hello": HelloReply, "acquire": AcquireReply,
     "report": ReportReply, "lease": LeaseReply, "status": BreakerReply, "configure": BreakerReply,
     "force": BreakerReply, "release": BreakerReply, "reset": BreakerReply, "list": ListReply,
-    "history": HistoryReply, "stats": StatsReply,
+    "history": HistoryReply, "stats": StatsReply, "cluster": ClusterReply,
 }
 
 
@@ -1063,6 +1094,8 @@ def encode_reply(reply: Union[Reply, BreakerError], id: Optional[RequestID] = No
     if isinstance(reply, BreakerError):
         out["ok"] = False
         out["error"] = {"code": reply.code, "message": reply.message}
+        if getattr(reply, "leader", None) is not None:
+            out["error"]["leader"] = reply.leader
         return out
     out["ok"] = True
     out.update(reply.to_wire())
