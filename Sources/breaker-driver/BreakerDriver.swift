@@ -17,7 +17,7 @@ struct BreakerDriver: AsyncParsableCommand {
     )
 
     struct Connection: ParsableArguments {
-        @Option(help: "breakerd's HOST:PORT.") var server = "127.0.0.1:7433"
+        @Option(help: "breakerd's HOST:PORT (a cluster's replicas: HOST:PORT,HOST:PORT,…).") var server = "127.0.0.1:7433"
         @Option(help: "The resource.") var resource = "demo"
         @Option(help: "Token file, when the server needs one.") var tokenFile: String?
         @Option(help: "Client name.") var name = "breaker-driver"
@@ -27,16 +27,16 @@ struct BreakerDriver: AsyncParsableCommand {
         @Option(help: "Key (PEM) of --tls-cert.") var tlsKey: String?
 
         func client() async throws -> BreakerClient {
-            guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]) else {
-                throw ValidationError("--server must be HOST:PORT")
+            // HOST:PORT, or a cluster's replicas separated by commas.
+            let servers = try server.split(separator: ",").map { part in
+                guard let server = BreakerClient.Configuration.Server(parsing: part) else {
+                    throw ValidationError("--server must be HOST:PORT or HOST:PORT,HOST:PORT,…")
+                }
+                return server
             }
+            guard !servers.isEmpty else { throw ValidationError("--server must be HOST:PORT") }
             let token = try tokenFile.map { try BreakerClient.Configuration.readToken(fromFile: $0) }
-            var config = BreakerClient.Configuration(
-                host: String(server[..<colon]),
-                port: port,
-                token: token,
-                clientName: name
-            )
+            var config = BreakerClient.Configuration(servers: servers, token: token, clientName: name)
             config.requestTimeout = .milliseconds(Int64(timeoutMs))
             if tlsCa != nil || tlsCert != nil {
                 config.tls = try BreakerClient.TLSConfiguration(
