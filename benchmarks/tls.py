@@ -112,19 +112,22 @@ def main() -> None:
         shapes = [every[k] for k in args.shapes.split(",")]
         rows = []
         for shape, conns, pipe, kind in shapes:
-            for name, (target, workload, pport, tport) in servers.items():
-                if kind == "connect" and workload == "evalsha":
+            # Every server, plain and TLS, once per round, in an order that rotates: the machine's drift falls
+            # on all of them alike.
+            runs = [(name, target, workload if kind != "connect" else "connect", is_tls, tport if is_tls else pport)
+                    for name, (target, workload, pport, tport) in servers.items()
+                    if not (kind == "connect" and workload == "evalsha") for is_tls in (False, True)]
+            values: dict = {(name, is_tls): [] for name, _, _, is_tls, _ in runs}
+            for r in range(args.rounds):
+                for name, target, wl, is_tls, port in runs[r % len(runs):] + runs[:r % len(runs)]:
+                    out = bench(bench_bin, target, port, wl, conns, pipe, args.seconds, ca if is_tls else None)
+                    values[(name, is_tls)].append(out["p50_us"] if kind == "p50" else out["per_second"])
+            for name in servers:
+                if (name, False) not in values:
                     continue
-                wl = "connect" if kind == "connect" else workload
-                plain_runs, tls_runs = [], []
-                for r in range(args.rounds):
-                    order = [(False, pport), (True, tport)] if r % 2 == 0 else [(True, tport), (False, pport)]
-                    for is_tls, port in order:
-                        out = bench(bench_bin, target, port, wl, conns, pipe, args.seconds, ca if is_tls else None)
-                        value = out["p50_us"] if kind == "p50" else out["per_second"]
-                        (tls_runs if is_tls else plain_runs).append(value)
+                plain_runs, tls_runs = values[(name, False)], values[(name, True)]
                 p, t = statistics.median(plain_runs), statistics.median(tls_runs)
-                # The ratio is TLS's share of plain's figure: rates TLS/plain, latency plain/TLS (1.0 = no cost).
+                # The ratio is what TLS keeps of plain's figure: rates TLS/plain, latency plain/TLS (1.0 = no cost).
                 ratio = (t / p) if kind != "p50" else (p / t)
                 rows.append((shape, name, p, t, ratio, plain_runs, tls_runs))
                 print(f"{shape:22} {name:18} plain {p:>12,.1f}  TLS {t:>12,.1f}  ratio {ratio:.3f}", flush=True)
@@ -134,8 +137,8 @@ def main() -> None:
             f"Command: `python3 benchmarks/tls.py --seconds {args.seconds:g} --rounds {args.rounds} --shapes "
             f"{args.shapes}` (release "
             "breakerd; Redis 7.0.15 from Debian with `--tls-port`; the same `breaker-bench` for both, OpenSSL "
-            "TLS 1.3 with a P-256 certificate, verified). Each cell is the median of the rounds, plain and TLS "
-            "alternating. The ratio is what TLS keeps of plain's figure (rates: TLS ÷ plain; p50: plain ÷ TLS): "
+            "TLS 1.3 with a P-256 certificate, verified). Each cell is the median of the rounds; every round runs "
+            "each server plain and TLS once, in an order that rotates. The ratio is what TLS keeps of plain's figure (rates: TLS ÷ plain; p50: plain ÷ TLS): "
             "1.0 means TLS costs nothing. Client and servers share 2 cores over loopback.",
             "",
             "| shape | server | plain | TLS | ratio | plain rounds | TLS rounds |",

@@ -133,6 +133,29 @@ def tls_recipe():
         shutil.rmtree(work, ignore_errors=True)
 
 
+@check("cluster mode: compose with 3 etcd members and 3 replicas; a StatefulSet of 3 with etcd by address")
+def cluster_files():
+    compose = yaml.safe_load(read("docker", "compose-cluster.yaml"))["services"]
+    etcd = [n for n in compose if n.startswith("etcd-")]
+    replicas = [n for n in compose if n.startswith("breakerd-")]
+    assert len(etcd) == 3 and len(replicas) == 3, sorted(compose)
+    for n in etcd:
+        env = compose[n]["environment"]
+        assert env["ETCD_NAME"] == n and env["ETCD_AUTO_COMPACTION_MODE"], env
+    for n in replicas:
+        args = compose[n]["command"]
+        assert args[args.index("--cluster") + 1] == "etcd://etcd-1:2379,etcd-2:2379,etcd-3:2379", args
+        assert args[args.index("--advertise") + 1] == f"{n}:7433", args
+    docs = {d["kind"]: d for d in yaml.safe_load_all(read("kubernetes", "cluster", "breakerd.yaml"))}
+    sts = docs["StatefulSet"]["spec"]
+    container = sts["template"]["spec"]["containers"][0]
+    assert sts["replicas"] == 3 and "--cluster" in container["args"], sts
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert "$(POD_NAME)" in container["args"][container["args"].index("--advertise") + 1]
+    assert docs["Service"]["spec"]["clusterIP"] == "None"
+    return "3 etcd + 3 replicas in compose; StatefulSet of 3, headless Service, PodDisruptionBudget"
+
+
 @check("YAML files parse")
 def yaml_parses():
     files = []
