@@ -16,9 +16,12 @@ public struct BreakerPolicy: Sendable, Hashable {
     /// The slow-call rule: outcomes that took at least `duration` are slow; trip when slow/calls in the window
     /// reaches `threshold` (and the window holds at least `minimumCalls`).
     public struct SlowCallRule: Sendable, Hashable {
+        /// An outcome that took at least this long is slow.
         public var duration: Duration
+        /// Trip when slow/calls in the window reaches this.
         public var threshold: Fraction
 
+        /// A rule: outcomes of at least `duration` are slow; `threshold` of them trip the breaker.
         public init(duration: Duration, threshold: Fraction) {
             self.duration = duration
             self.threshold = threshold
@@ -32,6 +35,7 @@ public struct BreakerPolicy: Sendable, Hashable {
         /// What each failed half-open multiplies the cooldown by (1.0 to 10.0).
         public var multiplier: Double
 
+        /// Each failed half-open multiplies the cooldown by `multiplier`, up to `maximum`.
         public init(maximum: Duration, multiplier: Double) {
             self.maximum = maximum
             self.multiplier = multiplier
@@ -341,8 +345,10 @@ public struct BreakerPolicy: Sendable, Hashable {
         return CooldownGrowth(maximum: maximum, multiplier: multiplier)
     }
 
+    /// Two policies are equal when every field is.
     public static func == (a: BreakerPolicy, b: BreakerPolicy) -> Bool { a.storage == b.storage }
 
+    /// Hashes every field.
     public func hash(into hasher: inout Hasher) { storage.hash(into: &hasher) }
 
     /// The count window's size, or nil for a time window.

@@ -30,5 +30,6 @@ public struct BreakerTransition: Sendable, Hashable, CustomStringConvertible {
         self.shadow = shadow
     }
 
+    /// `from -> to (cause, generation N)`.
     public var description: String { "\(from) -> \(to) (\(cause), generation \(generation))" }
 }

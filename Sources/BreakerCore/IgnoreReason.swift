@@ -13,5 +13,6 @@ public enum IgnoreReason: String, Sendable, Hashable, CaseIterable, CustomString
     /// In half-open only outcomes that carry a probe permit count.
     case missingPermit = "missing_permit"
 
+    /// The wire name.
     public var description: String { rawValue }
 }

@@ -12,6 +12,7 @@ public struct MonotonicInstant: Sendable, Hashable, Comparable, CustomStringConv
     /// The clock's origin.
     public static let zero = MonotonicInstant(nanoseconds: 0)
 
+    /// The earlier of two instants.
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 
     /// The instant `duration` later (saturating rather than overflowing).
@@ -26,6 +27,7 @@ public struct MonotonicInstant: Sendable, Hashable, Comparable, CustomStringConv
         .nanoseconds(lhs.nanoseconds.subtractingSaturated(rhs.nanoseconds))
     }
 
+    /// Nanoseconds since the clock's origin, with their unit.
     public var description: String { "\(nanoseconds)ns" }
 }
 

@@ -7,8 +7,10 @@ extension BreakerClient {
         public struct Server: Sendable, Hashable, CustomStringConvertible {
             /// A name or a numeric address.
             public var host: String
+            /// The port (1–65535).
             public var port: Int
 
+            /// A server at `host:port`.
             public init(host: String, port: Int) {
                 self.host = host
                 self.port = port
@@ -30,6 +32,7 @@ extension BreakerClient {
                 self.init(host: String(host), port: port)
             }
 
+            /// `HOST:PORT`, or `[IPv6]:PORT`.
             public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
         }
 

@@ -13,6 +13,7 @@ public struct BreakerClientError: Error, Sendable, Hashable, CustomStringConvert
     /// What went wrong, from the server or the client.
     public let message: String
 
+    /// An error with a protocol or client code and what went wrong.
     public init(code: ErrorCode, message: String) {
         self.code = code
         self.message = message
@@ -25,6 +26,7 @@ public struct BreakerClientError: Error, Sendable, Hashable, CustomStringConvert
         code == .timeout || code == .unavailable || code == .disconnected || code == .notLeader
     }
 
+    /// `code: message`.
     public var description: String { "\(code): \(message)" }
 }
 

@@ -34,6 +34,7 @@ public struct CircuitOpenError: Error, Sendable, Hashable, CustomStringConvertib
         self.source = source
     }
 
+    /// What was rejected, in which state, and when to try again.
     public var description: String {
         let name = resource.map { "circuit '\($0)'" } ?? "circuit"
         let ms = retryAfter.millisecondsRoundedUp

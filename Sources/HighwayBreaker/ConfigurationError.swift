@@ -36,5 +36,6 @@ public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvert
     /// True when this error is about the same kind of problem as `other` (ignoring the details).
     public func isSameKind(as other: Self) -> Bool { code == other.code }
 
+    /// `invalid PARAMETER: message`.
     public var description: String { "invalid \(parameter): \(message)" }
 }

@@ -11,6 +11,7 @@ public struct RetriesExhaustedError: Error, CustomStringConvertible {
         self.lastError = lastError
     }
 
+    /// How many attempts were made, and the last error.
     public var description: String {
         "gave up after \(attempts) attempt\(attempts == 1 ? "" : "s") (\(attempts - 1) retr\(attempts == 2 ? "y" : "ies")); "
             + "last error: \(lastError)"

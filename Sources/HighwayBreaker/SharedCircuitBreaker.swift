@@ -127,6 +127,7 @@ public final class SharedCircuitBreaker: ResiliencePolicy {
     ///     locally under a lease).
     ///   - onStateChange: called for each transition the server pushes for this resource.
     ///   - onShadowRejection: in shadow mode, called for each call that enforce mode would have rejected.
+    ///   - logger: where outages and fallbacks are logged (default label `highway-breaker.shared`).
     ///   - clock: the time source for call durations and the local fallback's cooldowns (tests pass a
     ///     `ManualClock`).
     /// - Throws: `ConfigurationError` for an invalid resource name.

@@ -17,7 +17,8 @@ struct BreakerDriver: AsyncParsableCommand {
     )
 
     struct Connection: ParsableArguments {
-        @Option(help: "breakerd's HOST:PORT (a cluster's replicas: HOST:PORT,HOST:PORT,…).") var server = "127.0.0.1:7433"
+        @Option(help: "breakerd's HOST:PORT (a cluster's replicas: HOST:PORT,HOST:PORT,…).") var server =
+            "127.0.0.1:7433"
         @Option(help: "The resource.") var resource = "demo"
         @Option(help: "Token file, when the server needs one.") var tokenFile: String?
         @Option(help: "Client name.") var name = "breaker-driver"

@@ -130,6 +130,8 @@ import Testing
         #expect(await call(b.forced).0 == "rejected:forced_open")
 
         server.signal(SIGSTOP)
+        // SIGSTOP takes effect when the process is next scheduled: a call made before that is still answered.
+        #expect(await eventually { isStopped(server.process.processIdentifier) })
         let (worst, calls) = await outageCalls(b, for: .milliseconds(600))
         print("paused: \(calls) calls, worst \(worst)")
         #expect(client.isConnected, "the connection stays up; requests time out")
