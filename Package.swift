@@ -31,7 +31,7 @@ let package = Package(
         // TLS sessions over memory buffers (for non-blocking event loops) and contexts for both sides.
         .target(name: "BreakerTLS", dependencies: ["CTLS"]),
         // etcd's v3 JSON gateway over HTTP/1.1 (no gRPC stack), for cluster mode (issue #19).
-        .target(name: "BreakerEtcd", dependencies: ["BreakerCore", "BreakerProtocol", "CBreakerSystem"]),
+        .target(name: "BreakerEtcd", dependencies: ["BreakerCore", "BreakerProtocol", "BreakerTLS", "CBreakerSystem"]),
         // The SQLite snapshot store: schema, migrations, one-writer lock, durable changes, snapshots.
         .target(name: "BreakerStore", dependencies: ["BreakerCore", "CSQLite", "CBreakerSystem"]),
         // Linux system headers Swift's Glibc module leaves out (epoll, eventfd).
@@ -102,7 +102,7 @@ let package = Package(
         .testTarget(name: "BreakerCoreTests", dependencies: ["BreakerCore"]),
         .testTarget(name: "BreakerProtocolTests", dependencies: ["BreakerProtocol"]),
         .testTarget(name: "BreakerTLSTests", dependencies: ["BreakerTLS", "BreakerTestSupport"]),
-        .testTarget(name: "BreakerEtcdTests", dependencies: ["BreakerEtcd", "BreakerTestSupport"]),
+        .testTarget(name: "BreakerEtcdTests", dependencies: ["BreakerEtcd", "BreakerTLS", "BreakerTestSupport"]),
         // CSQLite: the migration tests build old databases with raw SQL.
         .testTarget(name: "BreakerStoreTests", dependencies: ["BreakerStore", "BreakerCore", "CSQLite"]),
         .testTarget(

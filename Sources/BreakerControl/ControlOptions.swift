@@ -1,28 +1,20 @@
 public import BreakerCore
+import HighwayBreaker
 
 /// Parsing of `breakerctl`'s option values, with messages that say what a valid value looks like.
 public enum ControlOptions {
     /// The default server address.
     public static let defaultServer = "127.0.0.1:7433"
 
-    /// `HOST:PORT` or `[IPv6]:PORT`.
+    /// `HOST:PORT` or `[IPv6]:PORT` (the client's own parser, with breakerctl's message).
     public static func server(_ text: String) throws(ControlFailure) -> (host: String, port: Int) {
-        var host = Substring(text)
-        var portText = Substring("")
-        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-            host = text[text.index(after: text.startIndex)..<close]
-            portText = text[close...].dropFirst(2)
-        } else if let colon = text.lastIndex(of: ":") {
-            host = text[..<colon]
-            portText = text[text.index(after: colon)...]
-        }
-        guard !host.isEmpty, let port = Int(portText), (1...65_535).contains(port) else {
+        guard let server = BreakerClient.Configuration.Server(parsing: text) else {
             throw ControlFailure(
                 exitCode: ControlFailure.usage,
                 message: "--server \(text): expected HOST:PORT, for example 127.0.0.1:7433"
             )
         }
-        return (String(host), port)
+        return (server.host, server.port)
     }
 
     /// A duration such as `10m`, `30s`, `1h30m`, `500ms`.

@@ -1,5 +1,6 @@
 import BreakerCore
 import BreakerProtocol
+public import BreakerTLS
 import Foundation
 import Synchronization
 
@@ -51,6 +52,8 @@ public final class EtcdClient: Sendable {
     public let endpoints: [(host: String, port: Int)]
     /// How long one call may take, every member tried included.
     public let timeout: Duration
+    /// TLS to the members (etcd's `--cert-file`), nil for plain HTTP.
+    public let tls: TLSContext?
     private let connections: Mutex<State>
 
     private struct State: ~Copyable {
@@ -61,11 +64,16 @@ public final class EtcdClient: Sendable {
     /// - Parameters:
     ///   - endpoints: the members' client addresses (`HOST:PORT`), tried in order from the last that answered.
     ///   - timeout: how long one call may take in all.
-    public init(endpoints: [(host: String, port: Int)], timeout: Duration = .seconds(2)) {
+    ///   - tls: a client context (the CA that signed the members' certificates, and a client certificate when
+    ///     etcd has `--client-cert-auth`); nil for plain HTTP.
+    public init(endpoints: [(host: String, port: Int)], timeout: Duration = .seconds(2), tls: TLSContext? = nil) {
         precondition(!endpoints.isEmpty, "an etcd client needs at least one endpoint")
         self.endpoints = endpoints
         self.timeout = timeout
-        connections = Mutex(State(connections: endpoints.map { GatewayConnection(host: $0.host, port: $0.port) }))
+        self.tls = tls
+        connections = Mutex(
+            State(connections: endpoints.map { GatewayConnection(host: $0.host, port: $0.port, tls: tls) })
+        )
     }
 
     // MARK: Calls
@@ -132,7 +140,7 @@ public final class EtcdClient: Sendable {
     /// `maintenance/status` of each member (nil for one that does not answer).
     public func statuses() -> [Status?] {
         endpoints.map { endpoint in
-            let single = EtcdClient(endpoints: [endpoint], timeout: .milliseconds(500))
+            let single = EtcdClient(endpoints: [endpoint], timeout: .milliseconds(500), tls: tls)
             guard let reply = try? single.call("/v3/maintenance/status", .object([:])) else { return nil }
             return Status(
                 endpoint: "\(endpoint.host):\(endpoint.port)",

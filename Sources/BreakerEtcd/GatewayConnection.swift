@@ -1,3 +1,4 @@
+import BreakerTLS
 import CBreakerSystem
 
 #if canImport(Glibc)
@@ -5,20 +6,24 @@ import Glibc
 #endif
 
 /// One keep-alive HTTP/1.1 connection to an etcd member's JSON gateway: blocking, with a deadline on every
-/// request, `POST` only (the gateway's verbs), bodies read by `Content-Length` or chunked. Not thread-safe: its
-/// owner (`EtcdClient`) serializes requests.
+/// request, `POST` only (the gateway's verbs), bodies read by `Content-Length` or chunked; over TLS when the
+/// client has a context (etcd with `--cert-file`). Not thread-safe: its owner (`EtcdClient`) serializes
+/// requests.
 final class GatewayConnection {
     let host: String
     let port: Int
+    private let tls: TLSContext?
     private var fd: Int32 = -1
+    private var session: TLSSession?
     private var buffer: [UInt8] = []
 
     /// The most a response body may hold (a range over every breaker of a large registry stays well under it).
     static let maximumBody = 512 * 1_048_576
 
-    init(host: String, port: Int) {
+    init(host: String, port: Int, tls: TLSContext? = nil) {
         self.host = host
         self.port = port
+        self.tls = tls
     }
 
     deinit { close() }
@@ -26,6 +31,7 @@ final class GatewayConnection {
     func close() {
         if fd >= 0 { Glibc.close(fd) }
         fd = -1
+        session = nil
         buffer.removeAll()
     }
 
@@ -91,11 +97,56 @@ final class GatewayConnection {
         var one: Int32 = 1
         setsockopt(socket, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         fd = socket
+        if let tls {
+            do throws(EtcdError) {
+                let session: TLSSession
+                do {
+                    session = try TLSSession(context: tls, serverName: host)
+                } catch {
+                    throw EtcdError.unavailable("\(host):\(port): TLS: \(error.message)")
+                }
+                try handshake(session, deadlineMs: deadlineMs)
+            } catch {
+                close()
+                throw error
+            }
+        }
+    }
+
+    /// The TLS handshake with the member, within the deadline; its failure says what failed (unknown CA, name
+    /// mismatch, expired, no client certificate).
+    private func handshake(_ tls: TLSSession, deadlineMs: Int64) throws(EtcdError) {
+        var input = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            if let error = tls.handshake() {
+                try? sendRaw(output(of: tls), deadlineMs: deadlineMs)
+                throw .unavailable("\(host):\(port): TLS: \(error.message)")
+            }
+            try sendRaw(output(of: tls), deadlineMs: deadlineMs)
+            if tls.isEstablished { break }
+            let n = try receiveRaw(into: &input, deadlineMs: deadlineMs)
+            input.withUnsafeBytes { tls.receive(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+        session = tls
+    }
+
+    private func output(of tls: TLSSession) -> [UInt8] {
+        var out: [UInt8] = []
+        tls.takeOutput(appendingTo: &out)
+        return out
     }
 
     private static func remaining(_ deadlineMs: Int64) -> Int32 { Int32(clamping: max(0, deadlineMs - nowMs())) }
 
     private func send(_ bytes: [UInt8], deadlineMs: Int64) throws(EtcdError) {
+        guard let session else { return try sendRaw(bytes, deadlineMs: deadlineMs) }
+        if let error = bytes.withUnsafeBytes({ session.write($0) }) {
+            throw .unavailable("\(host):\(port): TLS: \(error.message)")
+        }
+        try sendRaw(output(of: session), deadlineMs: deadlineMs)
+    }
+
+    private func sendRaw(_ bytes: [UInt8], deadlineMs: Int64) throws(EtcdError) {
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes {
@@ -116,15 +167,35 @@ final class GatewayConnection {
         }
     }
 
-    /// Reads more into `buffer`; throws when the member closed or the deadline passed.
+    /// Reads more into `buffer` (decrypted, over TLS); throws when the member closed or the deadline passed.
     private func fill(deadlineMs: Int64) throws(EtcdError) {
         var chunk = [UInt8](repeating: 0, count: 65_536)
+        guard let session else {
+            let n = try receiveRaw(into: &chunk, deadlineMs: deadlineMs)
+            buffer.append(contentsOf: chunk[0..<n])
+            return
+        }
         while true {
-            let n = recv(fd, &chunk, chunk.count, Int32(MSG_DONTWAIT))
-            if n > 0 {
+            switch chunk.withUnsafeMutableBytes({ session.read(into: $0) }) {
+            case .bytes(let n):
                 buffer.append(contentsOf: chunk[0..<n])
                 return
+            case .needMore:
+                var input = [UInt8](repeating: 0, count: 65_536)
+                let n = try receiveRaw(into: &input, deadlineMs: deadlineMs)
+                input.withUnsafeBytes { session.receive(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                try sendRaw(output(of: session), deadlineMs: deadlineMs)
+            case .closed: throw .unavailable("\(host):\(port): the member closed the TLS session")
+            case .failed(let error): throw .unavailable("\(host):\(port): TLS: \(error.message)")
             }
+        }
+    }
+
+    /// Reads what the socket has (at least one byte) into `chunk`; the count.
+    private func receiveRaw(into chunk: inout [UInt8], deadlineMs: Int64) throws(EtcdError) -> Int {
+        while true {
+            let n = recv(fd, &chunk, chunk.count, Int32(MSG_DONTWAIT))
+            if n > 0 { return n }
             if n == 0 { throw .unavailable("\(host):\(port): the member closed the connection") }
             guard errno == EAGAIN || errno == EINTR else {
                 throw .unavailable("\(host):\(port): reading failed: \(String(cString: strerror(errno)))")

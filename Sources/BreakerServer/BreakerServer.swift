@@ -3,6 +3,7 @@ import BreakerCore
 import BreakerEtcd
 import BreakerProtocol
 import BreakerStore
+import BreakerTLS
 public import Logging
 import Synchronization
 
@@ -93,11 +94,24 @@ public final class BreakerServer: Sendable {
             clock: configuration.clock,
             wallClock: configuration.wallClock
         )
+        let etcdTLS: TLSContext?
+        do {
+            etcdTLS = try configuration.cluster?.etcdTLS.map { (files) throws(TLSError) in
+                try TLSContext.client(
+                    caFile: files.caFile,
+                    certificateFile: files.certificateFile,
+                    keyFile: files.keyFile
+                )
+            }
+        } catch {
+            throw ServerError.configuration("--etcd-ca/--etcd-cert/--etcd-key: \(error.message)")
+        }
         let cluster = configuration.cluster.map { c in
             ClusterMember(
                 etcd: EtcdClient(
                     endpoints: c.etcd.map { ($0.host, $0.port) },
-                    timeout: max(c.leaderLease / 2, .milliseconds(500))
+                    timeout: max(c.leaderLease / 2, .milliseconds(500)),
+                    tls: etcdTLS
                 ),
                 clusterName: c.name,
                 advertise: c.advertise,

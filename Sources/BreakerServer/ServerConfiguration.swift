@@ -104,6 +104,22 @@ public struct ServerConfiguration: Sendable {
         /// The leader's lease (`--leader-lease`, default 2 s): a leader that cannot renew it stops serving
         /// before it ends; a follower takes over at most about this long after a leader dies.
         public var leaderLease = Duration.seconds(2)
+        /// TLS to etcd (`--etcd-ca`, `--etcd-cert`, `--etcd-key`): the CA of the members' certificates, and this
+        /// replica's certificate and key when etcd requires one; nil for plain HTTP.
+        public var etcdTLS: EtcdTLSFiles?
+
+        /// The files of TLS to etcd (PEM).
+        public struct EtcdTLSFiles: Sendable, Hashable {
+            public var caFile: String
+            public var certificateFile: String?
+            public var keyFile: String?
+
+            public init(caFile: String, certificateFile: String? = nil, keyFile: String? = nil) {
+                self.caFile = caFile
+                self.certificateFile = certificateFile
+                self.keyFile = keyFile
+            }
+        }
 
         public init(etcd: [ListenAddress], name: String, advertise: String) {
             self.etcd = etcd

@@ -38,6 +38,10 @@ public struct ServerOptions: Sendable {
     public var advertise: String?
     /// `--leader-lease`: the leader's lease (default 2s, 1s to 60s).
     public var leaderLease = "2s"
+    /// `--etcd-ca`, `--etcd-cert`, `--etcd-key`: TLS to etcd.
+    public var etcdCA: String?
+    public var etcdCert: String?
+    public var etcdKey: String?
 
     public init() {}
 
@@ -108,9 +112,23 @@ public struct ServerOptions: Sendable {
                 )
             }
             settings.leaderLease = lease
+            switch (etcdCA, etcdCert, etcdKey) {
+            case (nil, nil, nil): break
+            case (let ca?, nil, nil): settings.etcdTLS = .init(caFile: ca)
+            case (let ca?, let cert?, let key?):
+                settings.etcdTLS = .init(caFile: ca, certificateFile: cert, keyFile: key)
+            default:
+                throw ServerError.configuration(
+                    "--etcd-ca is needed for TLS to etcd, and --etcd-cert and --etcd-key go together"
+                )
+            }
             config.cluster = settings
-        } else if advertise != nil || clusterName != "default" || leaderLease != "2s" {
-            throw ServerError.configuration("--advertise, --cluster-name and --leader-lease go with --cluster")
+        } else if advertise != nil || clusterName != "default" || leaderLease != "2s" || etcdCA != nil
+            || etcdCert != nil || etcdKey != nil
+        {
+            throw ServerError.configuration(
+                "--advertise, --cluster-name, --leader-lease and --etcd-ca/--etcd-cert/--etcd-key go with --cluster"
+            )
         }
         if let text = defaultPolicy {
             do {

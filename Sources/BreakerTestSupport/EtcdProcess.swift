@@ -34,8 +34,9 @@ public final class EtcdProcess: @unchecked Sendable {  // Immutable after init b
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// Starts the member and waits until it answers (at most 20 s).
-    public init() throws {
+    /// Starts the member and waits until it answers (at most 20 s). With `tls` (certificate, key, and the CA that
+    /// client certificates must be signed by), its client URL is https and it requires client certificates.
+    public init(tls: (certificate: String, key: String, clientCA: String)? = nil) throws {
         guard let binary = Self.binary else {
             throw LineClient.Failure(
                 description: "these tests run a real etcd: apt-get install etcd-server (CI installs it)"
@@ -47,13 +48,19 @@ public final class EtcdProcess: @unchecked Sendable {  // Immutable after init b
         peerPort = Self.freePort()
         process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        let client = "http://127.0.0.1:\(clientPort)"
+        let client = "\(tls == nil ? "http" : "https")://127.0.0.1:\(clientPort)"
         let peer = "http://127.0.0.1:\(peerPort)"
         process.arguments = [
             "--name", "test", "--data-dir", directory + "/data", "--listen-client-urls", client,
             "--advertise-client-urls", client, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
             "--initial-cluster", "test=\(peer)", "--log-level", "error",
         ]
+        if let tls {
+            process.arguments! += [
+                "--cert-file", tls.certificate, "--key-file", tls.key, "--trusted-ca-file", tls.clientCA,
+                "--client-cert-auth",
+            ]
+        }
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try process.run()

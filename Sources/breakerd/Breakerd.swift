@@ -132,6 +132,15 @@ struct Breakerd: ParsableCommand {
     @Option(help: "The leader's lease in etcd (1s to 60s): a leader that cannot renew it stops serving first.")
     var leaderLease = "2s"
 
+    @Option(help: "TLS to etcd: the PEM CA file that signed the members' certificates.")
+    var etcdCa: String?
+
+    @Option(help: "TLS to etcd: this replica's PEM certificate, for an etcd with --client-cert-auth (with --etcd-key).")
+    var etcdCert: String?
+
+    @Option(help: "TLS to etcd: the PEM key of --etcd-cert.")
+    var etcdKey: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -164,6 +173,9 @@ struct Breakerd: ParsableCommand {
         options.clusterName = clusterName
         options.advertise = advertise
         options.leaderLease = leaderLease
+        options.etcdCA = etcdCa
+        options.etcdCert = etcdCert
+        options.etcdKey = etcdKey
 
         let (level, format) = (logLevel, logFormat)
         LoggingSystem.bootstrap { label in format.makeHandler(label: label, level: level) }

@@ -1,4 +1,5 @@
 import BreakerEtcd
+import BreakerTLS
 import BreakerTestSupport
 import Foundation
 import Testing
@@ -107,5 +108,42 @@ import Testing
         } throws: { error in
             (error as? EtcdError)?.isUnavailable == true
         }
+    }
+}
+
+/// etcd over TLS with client certificates (`breakerd --etcd-ca/--etcd-cert/--etcd-key`), certificates made at test
+/// time.
+@Suite struct EtcdTLSTests {
+    @Test func aClientWithTheRightFilesTalksToATLSEtcdAndOthersAreToldWhy() throws {
+        let certs = try TestCertificates()
+        let etcd = try EtcdProcess(tls: (certs.server.certificate, certs.server.key, certs.caFile))
+        let trusted = try TLSContext.client(
+            caFile: certs.caFile,
+            certificateFile: certs.client.certificate,
+            keyFile: certs.client.key
+        )
+        let client = EtcdClient(endpoints: [("127.0.0.1", etcd.clientPort)], tls: trusted)
+        try client.put("/hb/tls", [1, 2])
+        #expect(try client.range("/hb/tls").kvs.first?.value == [1, 2])
+
+        func failure(_ context: TLSContext?) -> String {
+            do {
+                try EtcdClient(endpoints: [("127.0.0.1", etcd.clientPort)], timeout: .seconds(3), tls: context)
+                    .put("/hb/x", [1])
+                return "no failure"
+            } catch {
+                return error.message
+            }
+        }
+        let foreign = try TLSContext.client(
+            caFile: certs.otherCAFile,
+            certificateFile: certs.client.certificate,
+            keyFile: certs.client.key
+        )
+        #expect(failure(foreign).contains("unknown CA"), "\(failure(foreign))")
+        let anonymous = try TLSContext.client(caFile: certs.caFile)
+        let refused = failure(anonymous)
+        #expect(refused.contains("TLS") || refused.contains("closed"), "\(refused)")
+        #expect(failure(nil) != "no failure", "plain HTTP to a TLS member")
     }
 }

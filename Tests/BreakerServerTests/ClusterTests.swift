@@ -143,3 +143,34 @@ import Testing
         #expect(r.status != 0 && r.stderr.contains("--leader-lease must be from 1s to 60s"), "\(r.stderr)")
     }
 }
+
+/// A replica that reaches etcd over TLS with a client certificate.
+@Suite struct ClusterTLSTests {
+    @Test func aReplicaLeadsThroughATLSEtcd() async throws {
+        let certs = try TestCertificates()
+        let etcd = try EtcdProcess(tls: (certs.server.certificate, certs.server.key, certs.caFile))
+        let replica = try ServerProcess(
+            arguments: [
+                "--cluster", "etcd://\(etcd.endpoint)", "--etcd-ca", certs.caFile, "--etcd-cert",
+                certs.client.certificate, "--etcd-key", certs.client.key,
+            ],
+            listen: "127.0.0.1:\(EtcdProcess.freePort())"
+        )
+        let client = try replica.connect()
+        let end = ContinuousClock.now + .seconds(15)
+        var reply = try client.request(#"{"op":"acquire","resource":"tls-etcd"}"#)
+        while reply.errorCode == "not_leader", ContinuousClock.now < end {
+            try await Task.sleep(for: .milliseconds(50))
+            reply = try client.request(#"{"op":"acquire","resource":"tls-etcd"}"#)
+        }
+        #expect(reply["allowed"] == .bool(true), "\(reply.jsonText) \(replica.stderr)")
+        let bad = try runToCompletion(
+            ServerProcess.binaryPath,
+            [
+                "--cluster", "etcd://\(etcd.endpoint)", "--listen", "127.0.0.1:7999", "--etcd-cert",
+                certs.client.certificate,
+            ]
+        )
+        #expect(bad.status != 0 && bad.stderr.contains("--etcd-ca is needed"), "\(bad.stderr)")
+    }
+}

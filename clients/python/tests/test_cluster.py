@@ -86,10 +86,11 @@ def test_the_client_finds_the_leader_and_follows_a_failover(breakerd_binary, etc
 
     breaker = SharedCircuitBreakerPolicy("py-db", servers, fallback="allow", timeout=2)
     end = time.monotonic() + 10
-    while breaker.is_in_fallback or breaker.execute(lambda: "ok") != "ok":
+    # The first call may meet the follower's not_leader (the fallback decides it) before the client is on the
+    # leader.
+    while breaker.execute(lambda: "ok") != "ok" or breaker.is_in_fallback:
         assert time.monotonic() < end, "the shared breaker never reached the leader"
         time.sleep(0.05)
-    assert not breaker.is_in_fallback
 
     a.kill()
     saw_fallback = False

@@ -258,6 +258,8 @@ class SharedCircuitBreakerPolicy(ResiliencePolicy):
         try:
             obj = self._conn.request(self._acquire_line_with_policy if sends_policy else self._acquire_line,
                                      self._timeout)
+            if obj.get("ok") is False:
+                raise p.error_of(obj)      # not_leader (a cluster's failover) falls back like a lost connection
         except BreakerError as error:
             if not error.server_unreachable:
                 raise
@@ -291,6 +293,8 @@ class SharedCircuitBreakerPolicy(ResiliencePolicy):
         try:
             obj = await self._conn.request_async(
                 self._acquire_line_with_policy if sends_policy else self._acquire_line, self._timeout)
+            if obj.get("ok") is False:
+                raise p.error_of(obj)      # not_leader (a cluster's failover) falls back like a lost connection
         except BreakerError as error:
             if not error.server_unreachable:
                 raise
