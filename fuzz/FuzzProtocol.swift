@@ -105,8 +105,16 @@ struct CoreDriver {
                 // A permit the client sent, or (when it sent none) one this driver was granted.
                 let permit = permit ?? (permits.isEmpty || hash & 1 == 0 ? nil : permits.removeFirst())
                 transitions += machine.report(outcome, permit: permit, now: now).transitions
-            case .batch(let successes, let failures):
-                transitions += machine.record(successes: successes, failures: failures, now: now).transitions
+            case .batch(let successes, let failures, let slow):
+                // The client identity varies with the input, so the failing-client quorum is driven too.
+                transitions +=
+                    machine.record(
+                        successes: successes,
+                        failures: failures,
+                        slow: slow,
+                        client: hash,
+                        now: now
+                    ).transitions
             }
         case .configure(_, let policy):
             if let t = machine.configure(policy, now: now) { transitions.append(t) }
