@@ -111,16 +111,25 @@ import Testing
         #expect(answered["allowed"] == .bool(true), "\(answered.jsonText) after \(Date().timeIntervalSince(started)) s")
     }
 
-    @Test func aReplicaWithoutEtcdStartsAndSaysSo() throws {
+    @Test func aReplicaWithoutEtcdStartsAndSaysSo() async throws {
         let dead = EtcdProcess.freePort()
         let port = EtcdProcess.freePort()
+        let http = EtcdProcess.freePort()
         let r = try ServerProcess(
-            arguments: ["--cluster", "etcd://127.0.0.1:\(dead)", "--http-listen", "127.0.0.1:0"],
+            arguments: ["--cluster", "etcd://127.0.0.1:\(dead)", "--http-listen", "127.0.0.1:\(http)"],
             listen: "127.0.0.1:\(port)"
         )
         let reply = try r.connect().request(#"{"op":"acquire","resource":"x"}"#)
         #expect(reply.errorCode == "not_leader" && reply["error"]?["leader"] == nil, "\(reply.jsonText)")
         #expect(try r.connect().request(#"{"op":"ping"}"#).isOK)
+        // It fails readiness, and says why, until etcd answers.
+        var ready = try HTTPTestClient(port: http).request("GET", "/readyz")
+        let end = ContinuousClock.now + .seconds(10)
+        while ready.status == 200, ContinuousClock.now < end {
+            try await Task.sleep(for: .milliseconds(50))
+            ready = try HTTPTestClient(port: http).request("GET", "/readyz")
+        }
+        #expect(ready.status == 503 && ready.text.contains("cannot reach etcd"), "\(ready.status) \(ready.text)")
     }
 
     @Test func clusterFlagsAreChecked() throws {
