@@ -380,7 +380,8 @@ typealias Exchange = HTTPConnection.Exchange
 
 extension HTTPLoop {
     /// Why the server is not ready (`/readyz` 503), or nil when it is: the database was restored (it is before
-    /// the HTTP port opens) and its most recent write succeeded.
+    /// the HTTP port opens) and its most recent write succeeded; a cluster replica: it reaches etcd and, when it
+    /// leads, has loaded the breakers.
     func readiness() -> String? {
         if shutdownDeadline != nil { return "shutting down" }
         if let gate = context.gate {
@@ -390,6 +391,10 @@ extension HTTPLoop {
                 return "this replica cannot reach etcd (\(problem)); it answers not_leader and keeps retrying"
             }
             if details.role == "leader (loading)" { return "the new leader is loading the breakers from etcd" }
+            // Otherwise ready: the leader, or a follower that reaches etcd. A write to etcd that failed is either
+            // etcd out of reach (the cluster thread sees it too, above) or a lost leadership (then this replica
+            // follows), so an old failure does not keep a replica out of its Service.
+            return nil
         }
         if let failure = context.handler.persistenceStats().lastWriteFailure {
             return "the last database write failed (\(failure)); changes get an error until a write succeeds: "
