@@ -6,8 +6,9 @@ import Testing
 /// breakerctl against a cluster (issue #19): given every replica, commands reach the leader; `cluster` shows the
 /// replicas, the leader, its lease and etcd's health.
 @Suite(.serialized) struct BreakerctlClusterTests {
-    func ctl(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        try runToCompletion(ServerProcess.binary(named: "breakerctl"), args, timeout: 60)
+    /// breakerctl, on a thread of its own (it may retry for seconds while an election settles).
+    func ctl(_ args: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await offPool { try runToCompletion(ServerProcess.binary(named: "breakerctl"), args, timeout: 60) }
     }
 
     @Test func commandsReachTheLeaderAndClusterShowsTheReplicas() async throws {
@@ -27,16 +28,16 @@ import Testing
         )
         // The follower first: breakerctl is sent on to the leader.
         let both = ["--server", "127.0.0.1:\(b.port),127.0.0.1:\(a.port)"]
-        var r = try ctl(["configure", "pay", "--failure-threshold", "1/2"] + both)
+        var r = try await ctl(["configure", "pay", "--failure-threshold", "1/2"] + both)
         #expect(r.status == 0 && r.stdout.contains("pay"), "\(r.stdout) \(r.stderr)")
-        r = try ctl(["open", "pay", "--reason", "drill"] + ["--server", "127.0.0.1:\(b.port)"])
+        r = try await ctl(["open", "pay", "--reason", "drill"] + ["--server", "127.0.0.1:\(b.port)"])
         #expect(r.status == 0, "the follower alone names the leader: \(r.stderr)")
 
         // The replicas register within the health interval (2 s).
         var shown = ""
         let until = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < until {
-            r = try ctl(["cluster", "--server", "127.0.0.1:\(b.port)"])
+            r = try await ctl(["cluster", "--server", "127.0.0.1:\(b.port)"])
             shown = r.stdout
             if shown.contains("127.0.0.1:\(a.port)  leader") && shown.contains("127.0.0.1:\(b.port)  follower")
                 && shown.contains("healthy")
@@ -50,14 +51,14 @@ import Testing
         #expect(shown.contains("answered by: 127.0.0.1:\(b.port) (follower)"), "\(shown)")
         #expect(shown.contains("127.0.0.1:\(a.port)  leader") && shown.contains("127.0.0.1:\(b.port)  follower"))
         #expect(shown.contains("\(etcd.endpoint)  healthy 3."), "\(shown)")
-        r = try ctl(["cluster", "--json", "--server", "127.0.0.1:\(a.port)"])
+        r = try await ctl(["cluster", "--json", "--server", "127.0.0.1:\(a.port)"])
         let json = try JSONParser.parse(Array(r.stdout.utf8))
         #expect(json["mode"] == .string("cluster") && json["role"] == .string("leader"), "\(r.stdout)")
         #expect(json["lease_ms"] == .integer(2_000) && json["ok"] == nil)
 
         // A single server says so.
         let single = try ServerProcess(arguments: [])
-        r = try ctl(["cluster", "--server", "127.0.0.1:\(single.port)"])
+        r = try await ctl(["cluster", "--server", "127.0.0.1:\(single.port)"])
         #expect(r.status == 0 && r.stdout.contains("is a single server"), "\(r.stdout) \(r.stderr)")
     }
 }

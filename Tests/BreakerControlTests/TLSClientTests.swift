@@ -48,7 +48,18 @@ import Testing
         }
     }
 
-    func ctl(_ args: [String], env: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// breakerctl with these arguments and environment, on a thread of its own.
+    func ctl(
+        _ args: [String],
+        env: [String: String] = [:]
+    ) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await offPool { try Self.runCtl(args, env: env) }
+    }
+
+    static func runCtl(
+        _ args: [String],
+        env: [String: String]
+    ) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ServerProcess.binary(named: "breakerctl"))
         process.arguments = args
@@ -115,19 +126,19 @@ import Testing
         }
     }
 
-    @Test func breakerctlTalksTLS() throws {
+    @Test func breakerctlTalksTLS() async throws {
         let c = try certs()
         let s = try server(["--tls-client-ca", c.caFile])
         let at = ["--server", "127.0.0.1:\(s.port)"]
         let mutual = ["--tls-ca", c.caFile, "--tls-cert", c.client.certificate, "--tls-key", c.client.key]
-        var r = try ctl(["ping"] + at + mutual)
+        var r = try await ctl(["ping"] + at + mutual)
         #expect(r.status == 0 && r.stdout.contains("answers"), "\(r.stdout) \(r.stderr)")
-        r = try ctl(["configure", "tls-ctl", "--failure-threshold", "1/2"] + at + mutual)
+        r = try await ctl(["configure", "tls-ctl", "--failure-threshold", "1/2"] + at + mutual)
         #expect(r.status == 0, "\(r.stderr)")
-        r = try ctl(["open", "tls-ctl", "--reason", "drill", "--for", "10m"] + at + mutual)
+        r = try await ctl(["open", "tls-ctl", "--reason", "drill", "--for", "10m"] + at + mutual)
         #expect(r.status == 0, "\(r.stderr)")
         // The same through the environment.
-        r = try ctl(
+        r = try await ctl(
             ["status", "tls-ctl"] + at,
             env: [
                 "BREAKER_TLS_CA": c.caFile, "BREAKER_TLS_CERT": c.client.certificate, "BREAKER_TLS_KEY": c.client.key,
@@ -136,15 +147,15 @@ import Testing
         #expect(r.status == 0 && r.stdout.contains("forced_open"), "\(r.stdout) \(r.stderr)")
 
         // No client certificate: refused, and the message says so.
-        r = try ctl(["ping", "--tls-ca", c.caFile] + at)
+        r = try await ctl(["ping", "--tls-ca", c.caFile] + at)
         #expect(r.status == 3 && r.stderr.contains("no client certificate"), "\(r.stderr)")
         // A CA that did not sign the server's certificate.
-        r = try ctl(
+        r = try await ctl(
             ["ping"] + at + ["--tls-ca", c.otherCAFile, "--tls-cert", c.client.certificate, "--tls-key", c.client.key]
         )
         #expect(r.status == 3 && r.stderr.contains("unknown CA"), "\(r.stderr)")
         // A certificate without its key is a usage error.
-        r = try ctl(["ping", "--tls-ca", c.caFile, "--tls-cert", c.client.certificate] + at)
+        r = try await ctl(["ping", "--tls-ca", c.caFile, "--tls-cert", c.client.certificate] + at)
         #expect(r.status == 2 && r.stderr.contains("--tls-cert and --tls-key go together"), "\(r.stderr)")
     }
 }

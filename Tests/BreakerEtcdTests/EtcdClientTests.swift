@@ -114,7 +114,7 @@ import Testing
 /// etcd over TLS with client certificates (`breakerd --etcd-ca/--etcd-cert/--etcd-key`), certificates made at test
 /// time.
 @Suite struct EtcdTLSTests {
-    @Test func aClientWithTheRightFilesTalksToATLSEtcdAndOthersAreToldWhy() throws {
+    @Test func aClientWithTheRightFilesTalksToATLSEtcdAndOthersAreToldWhy() async throws {
         let certs = try TestCertificates()
         let etcd = try EtcdProcess(tls: (certs.server.certificate, certs.server.key, certs.caFile))
         let trusted = try TLSContext.client(
@@ -126,13 +126,20 @@ import Testing
         try client.put("/hb/tls", [1, 2])
         #expect(try client.range("/hb/tls").kvs.first?.value == [1, 2])
 
-        func failure(_ context: TLSContext?) -> String {
-            do {
-                try EtcdClient(endpoints: [("127.0.0.1", etcd.clientPort)], timeout: .seconds(3), tls: context)
-                    .put("/hb/x", [1])
-                return "no failure"
-            } catch {
-                return error.message
+        let port = etcd.clientPort
+        func failure(_ context: TLSContext?) async throws -> String {
+            try await offPool {
+                do {
+                    try EtcdClient(endpoints: [("127.0.0.1", port)], timeout: .seconds(3), tls: context).put(
+                        "/hb/x",
+                        [1]
+                    )
+                    return "no failure"
+                } catch let error as EtcdError {
+                    return error.message
+                } catch {
+                    return "\(error)"
+                }
             }
         }
         let foreign = try TLSContext.client(
@@ -140,10 +147,11 @@ import Testing
             certificateFile: certs.client.certificate,
             keyFile: certs.client.key
         )
-        #expect(failure(foreign).contains("unknown CA"), "\(failure(foreign))")
+        let unknown = try await failure(foreign)
+        #expect(unknown.contains("unknown CA"), "\(unknown)")
         let anonymous = try TLSContext.client(caFile: certs.caFile)
-        let refused = failure(anonymous)
+        let refused = try await failure(anonymous)
         #expect(refused.contains("TLS") || refused.contains("closed"), "\(refused)")
-        #expect(failure(nil) != "no failure", "plain HTTP to a TLS member")
+        #expect(try await failure(nil) != "no failure", "plain HTTP to a TLS member")
     }
 }

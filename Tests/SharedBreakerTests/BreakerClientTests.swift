@@ -186,7 +186,9 @@ import Testing
         await #expect(throws: BreakerClientError(code: .cancelled, message: "the task was cancelled")) {
             try await task.value
         }
-        #expect(ContinuousClock.now - start < .seconds(30), "not the 60 s timeout")
+        // Well under the 60 s timeout, yet generous: the suite's blocking tests can hold the cooperative pool (two
+        // threads here) for seconds before the cancelled task resumes.
+        #expect(ContinuousClock.now - start < .seconds(55), "not the 60 s timeout")
         client.shutdown()
     }
 
