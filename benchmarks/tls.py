@@ -59,16 +59,32 @@ def start_breakerd(binary: str, work: str, name: str, tls: bool) -> tuple[subpro
     return proc, int(line.strip().rsplit(":", 1)[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process `pid` (all its threads) so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench(binary: str, target: str, port: int, workload: str, connections: int, pipeline: int, seconds: float,
-          ca: str | None) -> dict:
+          ca: str | None, server_pid: int) -> dict:
+    """One run; adds `server_cpu_us`: the server's CPU time per round trip (per connection for `connect`),
+    sampled over the measured window (after the 0.5 s warm-up)."""
     args = [binary, "--target", target, "--port", str(port), "--workload", workload, "--connections",
             str(connections), "--pipeline", str(pipeline), "--duration", str(seconds), "--warmup", "0.5"]
     if ca:
         args += ["--tls-ca", ca]
-    r = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60)
-    if r.returncode != 0:
-        sys.exit(f"breaker-bench {' '.join(args[1:])}: {r.stderr.strip()}")
-    return json.loads(r.stdout)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.55)
+    t0, c0 = time.monotonic(), cpu_seconds(server_pid)
+    time.sleep(max(seconds - 0.15, 0.1))
+    t1, c1 = time.monotonic(), cpu_seconds(server_pid)
+    out, err = proc.communicate(timeout=seconds + 60)
+    if proc.returncode != 0:
+        sys.exit(f"breaker-bench {' '.join(args[1:])}: {err.strip()}")
+    result = json.loads(out)
+    result["server_cpu_us"] = (c1 - c0) / (t1 - t0) * seconds / max(result["round_trips"], 1) * 1e6
+    return result
 
 
 def main() -> None:
@@ -102,10 +118,13 @@ def main() -> None:
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(redis)
         time.sleep(0.5)
-        servers = {  # name: (target, workload, plain port, TLS port)
-            "breakerd acquire": ("breakerd", "acquire-hot", plain_port, tls_port),
-            "Redis PING": ("redis", "ping", rport, rtls),
-            "Redis EVALSHA": ("redis", "evalsha", rport, rtls),
+        servers = {  # name: (target, workload, plain port, TLS port, plain server's pid, TLS server's pid)
+            "breakerd acquire": ("breakerd", "acquire-hot", plain_port, tls_port, plain.pid, tls.pid),
+            "Redis PING": ("redis", "ping", rport, rtls, redis.pid, redis.pid),
+            "Redis EVALSHA": ("redis", "evalsha", rport, rtls, redis.pid, redis.pid),
+            # ECHO of 33 bytes: 94 bytes on the wire per round trip, as acquire's 95 (TLS's cost is per byte and
+            # per record: this is the row whose TLS work is acquire's).
+            "Redis ECHO": ("redis", "echo", rport, rtls, redis.pid, redis.pid),
         }
         every = {"1x1": ("1 × 1 (p50 µs)", 1, 1, "p50"), "50x1": ("50 × 1 (/s)", 50, 1, "rate"),
                  "8x32": ("8 × 32 (/s)", 8, 32, "rate"), "connect": ("new connections (/s)", 1, 1, "connect")}
@@ -114,14 +133,17 @@ def main() -> None:
         for shape, conns, pipe, kind in shapes:
             # Every server, plain and TLS, once per round, in an order that rotates: the machine's drift falls
             # on all of them alike.
-            runs = [(name, target, workload if kind != "connect" else "connect", is_tls, tport if is_tls else pport)
-                    for name, (target, workload, pport, tport) in servers.items()
-                    if not (kind == "connect" and workload == "evalsha") for is_tls in (False, True)]
-            values: dict = {(name, is_tls): [] for name, _, _, is_tls, _ in runs}
+            runs = [(name, target, workload if kind != "connect" else "connect", is_tls, tport if is_tls else pport,
+                     tpid if is_tls else ppid)
+                    for name, (target, workload, pport, tport, ppid, tpid) in servers.items()
+                    if not (kind == "connect" and workload in ("evalsha", "echo")) for is_tls in (False, True)]
+            values: dict = {(name, is_tls): [] for name, _, _, is_tls, _, _ in runs}
+            cpu: dict = {(name, is_tls): [] for name, _, _, is_tls, _, _ in runs}
             for r in range(args.rounds):
-                for name, target, wl, is_tls, port in runs[r % len(runs):] + runs[:r % len(runs)]:
-                    out = bench(bench_bin, target, port, wl, conns, pipe, args.seconds, ca if is_tls else None)
+                for name, target, wl, is_tls, port, pid in runs[r % len(runs):] + runs[:r % len(runs)]:
+                    out = bench(bench_bin, target, port, wl, conns, pipe, args.seconds, ca if is_tls else None, pid)
                     values[(name, is_tls)].append(out["p50_us"] if kind == "p50" else out["per_second"])
+                    cpu[(name, is_tls)].append(out["server_cpu_us"])
             for name in servers:
                 if (name, False) not in values:
                     continue
@@ -129,33 +151,48 @@ def main() -> None:
                 p, t = statistics.median(plain_runs), statistics.median(tls_runs)
                 # The ratio is what TLS keeps of plain's figure: rates TLS/plain, latency plain/TLS (1.0 = no cost).
                 ratio = (t / p) if kind != "p50" else (p / t)
-                rows.append((shape, name, p, t, ratio, plain_runs, tls_runs))
-                print(f"{shape:22} {name:18} plain {p:>12,.1f}  TLS {t:>12,.1f}  ratio {ratio:.3f}", flush=True)
+                # The server's CPU time per round trip, plain ÷ TLS: the same question asked of CPU time, which the
+                # machine's other load moves less than rates (the client's share is not in it).
+                cp, ct = statistics.median(cpu[(name, False)]), statistics.median(cpu[(name, True)])
+                rows.append((shape, name, p, t, ratio, plain_runs, tls_runs, cp, ct))
+                print(f"{shape:22} {name:18} plain {p:>12,.1f}  TLS {t:>12,.1f}  ratio {ratio:.3f}  "
+                      f"server CPU/rt {cp:.2f} → {ct:.2f} µs ({cp / ct:.3f})", flush=True)
         lines = [
             "# TLS against plain text: breakerd and Redis (issue #18)",
             "",
             f"Command: `python3 benchmarks/tls.py --seconds {args.seconds:g} --rounds {args.rounds} --shapes "
             f"{args.shapes}` (release "
             "breakerd; Redis 7.0.15 from Debian with `--tls-port`; the same `breaker-bench` for both, OpenSSL "
-            "TLS 1.3 with a P-256 certificate, verified). Each cell is the median of the rounds; every round runs "
+            "TLS 1.3 with a P-256 certificate, verified). Redis ECHO carries 33 bytes: 94 bytes on the wire per "
+            "round trip, as acquire's 95 (PING's are 21). Each cell is the median of the rounds; every round runs "
             "each server plain and TLS once, in an order that rotates. The ratio is what TLS keeps of plain's figure (rates: TLS ÷ plain; p50: plain ÷ TLS): "
-            "1.0 means TLS costs nothing. Client and servers share 2 cores over loopback.",
+            "1.0 means TLS costs nothing. Client and servers share 2 cores over loopback. Server CPU: the server "
+            "process's user + system time per round trip (per connection for new connections) over the measured "
+            "window, from /proc (median of the rounds); its ratio is plain ÷ TLS.",
             "",
-            "| shape | server | plain | TLS | ratio | plain rounds | TLS rounds |",
-            "|---|---|---:|---:|---:|---|---|",
+            "| shape | server | plain | TLS | ratio | plain rounds | TLS rounds | server CPU µs plain → TLS (ratio) |",
+            "|---|---|---:|---:|---:|---|---|---|",
         ]
-        for shape, name, p, t, ratio, pr, tr in rows:
+        for shape, name, p, t, ratio, pr, tr, cp, ct in rows:
             lines.append(f"| {shape} | {name} | {p:,.1f} | {t:,.1f} | {ratio:.3f} | "
-                         f"{', '.join(f'{x:,.0f}' for x in pr)} | {', '.join(f'{x:,.0f}' for x in tr)} |")
-        lines += ["", "| shape | breakerd's ratio | Redis PING's | Redis EVALSHA's | breakerd's no worse than PING's |",
-                  "|---|---:|---:|---:|---|"]
+                         f"{', '.join(f'{x:,.0f}' for x in pr)} | {', '.join(f'{x:,.0f}' for x in tr)} | "
+                         f"{cp:.2f} → {ct:.2f} ({cp / ct:.3f}) |")
+        lines += ["", "| shape | breakerd's ratio | Redis PING's | Redis ECHO's (same bytes) | Redis EVALSHA's | "
+                  "breakerd's no worse than PING's / ECHO's | server CPU ratio: breakerd | PING | ECHO |",
+                  "|---|---:|---:|---:|---:|---|---:|---:|---:|"]
         for shape, *_ in shapes:
-            got = {name: ratio for s, name, _, _, ratio, _, _ in rows if s == shape}
-            # Like for like: acquire and PING are both one small request and one small reply.
-            ok = got["breakerd acquire"] >= got["Redis PING"]
-            evalsha = got.get("Redis EVALSHA")
-            lines.append(f"| {shape} | {got['breakerd acquire']:.3f} | {got['Redis PING']:.3f} | "
-                         f"{'–' if evalsha is None else f'{evalsha:.3f}'} | {'yes' if ok else 'no'} |")
+            got = {name: (ratio, cp / ct) for s, name, _, _, ratio, _, _, cp, ct in rows if s == shape}
+            mine = got["breakerd acquire"]
+
+            def cell(name: str, i: int) -> str:
+                return f"{got[name][i]:.3f}" if name in got else "–"
+
+            def verdict(name: str) -> str:
+                return ("yes" if mine[0] >= got[name][0] else "no") if name in got else "–"
+
+            lines.append(f"| {shape} | {mine[0]:.3f} | {cell('Redis PING', 0)} | {cell('Redis ECHO', 0)} | "
+                         f"{cell('Redis EVALSHA', 0)} | {verdict('Redis PING')} / {verdict('Redis ECHO')} | "
+                         f"{mine[1]:.3f} | {cell('Redis PING', 1)} | {cell('Redis ECHO', 1)} |")
         pathlib.Path(args.out).write_text("\n".join(lines) + "\n")
         print(f"wrote {args.out}")
     finally:

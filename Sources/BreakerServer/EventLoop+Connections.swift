@@ -77,8 +77,7 @@ extension EventLoop {
                     "TLS failed; closing the connection",
                     metadata: ["error": "\(error)", "peer": "\(PeerAddress.text(of: c.fd))"]
                 )
-                tls.takeOutput(appendingTo: &c.cipher)
-                _ = c.cipher.withUnsafeBytes { send(c.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                sendOnce(c.fd, tls)
                 closeConnection(c)
                 return false
             }
@@ -182,9 +181,8 @@ extension EventLoop {
                 if let tls = c.tls {
                     // A close_notify first, so the peer knows the replies are complete.
                     tls.close()
-                    tls.takeOutput(appendingTo: &c.cipher)
-                    _ = c.cipher.withUnsafeBytes { send(c.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                    c.cipher.removeAll()
+                    sendOnce(c.fd, tls)
+                    c.cipherPending = 0  // (what the socket did not take now will never go: the write side shuts)
                 }
                 shutdown(c.fd, Int32(SHUT_WR))
             case .close:
@@ -240,18 +238,18 @@ extension EventLoop {
             }
             c.sent = c.output.bytes.count
         }
-        tls.takeOutput(appendingTo: &c.cipher)
-        while c.cipherSent < c.cipher.count {
-            let end = c.cipher.count
-            let n = c.cipher.withUnsafeBytes {
-                send(c.fd, $0.baseAddress! + c.cipherSent, end - c.cipherSent, Int32(MSG_NOSIGNAL))
-            }
+        // The records go out straight from the session's buffer.
+        while true {
+            let n = tls.sendOutput { send(c.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if n > 0 {
-                c.cipherSent += n
                 c.machine.outputProgressed()
-            } else if n < 0 && errno == EINTR {
+            } else if n == 0 {
+                c.cipherPending = 0
+                return true
+            } else if errno == EINTR {
                 continue
-            } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+            } else if errno == EAGAIN || errno == EWOULDBLOCK {
+                c.cipherPending = tls.pendingOutput
                 outputBlocked(c)
                 return false
             } else {
@@ -259,9 +257,11 @@ extension EventLoop {
                 return false
             }
         }
-        c.cipher.removeAll(keepingCapacity: c.cipher.capacity <= 1_048_576)
-        c.cipherSent = 0
-        return true
+    }
+
+    /// One try at sending what `tls` holds (an alert or a close_notify, just before closing).
+    private func sendOnce(_ fd: Int32, _ tls: TLSSession) {
+        tls.sendOutput { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
     /// The socket took no more: wait for it to be writable, and start the stall clock.

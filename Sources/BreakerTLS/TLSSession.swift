@@ -26,7 +26,7 @@ public final class TLSSession {
 
     private let ssl: OpaquePointer
     private let input: OpaquePointer
-    private let output: OpaquePointer
+    private var output: OpaquePointer
     private let isServer: Bool
     private let serverName: String?
     /// True once the handshake has completed.
@@ -74,7 +74,7 @@ public final class TLSSession {
     @discardableResult
     public func handshake() -> TLSError? {
         guard !isEstablished else { return nil }
-        ERR_clear_error()
+        clearErrors()
         let rc = SSL_do_handshake(ssl)
         if rc == 1 {
             isEstablished = true
@@ -91,7 +91,9 @@ public final class TLSSession {
             if let error = handshake() { return .failed(error) }
             guard isEstablished else { return .needMore }
         }
-        ERR_clear_error()
+        // Nothing arrived and nothing is buffered: no need to ask (an SSL_read that says so costs a lot more).
+        if BIO_ctrl_pending(input) == 0 && SSL_has_pending(ssl) == 0 { return .needMore }
+        clearErrors()
         let n = SSL_read(ssl, buffer.baseAddress, Int32(clamping: buffer.count))
         if n > 0 { return .bytes(Int(n)) }
         switch SSL_get_error(ssl, n) {
@@ -105,7 +107,7 @@ public final class TLSSession {
     public func write(_ plaintext: UnsafeRawBufferPointer) -> TLSError? {
         var offset = 0
         while offset < plaintext.count {
-            ERR_clear_error()
+            clearErrors()
             let n = SSL_write(ssl, plaintext.baseAddress! + offset, Int32(clamping: plaintext.count - offset))
             guard n > 0 else { return failure() }
             offset += Int(n)
@@ -118,12 +120,39 @@ public final class TLSSession {
 
     /// Appends the bytes to send to the network to `bytes`.
     public func takeOutput(appendingTo bytes: inout [UInt8]) {
-        let pending = pendingOutput
-        guard pending > 0 else { return }
-        let start = bytes.count
-        bytes.append(contentsOf: repeatElement(0, count: pending))
-        let n = bytes.withUnsafeMutableBytes { BIO_read(output, $0.baseAddress! + start, Int32(pending)) }
-        bytes.removeLast(pending - Int(max(0, n)))
+        while sendOutput({ records in
+            bytes.append(contentsOf: records)
+            return records.count
+        }) > 0 {}
+    }
+
+    /// Offers the bytes waiting for the network to `send`, in place (no copy), and drops the first ones, as many
+    /// as `send` returns it took (0 or a negative count: none). Returns that count; 0 when nothing was waiting.
+    ///
+    /// The output buffer is released once empty if a burst grew it past `keepingCapacity` bytes.
+    @discardableResult
+    public func sendOutput(keepingCapacity: Int = 1 << 20, _ send: (UnsafeRawBufferPointer) -> Int) -> Int {
+        // The buffer, with what is unread moved to its front (nothing moves when the last send took all).
+        var memory: UnsafeMutablePointer<BUF_MEM>?
+        BIO_ctrl(output, BIO_C_GET_BUF_MEM_PTR, 0, &memory)
+        guard let memory, memory.pointee.length > 0, let start = memory.pointee.data else { return 0 }
+        let length = memory.pointee.length
+        let taken = send(UnsafeRawBufferPointer(start: start, count: length))
+        guard taken > 0 else { return taken }
+        BIO_ctrl(output, BIO_C_FILE_SEEK, min(taken, length), nil)  // the read position, from the front
+        if taken >= length && memory.pointee.max > keepingCapacity, let fresh = BIO_new(BIO_s_mem()) {
+            // A memory BIO never gives memory back: after a burst (a list of every breaker), a fresh one.
+            SSL_set0_wbio(ssl, fresh)  // frees the old one
+            output = fresh
+        }
+        return taken
+    }
+
+    /// The bytes the output buffer holds allocated (what `sendOutput(keepingCapacity:_:)` gives back).
+    var outputBufferCapacity: Int {
+        var memory: UnsafeMutablePointer<BUF_MEM>?
+        BIO_ctrl(output, BIO_C_GET_BUF_MEM_PTR, 0, &memory)
+        return memory?.pointee.max ?? 0
     }
 
     /// Writes a close_notify into the output (send it, then close the socket).
@@ -148,6 +177,13 @@ public final class TLSSession {
 
     /// The protocol version negotiated ("TLSv1.3").
     public var protocolVersion: String { String(cString: SSL_get_version(ssl)) }
+
+    /// Empties this thread's OpenSSL error queue, as SSL_get_error needs before each call. The queue is nearly
+    /// always empty already: a look is much cheaper than a clear.
+    @inline(__always)
+    private func clearErrors() {
+        if ERR_peek_error() != 0 { ERR_clear_error() }
+    }
 
     /// What failed, in an operator's words, then OpenSSL's reason.
     private func failure() -> TLSError {

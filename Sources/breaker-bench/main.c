@@ -4,8 +4,9 @@
 //
 //   breaker-bench --target breakerd|redis --port P [--host H] --workload W --connections N --pipeline P
 //                 --duration S [--warmup S] [--resources 10000] [--tls-ca FILE]
-// Workloads: breakerd: acquire-hot, acquire-spread, acquire-report; redis: ping, evalsha; both: connect (one
-// connection at a time: connect, handshake when TLS, one ping round trip, close; per_second is connections/s).
+// Workloads: breakerd: acquire-hot, acquire-spread, acquire-report; redis: ping, evalsha, echo (ECHO of 33 bytes:
+// 94 bytes on the wire per round trip, as acquire-hot's 95); both: connect (one connection at a time: connect,
+// handshake when TLS, one ping round trip, close; per_second is connections/s).
 // --tls-ca: every connection speaks TLS (OpenSSL, the server's certificate verified against FILE), the same way
 // for both servers, so their TLS costs compare.
 #define _GNU_SOURCE
@@ -90,6 +91,8 @@ static void request(conn_t *c) {
                      "{\"op\":\"report\",\"resource\":\"hot\",\"outcome\":\"success\",\"noreply\":true}\n");
     } else if (!strcmp(workload, "ping")) {
         n = snprintf(buf, sizeof buf, "*1\r\n$4\r\nPING\r\n");
+    } else if (!strcmp(workload, "echo")) {
+        n = snprintf(buf, sizeof buf, "*2\r\n$4\r\nECHO\r\n$33\r\n%s\r\n", "breaker:hot:acquire:0123456789abc");
     } else if (!strcmp(workload, "evalsha")) {
         n = snprintf(buf, sizeof buf, "*4\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n$1\r\n1\r\n$3\r\nhot\r\n", sha);
     } else {

@@ -1,6 +1,7 @@
-import BreakerTLS
 import BreakerTestSupport
 import Testing
+
+@testable import BreakerTLS
 
 /// A client session and a server session, bytes moved between them in memory: every case of issue #18's
 /// certificate table, on both sides.
@@ -71,6 +72,45 @@ import Testing
         }
         #expect(Array(buffer[0..<n]) == request)
         #expect(server.peerCommonName == nil)
+    }
+
+    /// The records go out in the pieces a socket takes (the rest stays, in order), and a burst's buffer is given
+    /// back once it has all gone out.
+    @Test func outputGoesOutInPiecesAndABurstsBufferIsReleased() throws {
+        let (client, server) = try pair()
+        let (ce, se) = Self.exchange(client, server)
+        #expect(ce == nil && se == nil)
+        let burst = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 11) }
+        #expect(burst.withUnsafeBytes { server.write($0) } == nil)
+        #expect(server.outputBufferCapacity > 3_000_000)
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        var piece = 1
+        while server.pendingOutput > 0 {
+            // Pieces of every size from 1 byte on, as a full socket would take them.
+            let taken = server.sendOutput(keepingCapacity: 65_536) { records in
+                let n = min(piece, records.count)
+                client.receive(UnsafeRawBufferPointer(rebasing: records[0..<n]))
+                return n
+            }
+            #expect(taken == min(piece, taken) && taken > 0)
+            piece = piece % 50_000 + 997
+            while case .bytes(let n) = buffer.withUnsafeMutableBytes({ client.read(into: $0) }) {
+                received += buffer[0..<n]
+            }
+        }
+        let intact = received == burst  // (a Bool: a failed #expect would diff 3 MB arrays)
+        #expect(intact, "\(received.count) of \(burst.count) bytes, not all as sent")
+        let none = server.sendOutput { _ in
+            Issue.record("nothing was waiting")
+            return 0
+        }
+        #expect(none == 0)
+        #expect(server.outputBufferCapacity <= 65_536)
+        // A send that takes nothing leaves everything waiting.
+        #expect(Array("after".utf8).withUnsafeBytes { server.write($0) } == nil)
+        let waiting = server.pendingOutput
+        #expect(server.sendOutput { _ in -1 } == -1 && server.pendingOutput == waiting)
     }
 
     @Test func theServerNameMayBeTheDNSName() throws {
