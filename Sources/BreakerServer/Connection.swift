@@ -40,8 +40,10 @@ final class Connection {
     @exclusivity(unchecked) var timerArmed: MonotonicInstant?
     /// The TLS session, on a TLS port (`--tls-cert`); nil in plain text.
     @exclusivity(unchecked) var tls: TLSSession?
-    /// Encrypted bytes the TLS session holds, not sent yet (as of the last send).
-    @exclusivity(unchecked) var cipherPending = 0
+    /// Encrypted records the socket did not take when they were made (TLS only; the session's own buffer is
+    /// empty after every flush); `cipherSent` bytes of them already went out.
+    @exclusivity(unchecked) var cipher: [UInt8] = []
+    @exclusivity(unchecked) var cipherSent = 0
     /// Until the TLS handshake completes: when the connection is closed if it has not.
     @exclusivity(unchecked) var handshakeDeadline: MonotonicInstant?
 
@@ -55,7 +57,7 @@ final class Connection {
     }
 
     /// Output bytes not yet sent, events waiting behind a held reply included.
-    var pendingOutput: Int { output.bytes.count - sent + deferredEvents.count + cipherPending }
+    var pendingOutput: Int { output.bytes.count - sent + deferredEvents.count + cipher.count - cipherSent }
 
     var isAuthenticated: Bool { session.role != nil }
 }

@@ -182,7 +182,6 @@ extension EventLoop {
                     // A close_notify first, so the peer knows the replies are complete.
                     tls.close()
                     sendOnce(c.fd, tls)
-                    c.cipherPending = 0  // (what the socket did not take now will never go: the write side shuts)
                 }
                 shutdown(c.fd, Int32(SHUT_WR))
             case .close:
@@ -238,18 +237,42 @@ extension EventLoop {
             }
             c.sent = c.output.bytes.count
         }
-        // The records go out straight from the session's buffer.
-        while true {
-            let n = tls.sendOutput { send(c.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if c.cipherSent < c.cipher.count {
+            // Records wait already: the new ones go behind them.
+            tls.takeOutput(appendingTo: &c.cipher)
+            return sendBacklog(c)
+        }
+        // The records go out straight from the session's buffer; what the socket does not take moves to the
+        // connection's (once: the session's buffer is empty again, and a slow reader costs no copy per wake-up).
+        var sent = 0
+        let taken = tls.sendOutput { records in
+            let n = send(c.fd, records.baseAddress, records.count, Int32(MSG_NOSIGNAL))
+            if n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK { return -1 }
+            sent = max(n, 0)
+            if sent < records.count { c.cipher.append(contentsOf: records[sent...]) }
+            return records.count
+        }
+        if taken < 0 {
+            closeConnection(c)
+            return false
+        }
+        if sent > 0 { c.machine.outputProgressed() }
+        return c.cipher.isEmpty || sendBacklog(c)
+    }
+
+    /// Sends the records that wait in `c.cipher`; as `sendPlain`.
+    private func sendBacklog(_ c: Connection) -> Bool {
+        while c.cipherSent < c.cipher.count {
+            let end = c.cipher.count
+            let n = c.cipher.withUnsafeBytes {
+                send(c.fd, $0.baseAddress! + c.cipherSent, end - c.cipherSent, Int32(MSG_NOSIGNAL))
+            }
             if n > 0 {
+                c.cipherSent += n
                 c.machine.outputProgressed()
-            } else if n == 0 {
-                c.cipherPending = 0
-                return true
-            } else if errno == EINTR {
+            } else if n < 0 && errno == EINTR {
                 continue
-            } else if errno == EAGAIN || errno == EWOULDBLOCK {
-                c.cipherPending = tls.pendingOutput
+            } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
                 outputBlocked(c)
                 return false
             } else {
@@ -257,15 +280,33 @@ extension EventLoop {
                 return false
             }
         }
+        c.cipher.removeAll(keepingCapacity: c.cipher.capacity <= 1_048_576)
+        c.cipherSent = 0
+        return true
     }
 
-    /// One try at sending what `tls` holds (an alert or a close_notify, just before closing).
+    /// One try at sending what `tls` holds (an alert or a close_notify, just before closing or shutting the
+    /// write side): what the socket does not take is dropped.
     private func sendOnce(_ fd: Int32, _ tls: TLSSession) {
-        tls.sendOutput { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        tls.sendOutput { records in
+            _ = send(fd, records.baseAddress, records.count, Int32(MSG_NOSIGNAL))
+            return records.count
+        }
     }
 
     /// The socket took no more: wait for it to be writable, and start the stall clock.
     private func outputBlocked(_ c: Connection) {
+        // What went out stays at the front of the buffers until all of it has: a peer that reads about as fast
+        // as events arrive may never let them empty, so the part sent goes once it is most of a buffer (each
+        // byte is moved at most once on average).
+        if c.sent >= 65_536 && c.sent * 2 >= c.output.bytes.count {
+            c.output.bytes.removeFirst(c.sent)
+            c.sent = 0
+        }
+        if c.cipherSent >= 65_536 && c.cipherSent * 2 >= c.cipher.count {
+            c.cipher.removeFirst(c.cipherSent)
+            c.cipherSent = 0
+        }
         if c.session.receivesEvents || c.accountedWatchBytes != 0 { accountWatcher(c) }
         c.machine.outputBlocked(now: context.configuration.clock.now)
         armTimer(c)

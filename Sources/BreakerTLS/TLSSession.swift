@@ -129,17 +129,24 @@ public final class TLSSession {
     /// Offers the bytes waiting for the network to `send`, in place (no copy), and drops the first ones, as many
     /// as `send` returns it took (0 or a negative count: none). Returns that count; 0 when nothing was waiting.
     ///
-    /// The output buffer is released once empty if a burst grew it past `keepingCapacity` bytes.
+    /// Take all or nothing where you can: the next write or offer moves what a partial take left to the front of
+    /// the buffer (a copy of all of it), so a caller whose socket took only part should keep the rest in a buffer
+    /// of its own (and return the whole count). The buffer is released once empty if a burst grew it past
+    /// `keepingCapacity` bytes.
     @discardableResult
     public func sendOutput(keepingCapacity: Int = 1 << 20, _ send: (UnsafeRawBufferPointer) -> Int) -> Int {
-        // The buffer, with what is unread moved to its front (nothing moves when the last send took all).
+        // The buffer, with what is unread moved to its front (nothing moves when the last offer was all taken).
         var memory: UnsafeMutablePointer<BUF_MEM>?
         BIO_ctrl(output, BIO_C_GET_BUF_MEM_PTR, 0, &memory)
         guard let memory, memory.pointee.length > 0, let start = memory.pointee.data else { return 0 }
         let length = memory.pointee.length
         let taken = send(UnsafeRawBufferPointer(start: start, count: length))
         guard taken > 0 else { return taken }
-        BIO_ctrl(output, BIO_C_FILE_SEEK, min(taken, length), nil)  // the read position, from the front
+        // The read position, from the front (OpenSSL 3's memory BIOs seek; were one not to, read the bytes away).
+        if BIO_ctrl(output, BIO_C_FILE_SEEK, min(taken, length), nil) < 0 {
+            var discard = [UInt8](repeating: 0, count: min(taken, length))
+            _ = discard.withUnsafeMutableBytes { BIO_read(output, $0.baseAddress, Int32(clamping: $0.count)) }
+        }
         if taken >= length && memory.pointee.max > keepingCapacity, let fresh = BIO_new(BIO_s_mem()) {
             // A memory BIO never gives memory back: after a burst (a list of every breaker), a fresh one.
             SSL_set0_wbio(ssl, fresh)  // frees the old one
@@ -147,6 +154,9 @@ public final class TLSSession {
         }
         return taken
     }
+
+    /// Asks for a TLS 1.3 key update, the peer to update its keys too (sent with the next write).
+    func requestKeyUpdate() -> Bool { SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) == 1 }
 
     /// The bytes the output buffer holds allocated (what `sendOutput(keepingCapacity:_:)` gives back).
     var outputBufferCapacity: Int {
