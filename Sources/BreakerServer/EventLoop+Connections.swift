@@ -77,7 +77,8 @@ extension EventLoop {
                     "TLS failed; closing the connection",
                     metadata: ["error": "\(error)", "peer": "\(PeerAddress.text(of: c.fd))"]
                 )
-                sendOnce(c.fd, tls)
+                // The alert that says why (not when records wait unsent: it would land inside one).
+                if c.cipherSent == c.cipher.count { sendOnce(c.fd, tls) }
                 closeConnection(c)
                 return false
             }
@@ -249,7 +250,7 @@ extension EventLoop {
             let n = send(c.fd, records.baseAddress, records.count, Int32(MSG_NOSIGNAL))
             if n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK { return -1 }
             sent = max(n, 0)
-            if sent < records.count { c.cipher.append(contentsOf: records[sent...]) }
+            if sent < records.count { c.cipher.append(contentsOf: UnsafeRawBufferPointer(rebasing: records[sent...])) }
             return records.count
         }
         if taken < 0 {

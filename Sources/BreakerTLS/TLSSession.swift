@@ -143,7 +143,7 @@ public final class TLSSession {
         let taken = send(UnsafeRawBufferPointer(start: start, count: length))
         guard taken > 0 else { return taken }
         // The read position, from the front (OpenSSL 3's memory BIOs seek; were one not to, read the bytes away).
-        if BIO_ctrl(output, BIO_C_FILE_SEEK, min(taken, length), nil) < 0 {
+        if BIO_ctrl(output, BIO_C_FILE_SEEK, min(taken, length), nil) != min(taken, length) {
             var discard = [UInt8](repeating: 0, count: min(taken, length))
             _ = discard.withUnsafeMutableBytes { BIO_read(output, $0.baseAddress, Int32(clamping: $0.count)) }
         }

@@ -44,6 +44,13 @@ public final class TLSLineClient {
         return try JSONParser.parse(Array(reply.utf8))
     }
 
+    /// Sends request lines without reading their replies (read them with `readLine`).
+    public func send(_ lines: [String]) throws {
+        let bytes = Array(lines.map { $0 + "\n" }.joined().utf8)
+        if let error = bytes.withUnsafeBytes({ session.write($0) }) { throw error }
+        try flushOutput()
+    }
+
     /// The next line of plain text, nil when the server closed; throws the session's failure.
     public func readLine(timeout: Duration = .seconds(10)) throws -> String? {
         let deadline = ContinuousClock.now + timeout

@@ -55,6 +55,35 @@ import Testing
         #expect(out.stdout.contains(#""resource":"tls""#), "\(out.stdout) \(out.stderr)")
     }
 
+    /// Replies far larger than the socket takes at once, read late: every byte arrives, in order (what a full
+    /// socket did not take waits in the connection, later records behind it).
+    @Test func largeRepliesReadLateArriveWhole() throws {
+        let s = try server()
+        let c = try TLSLineClient(port: s.port, context: client())
+        let names = (0..<3_000).map { String(format: "tls-backlog-%05d", $0) }
+        try c.send(names.map { #"{"op":"acquire","resource":"\#($0)"}"# })
+        for _ in names { #expect(try c.readLine()?.contains(#""allowed":true"#) == true) }
+        // Ten pages of all 3,000 (about 3 MB of records) and a ping, sent at once; nothing read for a while.
+        try c.send(
+            Array(repeating: #"{"op":"list","prefix":"tls-backlog-","limit":3000}"#, count: 10) + [#"{"op":"ping"}"#]
+        )
+        usleep(500_000)
+        for page in 0..<10 {
+            guard let line = try c.readLine(),
+                case .array(let breakers)? = try JSONParser.parse(Array(line.utf8))["breakers"]
+            else {
+                Issue.record("page \(page): no breakers")
+                return
+            }
+            let got = breakers.compactMap { entry -> String? in
+                if case .string(let name)? = entry["resource"] { return name }
+                return nil
+            }
+            #expect(got == names, "page \(page)")
+        }
+        #expect(try c.readLine().map { try JSONParser.parse(Array($0.utf8)).isOK } == true)
+    }
+
     @Test func aPlainTextClientIsClosed() throws {
         let s = try server()
         let plain = try s.connect()

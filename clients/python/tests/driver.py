@@ -3,6 +3,7 @@
 (the lines of Swift's breaker-driver, so the same tests read both). For tests; not for production.
 
     driver.py calls --server H:P --resource R [--count N] [--interval-ms 20] [--fail-while FILE]
+              [--pause-while FILE]  (no calls while FILE exists; {"paused": true} once it is seen)
               [--slow-while FILE --slow-ms 1000] [--tasks N] [--async] [--consistency strict|leased]
     driver.py fail --count N         calls that fail, then waits until breakerd has read the reports
     driver.py burst --threads N --hold-ms H [--async]   N concurrent calls at once, each holding its permit H ms
@@ -112,6 +113,12 @@ def calls(args):
 
     def loop(task):
         for i in range(args.count):
+            paused = False
+            while args.pause_while and os.path.exists(args.pause_while):
+                if not paused:
+                    emit(paused=True)
+                    paused = True
+                time.sleep(0.005)
             result, ms = result_of(lambda: b.execute(body, args))
             extra = {"task": task} if args.tasks > 1 else {}
             emit(call=i, result=result, ms=ms, fallback=b.is_in_fallback, **extra)
@@ -197,6 +204,7 @@ def main():
     parser.add_argument("--count", type=int, default=sys.maxsize)
     parser.add_argument("--interval-ms", type=int, default=20)
     parser.add_argument("--fail-while")
+    parser.add_argument("--pause-while")
     parser.add_argument("--slow-while")
     parser.add_argument("--slow-ms", type=int, default=1000)
     parser.add_argument("--tasks", type=int, default=1)

@@ -41,22 +41,29 @@ def outcome(breaker, fn=lambda: "ok"):
         return f"rejected:{e.state.value}:{e.source}"
 
 
-def test_one_circuit_across_two_python_processes(breakerd):
+def test_one_circuit_across_two_python_processes(breakerd, tmp_path):
     # A generous timeout: this is about the shared circuit, not about a loaded machine's fallbacks.
     args = ["--server", breakerd.address, "--resource", "trip", "--failure-threshold", "3/3", "--cooldown-ms",
             "60000", "--timeout-ms", "2000"]
-    b = DriverProcess("calls", *args, "--interval-ms", "10")
+    pause = tmp_path / "pause"
+    b = DriverProcess("calls", *args, "--interval-ms", "10", "--pause-while", str(pause))
     assert b.wait_for(lambda l: l.get("result") == "ok"), "process B made no call"
+    # B's successes go into the same window: B holds its calls while A's failures trip it (B still gets events),
+    # so that "3 of the last 3" means A's 3.
+    pause.touch()
+    assert b.wait_for(lambda l: l.get("paused"), timeout=10), "process B did not pause"
     a = DriverProcess("fail", *args, "--count", "5")
     lines_a = a.finish()
     assert [l["result"] for l in lines_a] == ["failed"] * 3 + ["rejected:open"] * 2
     assert not any(l["fallback"] for l in lines_a)
     event = b.wait_for(lambda l: l.get("event") == "closed->open", timeout=5)
+    resumed = int(time.time() * 1000)
+    pause.unlink()
     rejected = b.wait_for(lambda l: l.get("result") == "rejected:open", timeout=5)
     b.kill()
     assert event and rejected, f"process B: {b.snapshot()[-5:]}"
     tripping = [l for l in lines_a if l["result"] == "failed"][-1]
-    assert event["t"] - tripping["t"] < 500 and rejected["t"] - tripping["t"] < 500
+    assert event["t"] - tripping["t"] < 500 and rejected["t"] - resumed < 500
     status = ask(breakerd.address, {"op": "status", "resource": "trip"})["breaker"]
     assert status["state"] == "open" and status["policy"]["failure_threshold"] == "3/3"
 
