@@ -23,13 +23,7 @@ import sys
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from benchlib import ROOT, free_port, release_binaries
 
 
 def ask(port: int, body: dict) -> dict:
@@ -57,10 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("etcd") is None:
         sys.exit("needs etcd (apt-get install etcd-server)")
-    for product in ("breakerd", "breaker-bench"):
-        subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True)
-    bin_dir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
-                             capture_output=True, text=True).stdout.strip()
+    bin_dir = release_binaries("breakerd", "breaker-bench")
     bench_bin = os.path.join(bin_dir, "breaker-bench")
     work = tempfile.mkdtemp(prefix="hb-cluster-bench-")
     procs: list[subprocess.Popen] = []

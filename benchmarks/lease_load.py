@@ -15,6 +15,8 @@ Build first: swift build -c release --product breakerd && swift build -c release
 """
 import argparse, json, os, socket, subprocess, sys, tempfile, time
 
+from benchlib import cpu_seconds
+
 FLUSH_S = 0.050          # LeaseBook.defaultFlushInterval
 FAILURE_SPACING_S = 0.005  # LeaseBook.failureFlushSpacing
 
@@ -41,11 +43,6 @@ def stats(port):
     with socket.create_connection(("127.0.0.1", port)) as s:
         s.sendall(b'{"op":"stats"}\n')
         return json.loads(s.makefile("r").readline())["stats"]
-
-
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run(name, rate, failure_rate):

@@ -17,20 +17,13 @@ import json
 import os
 import pathlib
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from benchlib import ROOT, cpu_seconds, free_port, release_binaries
 
 
 def openssl(work: str, *args: str) -> None:
@@ -57,13 +50,6 @@ def start_breakerd(binary: str, work: str, name: str, tls: bool) -> tuple[subpro
     if "listening" not in line:
         sys.exit(f"breakerd ({name}) did not start: {line!r}")
     return proc, int(line.strip().rsplit(":", 1)[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of process `pid` (all its threads) so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench(binary: str, target: str, port: int, workload: str, connections: int, pipeline: int, seconds: float,
@@ -97,10 +83,7 @@ def main() -> None:
     for tool in ("openssl", "redis-server"):
         if shutil.which(tool) is None:
             sys.exit(f"needs {tool} (apt-get install {'openssl' if tool == 'openssl' else 'redis-server'})")
-    subprocess.run(["swift", "build", "-c", "release", "--product", "breakerd"], cwd=ROOT, check=True)
-    subprocess.run(["swift", "build", "-c", "release", "--product", "breaker-bench"], cwd=ROOT, check=True)
-    bin_dir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
-                             capture_output=True, text=True).stdout.strip()
+    bin_dir = release_binaries("breakerd", "breaker-bench")
     bench_bin = os.path.join(bin_dir, "breaker-bench")
     work = tempfile.mkdtemp(prefix="hb-tls-bench-")
     procs: list[subprocess.Popen] = []

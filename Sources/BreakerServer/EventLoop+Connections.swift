@@ -78,7 +78,7 @@ extension EventLoop {
                     metadata: ["error": "\(error)", "peer": "\(PeerAddress.text(of: c.fd))"]
                 )
                 // The alert that says why (not when records wait unsent: it would land inside one).
-                if c.cipherSent == c.cipher.count { sendOnce(c.fd, tls) }
+                if c.cipherSent == c.cipher.count { tls.sendOnce(to: c.fd) }
                 closeConnection(c)
                 return false
             }
@@ -182,7 +182,7 @@ extension EventLoop {
                 if let tls = c.tls {
                     // A close_notify first, so the peer knows the replies are complete.
                     tls.close()
-                    sendOnce(c.fd, tls)
+                    tls.sendOnce(to: c.fd)
                 }
                 shutdown(c.fd, Int32(SHUT_WR))
             case .close:
@@ -284,15 +284,6 @@ extension EventLoop {
         c.cipher.removeAll(keepingCapacity: c.cipher.capacity <= 1_048_576)
         c.cipherSent = 0
         return true
-    }
-
-    /// One try at sending what `tls` holds (an alert or a close_notify, just before closing or shutting the
-    /// write side): what the socket does not take is dropped.
-    private func sendOnce(_ fd: Int32, _ tls: TLSSession) {
-        tls.sendOutput { records in
-            _ = send(fd, records.baseAddress, records.count, Int32(MSG_NOSIGNAL))
-            return records.count
-        }
     }
 
     /// The socket took no more: wait for it to be writable, and start the stall clock.

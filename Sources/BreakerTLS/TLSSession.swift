@@ -120,10 +120,10 @@ public final class TLSSession {
 
     /// Appends the bytes to send to the network to `bytes`.
     public func takeOutput(appendingTo bytes: inout [UInt8]) {
-        while sendOutput({ records in
+        sendOutput { records in
             bytes.append(contentsOf: records)
             return records.count
-        }) > 0 {}
+        }
     }
 
     /// Offers the bytes waiting for the network to `send`, in place (no copy), and drops the first ones, as many
@@ -135,19 +135,17 @@ public final class TLSSession {
     /// `keepingCapacity` bytes.
     @discardableResult
     public func sendOutput(keepingCapacity: Int = 1 << 20, _ send: (UnsafeRawBufferPointer) -> Int) -> Int {
-        // The buffer, with what is unread moved to its front (nothing moves when the last offer was all taken).
-        var memory: UnsafeMutablePointer<BUF_MEM>?
-        BIO_ctrl(output, BIO_C_GET_BUF_MEM_PTR, 0, &memory)
-        guard let memory, memory.pointee.length > 0, let start = memory.pointee.data else { return 0 }
+        guard let memory = outputMemory, memory.pointee.length > 0, let start = memory.pointee.data else { return 0 }
         let length = memory.pointee.length
         let taken = send(UnsafeRawBufferPointer(start: start, count: length))
         guard taken > 0 else { return taken }
         // The read position, from the front (OpenSSL 3's memory BIOs seek; were one not to, read the bytes away).
-        if BIO_ctrl(output, BIO_C_FILE_SEEK, min(taken, length), nil) != min(taken, length) {
-            var discard = [UInt8](repeating: 0, count: min(taken, length))
+        let consumed = min(taken, length)
+        if BIO_ctrl(output, BIO_C_FILE_SEEK, consumed, nil) != consumed {
+            var discard = [UInt8](repeating: 0, count: consumed)
             _ = discard.withUnsafeMutableBytes { BIO_read(output, $0.baseAddress, Int32(clamping: $0.count)) }
         }
-        if taken >= length && memory.pointee.max > keepingCapacity, let fresh = BIO_new(BIO_s_mem()) {
+        if consumed == length && memory.pointee.max > keepingCapacity, let fresh = BIO_new(BIO_s_mem()) {
             // A memory BIO never gives memory back: after a burst (a list of every breaker), a fresh one.
             SSL_set0_wbio(ssl, fresh)  // frees the old one
             output = fresh
@@ -155,15 +153,19 @@ public final class TLSSession {
         return taken
     }
 
+    /// The output BIO's buffer, with what is unread moved to its front (nothing moves when the last offer was
+    /// all taken).
+    private var outputMemory: UnsafeMutablePointer<BUF_MEM>? {
+        var memory: UnsafeMutablePointer<BUF_MEM>?
+        BIO_ctrl(output, BIO_C_GET_BUF_MEM_PTR, 0, &memory)
+        return memory
+    }
+
     /// Asks for a TLS 1.3 key update, the peer to update its keys too (sent with the next write).
     func requestKeyUpdate() -> Bool { SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) == 1 }
 
     /// The bytes the output buffer holds allocated (what `sendOutput(keepingCapacity:_:)` gives back).
-    var outputBufferCapacity: Int {
-        var memory: UnsafeMutablePointer<BUF_MEM>?
-        BIO_ctrl(output, BIO_C_GET_BUF_MEM_PTR, 0, &memory)
-        return memory?.pointee.max ?? 0
-    }
+    var outputBufferCapacity: Int { outputMemory?.pointee.max ?? 0 }
 
     /// Writes a close_notify into the output (send it, then close the socket).
     public func close() {

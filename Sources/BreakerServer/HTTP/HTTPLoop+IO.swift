@@ -84,12 +84,8 @@ extension HTTPLoop {
                     "HTTP port: TLS failed; closing the connection",
                     metadata: ["error": "\(error)", "peer": "\(c.peer)"]
                 )
-                if c.sent >= c.encrypted {
-                    // The alert that says why (not when records wait unsent: it would land inside one).
-                    var alert: [UInt8] = []
-                    tls.takeOutput(appendingTo: &alert)
-                    _ = alert.withUnsafeBytes { send(c.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                }
+                // The alert that says why (not when records wait unsent: it would land inside one).
+                if c.sent >= c.encrypted { tls.sendOnce(to: c.fd) }
                 closeConnection(c)
                 return false
             }
