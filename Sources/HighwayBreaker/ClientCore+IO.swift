@@ -24,6 +24,7 @@ extension ClientCore {
                 let core = Unmanaged<ClientCore>.fromOpaque(arg!).takeRetainedValue()
                 core.ioThread.store(UInt(pthread_self()), ordering: .releasing)
                 core.ioLoop()
+                core.ioThreadEnded.signal()
                 return nil
             },
             box
@@ -32,6 +33,7 @@ extension ClientCore {
             pthread_detach(tid)
         } else {
             Unmanaged<ClientCore>.fromOpaque(box).release()
+            ioThreadEnded.signal()
             logger.error("could not start the client's I/O thread (errno \(rc))")
         }
     }
