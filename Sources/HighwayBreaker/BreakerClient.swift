@@ -44,8 +44,6 @@ public final class BreakerClient: Sendable {
     deinit { core.shutdown() }
 
     /// Closes the connection and stops reconnecting. Pending requests fail with `closed`; `watch` streams end.
-    /// Returns once the connection is closed (waiting at most 2 s for the client's I/O thread; not when called
-    /// from an event handler, which runs on that thread).
     public func shutdown() { core.shutdown() }
 
     /// True while a connection to the server is up.

@@ -24,7 +24,6 @@ extension ClientCore {
                 let core = Unmanaged<ClientCore>.fromOpaque(arg!).takeRetainedValue()
                 core.ioThread.store(UInt(pthread_self()), ordering: .releasing)
                 core.ioLoop()
-                core.ioThreadEnded.signal()
                 return nil
             },
             box
@@ -33,7 +32,6 @@ extension ClientCore {
             pthread_detach(tid)
         } else {
             Unmanaged<ClientCore>.fromOpaque(box).release()
-            ioThreadEnded.signal()
             logger.error("could not start the client's I/O thread (errno \(rc))")
         }
     }

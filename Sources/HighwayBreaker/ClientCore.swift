@@ -98,8 +98,6 @@ final class ClientCore: Sendable {
     let state = Lock(State())
     /// The I/O thread's `pthread_t` (0 until it starts), to refuse blocking calls made on it.
     let ioThread = Atomic<UInt>(0)
-    /// Signalled when the I/O thread has ended (its connection closed, its TLS session freed).
-    let ioThreadEnded = DispatchSemaphore(value: 0)
     let wakeFD: Int32
     let logger: Logger
     /// The resources this client leases (issue #14); the I/O thread drives their `lease` lines.
@@ -136,9 +134,6 @@ final class ClientCore: Sendable {
         wake()
         for w in waiters { w.complete(.failure(Self.closedError)) }
         for s in subscribers { s.finish?() }
-        // Returns once the I/O thread has closed the connection (bounded): a process that exits right after
-        // must not have OpenSSL's exit-time cleanup run while that thread still frees its TLS session.
-        if !isIOThread, ioThreadEnded.wait(timeout: .now() + .seconds(2)) == .success { ioThreadEnded.signal() }
     }
 
     // MARK: Requests

@@ -94,19 +94,6 @@ import Testing
         #expect(await connectFailure(named) == "connected")
     }
 
-    /// `shutdown()` returns once the I/O thread has closed the connection and freed its TLS session: a process
-    /// that exits right after (breakerctl) must not race OpenSSL's exit-time cleanup.
-    @Test func shutdownReturnsOnceTheConnectionIsClosed() async throws {
-        let s = try server()
-        for _ in 0..<20 {
-            let c = try client(s)
-            try await c.connect(timeout: .seconds(10))
-            #expect(c.isConnected)
-            c.shutdown()
-            #expect(!c.isConnected)
-        }
-    }
-
     @Test func theSwiftClientSaysWhatFailed() async throws {
         let c = try certs()
         let s = try server()
