@@ -18,6 +18,12 @@ public final class TLSContext: @unchecked Sendable {
 
     deinit { SSL_CTX_free(context) }
 
+    /// OpenSSL, initialised before its first use without its exit-time cleanup: our processes exit with threads
+    /// still holding TLS sessions (a client's I/O thread, breakerd's event loops), and that cleanup freeing
+    /// OpenSSL's state beside them crashed breakerctl once ("double free or corruption"). The system takes the
+    /// memory back at exit anyway.
+    private static let initialized: Bool = OPENSSL_init_crypto(UInt64(OPENSSL_INIT_NO_ATEXIT), nil) == 1
+
     /// A server's context: its certificate chain and key (PEM files), and, for mutual TLS, the CA that must have
     /// signed every client's certificate.
     public static func server(
@@ -25,6 +31,7 @@ public final class TLSContext: @unchecked Sendable {
         keyFile: String,
         clientCAFile: String? = nil
     ) throws(TLSError) -> TLSContext {
+        _ = initialized
         guard let ctx = SSL_CTX_new(TLS_server_method()) else { throw TLSError("SSL_CTX_new: \(lastError())") }
         let context = TLSContext(ctx, isServer: true, requiresClientCertificate: clientCAFile != nil)
         try context.common()
@@ -46,6 +53,7 @@ public final class TLSContext: @unchecked Sendable {
         certificateFile: String? = nil,
         keyFile: String? = nil
     ) throws(TLSError) -> TLSContext {
+        _ = initialized
         guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw TLSError("SSL_CTX_new: \(lastError())") }
         let context = TLSContext(ctx, isServer: false, requiresClientCertificate: false)
         try context.common()
